@@ -1,0 +1,76 @@
+"""How commands speak: rich tables for people, JSON for programs, silence under --quiet."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class Output:
+    """Where a command's results and messages go, given the global flags."""
+
+    json: bool = False
+    quiet: bool = False
+    console: Console = field(default_factory=Console)
+    err: Console = field(default_factory=lambda: Console(stderr=True))
+
+    def result(self, data: Any, render: Callable[[Console], None] | None = None) -> None:
+        """A command's result: JSON under --json, else `render` (or the data as JSON)."""
+        if self.json:
+            print(json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False))
+        elif render is not None:
+            render(self.console)
+        else:
+            self.console.print_json(json.dumps(_finite(data), default=_jsonable, allow_nan=False))
+
+    def info(self, message: str) -> None:
+        """A message for people (to stderr), silent under --quiet or --json."""
+        if not (self.quiet or self.json):
+            self.err.print(message)
+
+    def error(self, message: str) -> None:
+        self.err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A rich table of plain values (floats shown with 6 significant digits)."""
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for i, c in enumerate(columns):
+        t.add_column(str(c), overflow="fold", no_wrap=i == 0)
+    for row in rows:
+        t.add_row(*(_cell(v) for v in row))
+    return t
+
+
+def _cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _finite(v: Any) -> Any:
+    """NaN and infinities become null: JSON has no spelling for them."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
