@@ -21,7 +21,7 @@ def test_json_keeps_weights_and_extra():
 def test_megatron_data_path_alternates_weight_and_prefix():
     text = format_mixture(MIX, "megatron", paths={"web": "/d/web_text", "code": ["/d/c1", "/d/c2"]})
     tokens = text.split()
-    pairs = list(zip(tokens[::2], tokens[1::2]))
+    pairs = list(zip(tokens[::2], tokens[1::2], strict=True))
     assert pairs == [("0.5", "/d/web_text"), ("0.15", "/d/c1"), ("0.15", "/d/c2"), ("0.2", "books")]
     assert sum(float(w) for w, _ in pairs) == pytest.approx(1.0)
 
