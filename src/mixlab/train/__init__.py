@@ -1,0 +1,1 @@
+"""The proxy trainer: the model family, the loop, evaluation and probes, checkpoints."""
