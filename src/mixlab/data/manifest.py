@@ -1,0 +1,72 @@
+"""The manifest of a prepared-shards folder: what was built from what, with content hashes.
+
+Written atomically (temporary name, then rename) after every finished domain, so it only
+ever lists shards that are complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mixlab.errors import InputError
+
+MANIFEST_NAME = "manifest.json"
+TOKENIZER_NAME = "tokenizer.json"
+FORMAT = "mixlab-shards"
+FORMAT_VERSION = 1
+
+
+def digest(obj: Any) -> str:
+    """SHA-256 of an object's canonical JSON: a stable fingerprint of settings."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def empty_manifest() -> dict[str, Any]:
+    return {"format": FORMAT, "version": FORMAT_VERSION, "tokenizer": None, "domains": {}}
+
+
+def read_manifest(directory: Path, missing_ok: bool = False) -> dict[str, Any]:
+    """The folder's manifest; unreadable or foreign manifests are an `InputError`."""
+    path = Path(directory) / MANIFEST_NAME
+    if not path.is_file():
+        if missing_ok:
+            return empty_manifest()
+        raise InputError(f"{path}: no manifest; run `mixlab data prepare` on a config first")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: unreadable manifest ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError(f"{path}: not a mixlab shard manifest")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise InputError(
+            f"{path}: manifest version {manifest.get('version')}, expected {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a text file so that readers see either the old or the new content."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest atomically; an unchanged manifest is left untouched."""
+    path = Path(directory) / MANIFEST_NAME
+    text = json.dumps(manifest, indent=2, sort_keys=True)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    write_atomic(path, text)

@@ -1,0 +1,476 @@
+"""`prepare`: turn a config's domains into token shards, redoing only what changed.
+
+Per domain the inputs are hashed; a domain whose input hashes, tokenizer and split settings
+match the manifest is left alone. Otherwise its documents are tokenised in worker processes
+into a temporary shard, split by document into train and validation, and the manifest
+updated once both shards are in place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mixlab.data.config import PrepareConfig, SourceConfig, load_prepare_config
+from mixlab.data.manifest import (
+    TOKENIZER_NAME,
+    digest,
+    read_manifest,
+    write_atomic,
+    write_manifest,
+)
+from mixlab.data.parallel import ParallelEncoder, chunk_documents, default_workers
+from mixlab.data.shards import TMP_MARK, Shard, ShardWriter, read_header
+from mixlab.data.sources import InputFile, expand_sources, read_documents, sha256_file
+from mixlab.data.tokenizer import TextTokenizer, byte_tokenizer, train_bpe
+from mixlab.data.tokenizer_sample import draw_training_sample
+from mixlab.errors import InputError
+
+SPLITS = ("train", "validation")
+COPY_BLOCK_TOKENS = 1 << 24
+
+
+@dataclass(frozen=True)
+class PrepareProgress:
+    """One progress report. `stage`: hash, sample, tokenizer, tokenize, split, unchanged, done."""
+
+    stage: str
+    domain: str | None
+    bytes_done: int = 0
+    bytes_total: int = 0
+    documents: int = 0
+    tokens: int = 0
+
+
+ProgressCallback = Callable[[PrepareProgress], None]
+
+
+@dataclass
+class DomainSummary:
+    """What prepare did for one domain and what its shards hold."""
+
+    name: str
+    status: str  # prepared | unchanged
+    documents: int
+    train_documents: int
+    validation_documents: int
+    train_tokens: int
+    validation_tokens: int
+    input_bytes: int
+    seconds: float = 0.0
+
+
+@dataclass
+class PrepareSummary:
+    """The outcome of one `prepare` call."""
+
+    output: Path
+    tokenizer: dict[str, Any]
+    domains: list[DomainSummary] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def tokens_written(self) -> int:
+        return sum(
+            d.train_tokens + d.validation_tokens for d in self.domains if d.status == "prepared"
+        )
+
+    @property
+    def changed(self) -> bool:
+        return (
+            self.tokenizer.get("status") != "unchanged"
+            or bool(self.removed)
+            or any(d.status != "unchanged" for d in self.domains)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output),
+            "tokenizer": self.tokenizer,
+            "domains": [asdict(d) for d in self.domains],
+            "removed": self.removed,
+            "seconds": self.seconds,
+            "tokens_written": self.tokens_written,
+        }
+
+
+def _report(progress: ProgressCallback | None, event: PrepareProgress) -> None:
+    if progress is not None:
+        progress(event)
+
+
+@contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder so two prepares never interleave."""
+    import fcntl
+
+    handle = open(directory / ".lock", "w")  # noqa: SIM115 - closed below
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{directory}: another prepare is writing to this folder") from None
+        yield
+    finally:
+        handle.close()
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    for path in directory.rglob(f"*{TMP_MARK}*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def _tokenizer_settings(config: PrepareConfig) -> dict[str, Any]:
+    t = config.tokenizer
+    settings: dict[str, Any] = {"kind": t.kind, "eod_token": t.eod_token}
+    if t.kind == "bpe":
+        settings.update(
+            vocab_size=t.vocab_size,
+            sample_bytes=t.sample_bytes,
+            min_frequency=t.min_frequency,
+            seed=config.seed,
+        )
+    elif t.kind == "file":
+        assert t.path is not None
+        if not t.path.is_file():
+            raise InputError(f"{t.path}: tokenizer file does not exist (tokenizer.path)")
+        settings["file_sha256"] = sha256_file(t.path)
+    return settings
+
+
+def _ensure_tokenizer(
+    config: PrepareConfig,
+    out: Path,
+    manifest: dict[str, Any],
+    domain_files: dict[str, list[InputFile]],
+    progress: ProgressCallback | None,
+    force: bool,
+) -> tuple[TextTokenizer, dict[str, Any]]:
+    """The output folder's tokenizer: kept while its settings are unchanged, else rebuilt."""
+    t = config.tokenizer
+    settings = _tokenizer_settings(config)
+    fingerprint = digest(settings)
+    path = out / TOKENIZER_NAME
+    entry = manifest.get("tokenizer") or {}
+    if (
+        not force
+        and entry.get("fingerprint") == fingerprint
+        and path.is_file()
+        and sha256_file(path) == entry.get("sha256")
+    ):
+        return TextTokenizer.from_file(path, t.eod_token), {**entry, "status": "unchanged"}
+
+    if t.kind == "bytes":
+        tokenizer, status = byte_tokenizer(), "built"
+    elif t.kind == "file":
+        assert t.path is not None
+        tokenizer, status = TextTokenizer.from_file(t.path, t.eod_token), "loaded"
+    else:
+        sample = draw_training_sample(
+            domain_files,
+            t.sample_bytes,
+            config.seed,
+            on_domain=lambda name: _report(progress, PrepareProgress("sample", name)),
+        )
+        if not sample:
+            raise InputError("tokenizer: the domains hold no text to train the BPE on")
+        _report(progress, PrepareProgress("tokenizer", None))
+        tokenizer = train_bpe(sample, t.vocab_size, t.min_frequency, (t.eod_token, "<|pad|>"))
+        status = "trained"
+    write_atomic(path, tokenizer.to_str())
+    entry = {
+        "kind": t.kind,
+        "settings": settings,
+        "fingerprint": fingerprint,
+        "file": TOKENIZER_NAME,
+        "sha256": sha256_file(path),
+        "vocab_size": tokenizer.vocab_size,
+        "eod_token": tokenizer.eod_token,
+        "eod_id": tokenizer.eod_id,
+        "dtype": tokenizer.dtype.name,
+    }
+    manifest["tokenizer"] = entry
+    return tokenizer, {**entry, "status": status}
+
+
+def _domain_fingerprint(
+    config: PrepareConfig,
+    sources: Sequence[SourceConfig],
+    inputs: list[dict[str, Any]],
+    tokenizer_sha: str,
+) -> str:
+    return digest(
+        {
+            "sources": [s.model_dump(mode="json") for s in sources],
+            "inputs": inputs,
+            "tokenizer": tokenizer_sha,
+            "validation": config.validation.model_dump(mode="json"),
+            "seed": config.seed,
+        }
+    )
+
+
+def _is_complete(out: Path, entry: dict[str, Any]) -> bool:
+    """Whether the shards a manifest entry lists exist with the counts it records."""
+    for split in SPLITS:
+        info = (entry.get("splits") or {}).get(split)
+        if not info:
+            return False
+        try:
+            header = read_header(out / info["file"])
+        except InputError:
+            return False
+        if header.n_tokens != info["tokens"] or header.n_docs != info["documents"]:
+            return False
+    return True
+
+
+def _validation_mask(name: str, n_docs: int, config: PrepareConfig, paths: str) -> np.ndarray:
+    """Which documents go to validation: a seeded choice, the same every run."""
+    if n_docs == 0:
+        raise InputError(f"domain {name!r}: no documents in {paths}")
+    n_val = config.validation.count(n_docs)
+    if n_val >= n_docs:
+        raise InputError(
+            f"domain {name!r}: validation takes {n_val} of its {n_docs} documents, leaving none "
+            "for training (validation.documents / validation.fraction)"
+        )
+    rng = np.random.default_rng([config.seed, zlib.crc32(name.encode("utf-8"))])
+    mask = np.zeros(n_docs, dtype=bool)
+    mask[rng.choice(n_docs, size=n_val, replace=False)] = True
+    return mask
+
+
+def _copy_split(src: Shard, is_val: np.ndarray, train: ShardWriter, val: ShardWriter) -> None:
+    """Copy runs of consecutive documents to the writer of their split, in blocks."""
+    offsets = np.asarray(src.offsets, dtype=np.int64)
+    bounds = np.flatnonzero(np.diff(is_val.astype(np.int8))) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [is_val.size]])
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        writer = val if is_val[start] else train
+        d = start
+        while d < end:
+            limit = offsets[d] + COPY_BLOCK_TOKENS
+            stop = int(np.searchsorted(offsets, limit, side="right")) - 1
+            stop = max(d + 1, min(end, stop))
+            writer.write(
+                np.asarray(src.tokens[offsets[d] : offsets[stop]]),
+                np.diff(offsets[d : stop + 1]),
+            )
+            d = stop
+
+
+def _tokenize_domain(
+    name: str,
+    files: list[InputFile],
+    sizes: list[int],
+    tokenizer: TextTokenizer,
+    encoder: ParallelEncoder,
+    config: PrepareConfig,
+    domain_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """Write the domain's train and validation shards; returns their manifest entries."""
+    domain_dir.mkdir(parents=True, exist_ok=True)
+    total = sum(sizes)
+    read = {"bytes": 0}
+
+    def documents() -> Iterator[str]:
+        for f, size in zip(files, sizes, strict=True):
+            yield from read_documents(f)
+            read["bytes"] += size
+
+    all_path = domain_dir / f"all{TMP_MARK}{os.getpid()}.bin"
+    args = (tokenizer.dtype, tokenizer.vocab_size, tokenizer.eod_id)
+    try:
+        with ShardWriter(all_path, *args) as writer:
+            for tokens, lengths in encoder.map(chunk_documents(documents())):
+                writer.write(tokens, lengths)
+                _report(
+                    progress,
+                    PrepareProgress(
+                        "tokenize", name, read["bytes"], total, writer.n_docs, writer.n_tokens
+                    ),
+                )
+            writer.commit()
+        source = Shard(all_path)
+        paths = ", ".join(sorted({str(f.path) for f in files}))
+        is_val = _validation_mask(name, source.n_docs, config, paths)
+        _report(
+            progress, PrepareProgress("split", name, total, total, source.n_docs, source.n_tokens)
+        )
+        splits: dict[str, Any] = {}
+        with (
+            ShardWriter(domain_dir / "train.bin", *args) as train,
+            ShardWriter(domain_dir / "validation.bin", *args) as val,
+        ):
+            _copy_split(source, is_val, train, val)
+            for split, writer in (("train", train), ("validation", val)):
+                header = writer.commit()
+                splits[split] = {
+                    "file": writer.path.relative_to(domain_dir.parent.parent).as_posix(),
+                    "sha256": sha256_file(writer.path),
+                    "tokens": header.n_tokens,
+                    "documents": header.n_docs,
+                }
+        del source
+    finally:
+        all_path.unlink(missing_ok=True)
+    return splits
+
+
+def _summary_of(name: str, status: str, entry: dict[str, Any], seconds: float) -> DomainSummary:
+    train, val = entry["splits"]["train"], entry["splits"]["validation"]
+    return DomainSummary(
+        name=name,
+        status=status,
+        documents=train["documents"] + val["documents"],
+        train_documents=train["documents"],
+        validation_documents=val["documents"],
+        train_tokens=train["tokens"],
+        validation_tokens=val["tokens"],
+        input_bytes=sum(i["bytes"] for i in entry["inputs"]),
+        seconds=seconds,
+    )
+
+
+def prepare(
+    config: PrepareConfig | str | Path,
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+    force: bool = False,
+) -> PrepareSummary:
+    """Build (or bring up to date) the token shards a prepare config describes.
+
+    `workers` overrides the config (default: the cores available). `force` rebuilds the
+    tokenizer and every domain. Bad input raises `InputError` naming the path or field.
+    """
+    started = time.perf_counter()
+    if not isinstance(config, PrepareConfig):
+        config = load_prepare_config(config)
+    domain_files = {name: expand_sources(sources) for name, sources in config.domains.items()}
+    out = config.output
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{out}: cannot create output folder: {error.strerror or error}") from None
+    n_workers = workers or config.workers or default_workers()
+
+    with _exclusive(out):
+        _remove_stale_temporaries(out)
+        manifest = read_manifest(out, missing_ok=True)
+        tokenizer, tokenizer_info = _ensure_tokenizer(
+            config, out, manifest, domain_files, progress, force
+        )
+        write_manifest(out, manifest)
+        summary = PrepareSummary(output=out, tokenizer=tokenizer_info)
+        domains: dict[str, Any] = manifest["domains"]
+
+        with ParallelEncoder(tokenizer, n_workers) as encoder:
+            for name, files in domain_files.items():
+                t0 = time.perf_counter()
+                sizes = [f.path.stat().st_size for f in files]
+                total = sum(sizes)
+                _report(progress, PrepareProgress("hash", name, 0, total))
+                inputs = [
+                    {
+                        "path": str(f.path),
+                        "format": f.format,
+                        "bytes": size,
+                        "sha256": sha256_file(f.path),
+                    }
+                    for f, size in zip(files, sizes, strict=True)
+                ]
+                fingerprint = _domain_fingerprint(
+                    config, config.domains[name], inputs, tokenizer_info["sha256"]
+                )
+                old = domains.get(name)
+                if (
+                    not force
+                    and old is not None
+                    and old.get("fingerprint") == fingerprint
+                    and _is_complete(out, old)
+                ):
+                    summary.domains.append(_summary_of(name, "unchanged", old, 0.0))
+                    _report(progress, PrepareProgress("unchanged", name, total, total))
+                    continue
+                # Forget the old shards before touching them: the manifest lists only finished work.
+                if domains.pop(name, None) is not None:
+                    write_manifest(out, manifest)
+                domain_dir = out / "domains" / name
+                splits = _tokenize_domain(
+                    name, files, sizes, tokenizer, encoder, config, domain_dir, progress
+                )
+                entry = {
+                    "fingerprint": fingerprint,
+                    "sources": [s.model_dump(mode="json") for s in config.domains[name]],
+                    "inputs": inputs,
+                    "tokenizer_sha256": tokenizer_info["sha256"],
+                    "splits": splits,
+                }
+                domains[name] = entry
+                write_manifest(out, manifest)
+                done = _summary_of(name, "prepared", entry, time.perf_counter() - t0)
+                summary.domains.append(done)
+                _report(
+                    progress,
+                    PrepareProgress(
+                        "done",
+                        name,
+                        total,
+                        total,
+                        done.documents,
+                        done.train_tokens + done.validation_tokens,
+                    ),
+                )
+
+        for name in [n for n in domains if n not in config.domains]:
+            del domains[name]
+            write_manifest(out, manifest)
+            shutil.rmtree(out / "domains" / name, ignore_errors=True)
+            summary.removed.append(name)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def info(directory: str | Path, verify: bool = False) -> dict[str, Any]:
+    """What a prepared folder holds: tokenizer, and per domain documents, tokens and status.
+
+    `status` is complete, missing or corrupt; `verify` also re-hashes every shard.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    rows = []
+    for name, entry in sorted(manifest["domains"].items()):
+        status = "complete" if _is_complete(directory, entry) else "missing"
+        if status == "complete" and verify:
+            for split in SPLITS:
+                s = entry["splits"][split]
+                if sha256_file(directory / s["file"]) != s["sha256"]:
+                    status = "corrupt"
+        row = asdict(_summary_of(name, status, entry, 0.0))
+        row.pop("seconds")
+        row["input_files"] = len(entry["inputs"])
+        rows.append(row)
+    tok = manifest.get("tokenizer") or {}
+    return {
+        "directory": str(directory),
+        "tokenizer": {k: tok.get(k) for k in ("kind", "vocab_size", "eod_id", "dtype", "sha256")},
+        "domains": rows,
+        "totals": {
+            key: sum(r[key] for r in rows)
+            for key in ("documents", "train_tokens", "validation_tokens", "input_bytes")
+        },
+    }
