@@ -31,7 +31,7 @@ def _writer(path: str, worker: int) -> None:
 def test_four_processes_write_800_runs(tmp_path):
     path = str(tmp_path / "shared.db")
     RunStore(path).close()  # create the schema once; the writers race on everything else
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")  # the targets live in this test file
     procs = [ctx.Process(target=_writer, args=(path, w)) for w in range(WRITERS)]
     for p in procs:
         p.start()
@@ -53,7 +53,7 @@ def test_four_processes_write_800_runs(tmp_path):
 
 def test_concurrent_first_open_creates_schema_once(tmp_path):
     path = str(tmp_path / "fresh.db")
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")  # the targets live in this test file
     procs = [ctx.Process(target=_open_and_put, args=(path, w)) for w in range(WRITERS)]
     for p in procs:
         p.start()

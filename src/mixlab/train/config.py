@@ -1,0 +1,157 @@
+"""The typed configuration of one proxy run (`mixlab train CONFIG.yaml`), validated at the edge."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mixlab.data.config import format_validation_error
+from mixlab.errors import InputError
+from mixlab.train.model import ModelConfig
+from mixlab.train.presets import PRESETS, preset
+
+
+class ModelSpec(BaseModel):
+    """A preset name, or a custom shape (n_layer, n_head, n_embd), plus MLP / tying choices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = None
+    n_layer: int | None = Field(default=None, gt=0)
+    n_head: int | None = Field(default=None, gt=0)
+    n_embd: int | None = Field(default=None, gt=0)
+    mlp: Literal["swiglu", "gelu"] = "swiglu"
+    tie_embeddings: bool = True
+
+    @model_validator(mode="after")
+    def _preset_or_shape(self) -> ModelSpec:
+        shape = (self.n_layer, self.n_head, self.n_embd)
+        if self.preset is None and None in shape:
+            raise ValueError("give a preset or all of n_layer, n_head, n_embd")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"preset {self.preset!r} is not one of {', '.join(PRESETS)}")
+        return self
+
+    def build(self, vocab_size: int, seq_len: int) -> ModelConfig:
+        extra = dict(mlp=self.mlp, tie_embeddings=self.tie_embeddings)
+        if self.preset is not None:
+            cfg = preset(self.preset, vocab_size, seq_len, **extra)
+            shape = {k: v for k in ("n_layer", "n_head", "n_embd") if (v := getattr(self, k))}
+            return cfg.model_copy(update=shape) if shape else cfg
+        return ModelConfig(vocab_size=vocab_size, seq_len=seq_len, n_layer=self.n_layer,
+                           n_head=self.n_head, n_embd=self.n_embd, **extra)
+
+
+class OptimizerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lr: float = Field(default=3e-3, gt=0)
+    weight_decay: float = Field(default=0.1, ge=0)
+    beta1: float = Field(default=0.9, ge=0, lt=1)
+    beta2: float = Field(default=0.95, ge=0, lt=1)
+    eps: float = Field(default=1e-8, gt=0)
+    grad_clip: float | None = Field(default=1.0, gt=0)
+
+
+class LRScheduleConfig(BaseModel):
+    """Warm-up then cosine decay, warm-up–stable–decay (WSD), or constant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["cosine", "wsd", "constant"] = "cosine"
+    warmup: float = Field(default=0.05, ge=0, lt=1, description="fraction of the steps")
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+    decay: float = Field(default=0.2, gt=0, le=1, description="WSD: final fraction that decays")
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(default=100, gt=0, description="steps between evaluations")
+    max_sequences: int = Field(default=64, gt=0, description="validation sequences per domain")
+    batch_size: int = Field(default=32, gt=0)
+    probes: dict[str, Path] = Field(default_factory=dict, description="name -> JSONL prompt/answer")
+    max_probes: int = Field(default=256, gt=0, description="probe items per set")
+
+
+class CheckpointConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(default=0, ge=0, description="steps between checkpoints; 0: only at the end")
+    dir: Path | None = None
+
+
+class TrainConfig(BaseModel):
+    """Everything that determines a proxy run; its hash is the run's default id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Path
+    mixture: dict[str, Any] = Field(description="{domain: weight} or a schedule with `kind`")
+    model: ModelSpec
+    tokens: int = Field(gt=0, description="training token budget")
+    seq_len: int = Field(default=128, gt=0)
+    batch_size: int = Field(default=16, gt=0, description="sequences per micro-batch")
+    grad_accum: int = Field(default=1, gt=0)
+    max_epochs: float | dict[str, float] | None = None
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    seed: int = 0
+    device: str = "auto"
+    cpu_threads: int | None = Field(
+        default=None, gt=0, description="CPU threads; default 1 for models under 2M parameters")
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    compile: Literal["auto", "on", "off"] = "auto"
+    run_id: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    def resolved(self, base: Path) -> TrainConfig:
+        """Relative paths are relative to the config file's folder."""
+
+        def fix(p: Path | None) -> Path | None:
+            return p if p is None or p.is_absolute() else base / p
+
+        return self.model_copy(update={
+            "data": fix(self.data),
+            "eval": self.eval.model_copy(update={
+                "probes": {k: fix(v) for k, v in self.eval.probes.items()}}),
+            "checkpoint": self.checkpoint.model_copy(update={
+                "dir": fix(self.checkpoint.dir)}),
+        })
+
+    def fingerprint(self) -> str:
+        """A short hash of every setting that changes the run's numbers."""
+        payload = self.model_dump(mode="json", exclude={"run_id", "tags", "checkpoint", "device", "cpu_threads"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def id(self) -> str:
+        return self.run_id or f"run-{self.fingerprint()}"
+
+
+def parse_train_config(data: Any, origin: str = "config", base: Path | None = None) -> TrainConfig:
+    if not isinstance(data, dict):
+        raise InputError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        config = TrainConfig.model_validate(data)
+    except ValidationError as error:
+        raise InputError(format_validation_error(origin, error)) from None
+    return config.resolved(base or Path.cwd())
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read config: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML: {e}") from None
+    return parse_train_config(data, str(path), path.resolve().parent)

@@ -1,0 +1,329 @@
+"""The training loop of one proxy run, written to the run store as it goes.
+
+`train(config)` builds the data stream, the model and the optimiser, then runs the step in
+`Trainer.step` (the whole training step on one screen). A crash or a diverging loss leaves
+the run marked failed with its reason and every evaluation made so far.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import socket
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+import mixlab
+from mixlab.data.prepared import load_prepared
+from mixlab.data.sampler import MixtureSampler, validation_batches
+from mixlab.data.schedule import parse_schedule
+from mixlab.runs import Evaluation, RunRecord, RunStore
+from mixlab.train.checkpoint import (
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from mixlab.train.config import TrainConfig
+from mixlab.train.evaluate import (
+    bits_per_byte,
+    bytes_per_token,
+    domain_losses,
+    load_probes,
+    probe_accuracy,
+)
+from mixlab.train.lr_schedule import lr_at
+from mixlab.train.model import GPT
+
+LN2 = math.log(2)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf or blew up: the run is marked failed at this step."""
+
+
+@dataclass
+class Progress:
+    """What a progress display needs after each step."""
+
+    step: int
+    total_steps: int
+    tokens: int
+    loss: float
+    tokens_per_s: float
+    evaluations: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Setup:
+    device: torch.device
+    dtype: torch.dtype
+    compile: bool
+    rank: int = 0
+    world: int = 1
+
+
+def resolve_setup(cfg: TrainConfig) -> Setup:
+    """Device, precision and compilation from 'auto' settings; ranks from torchrun's env."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if cfg.device == "auto":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) \
+            if torch.cuda.is_available() else torch.device("cpu")
+    else:
+        device = torch.device(cfg.device)
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(
+        cfg.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32)
+    use_compile = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
+    return Setup(device, dtype, use_compile, rank, world)
+
+
+class Trainer:
+    """One run: model, optimiser, data stream and the running accounts (step, code length)."""
+
+    def __init__(self, cfg: TrainConfig, setup: Setup):
+        self.cfg, self.setup = cfg, setup
+        self.data = load_prepared(cfg.data)
+        self.tokenizer = self.data.tokenizer
+        self.schedule = parse_schedule(cfg.mixture, field="mixture")
+        self.global_batch = cfg.batch_size * cfg.grad_accum * setup.world
+        self.total_steps = max(1, cfg.tokens // (self.global_batch * cfg.seq_len))
+        self.sampler = MixtureSampler.from_prepared(
+            self.data, self.schedule, cfg.seq_len, batch_size=cfg.batch_size * setup.world,
+            seed=cfg.seed, budget_tokens=cfg.tokens, max_epochs=cfg.max_epochs)
+        self.epochs_needed = self.sampler.check(cfg.tokens)  # an impossible mixture fails here
+        torch.manual_seed(cfg.seed)
+        self.model_cfg = cfg.model.build(self.tokenizer.vocab_size, cfg.seq_len)
+        if setup.device.type == "cpu":
+            # Tiny matrices: threads cost more than they give, and spin badly on a busy machine.
+            small = self.model_cfg.n_params_nonembed() < 2_000_000
+            torch.set_num_threads(cfg.cpu_threads or (1 if small else os.cpu_count() or 1))
+        self.model = GPT(self.model_cfg).to(setup.device)
+        decay = [p for p in self.model.parameters() if p.ndim >= 2]
+        no_decay = [p for p in self.model.parameters() if p.ndim < 2]
+        o = cfg.optimizer
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": o.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+            fused=setup.device.type == "cuda")
+        self.forward = self.ddp = self.model
+        if setup.world > 1:
+            self.forward = self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[setup.device.index] if setup.device.type == "cuda" else None)
+        if setup.compile:
+            self.forward = torch.compile(self.forward)
+        self.autocast = (torch.autocast(setup.device.type, dtype=setup.dtype)
+                         if setup.dtype != torch.float32 else nullcontext())
+        self.val = validation_batches(self.data.validation_tokens(), cfg.seq_len,
+                                      cfg.eval.batch_size, cfg.eval.max_sequences)
+        self.bytes_per_token = bytes_per_token(self.tokenizer, self.val)
+        self.probes = {name: load_probes(path, self.tokenizer, cfg.eval.max_probes)
+                       for name, path in cfg.eval.probes.items()}
+        self.step_no = 0
+        self.code_bits = torch.zeros(len(self.sampler.domains), dtype=torch.float64,
+                                     device=setup.device)
+        self.code_tokens = np.zeros(len(self.sampler.domains), dtype=np.int64)
+        self.diverge_at = 2.0 * math.log(self.tokenizer.vocab_size)
+
+    @property
+    def tokens_seen(self) -> int:
+        return self.step_no * self.global_batch * self.cfg.seq_len
+
+    def step(self) -> float:
+        """One optimiser step over grad_accum micro-batches; returns the mean training loss."""
+        lr = lr_at(self.step_no, self.total_steps, self.cfg.optimizer.lr, self.cfg.lr_schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        total = torch.zeros((), device=self.setup.device)
+        for micro in range(self.cfg.grad_accum):
+            batch, domains = self._micro_batch()
+            x, y = batch[:, :-1], batch[:, 1:]
+            sync = micro == self.cfg.grad_accum - 1 or self.setup.world == 1
+            with (nullcontext() if sync else self.ddp.no_sync()), self.autocast:
+                _, per_token = self.forward(x, y, reduction="none")
+            loss = per_token.mean()
+            (loss / self.cfg.grad_accum).backward()
+            # prequential code: what this batch cost before the model learned from it
+            self.code_bits.index_add_(0, domains, per_token.detach().double().sum(1) / LN2)
+            total += loss.detach()
+        if self.cfg.optimizer.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optimizer.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step_no += 1
+        if self.setup.world > 1:  # every rank reports (and judges divergence on) the global mean
+            dist.all_reduce(total)
+        mean = (total / (self.cfg.grad_accum * self.setup.world)).item()
+        if not math.isfinite(mean) or mean > self.diverge_at:
+            raise TrainingDiverged(f"training loss {mean} at step {self.step_no}: the run diverged")
+        return mean
+
+    def _micro_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's rows of the next global micro-batch (the same stream for any world size)."""
+        full = self.sampler.next_batch()
+        domains = self.sampler.last_domains
+        np.add.at(self.code_tokens, domains, self.cfg.seq_len)
+        rows = slice(self.setup.rank, None, self.setup.world)
+        batch = torch.from_numpy(np.ascontiguousarray(full[rows], dtype=np.int64))
+        dom = torch.from_numpy(np.ascontiguousarray(domains[rows], dtype=np.int64))
+        return batch.to(self.setup.device), dom.to(self.setup.device)
+
+    def evaluate(self, train_loss: float | None, code: np.ndarray) -> list[Evaluation]:
+        """Validation loss and bits per byte per domain, probes, code length, at this step."""
+        values: dict[str, float] = {}
+        for domain, loss in domain_losses(self.model, self.val, self.setup.device,
+                                          self.autocast).items():
+            values[f"val_loss/{domain}"] = loss
+            values[f"val_bpb/{domain}"] = bits_per_byte(loss, self.bytes_per_token[domain])
+        for name, probes in self.probes.items():
+            values[f"probe/{name}"] = probe_accuracy(self.model, probes, self.tokenizer,
+                                                     self.setup.device)
+        values["code_length_bits"] = float(code.sum())
+        for i, domain in enumerate(self.sampler.domains):
+            if self.code_tokens[i]:
+                values[f"code_length_bits/{domain}"] = float(code[i])
+        if train_loss is not None:
+            values["train_loss"] = train_loss
+        return [Evaluation(step=self.step_no, tokens=float(self.tokens_seen), metric=k, value=v)
+                for k, v in values.items() if math.isfinite(v)]
+
+    def code_length(self) -> np.ndarray:
+        """Bits spent so far per domain, summed over ranks (a collective: every rank calls it)."""
+        bits = self.code_bits.clone()
+        if self.setup.world > 1:
+            dist.all_reduce(bits)
+        return bits.cpu().numpy()
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.cfg.fingerprint(),
+            "step": self.step_no,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "code_bits": self.code_bits.cpu(),
+            "code_tokens": self.code_tokens.copy(),
+            "rng": rng_state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.step_no = int(state["step"])
+        self.code_bits = state["code_bits"].to(self.setup.device)
+        self.code_tokens = np.asarray(state["code_tokens"]).copy()
+        set_rng_state(state["rng"])
+
+
+def train(
+    cfg: TrainConfig,
+    store: RunStore | None = None,
+    *,
+    resume: bool = True,
+    stop_after: int | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunRecord | None:
+    """Train one proxy run and record it in `store` (on rank 0). Returns the record there.
+
+    `resume` continues from the run's checkpoint when there is one; `stop_after` ends the
+    process after that many steps (as a crash would), for tests of resuming.
+    """
+    setup = resolve_setup(cfg)
+    if setup.world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if setup.device.type == "cuda" else "gloo")
+    lead = setup.rank == 0
+    trainer = Trainer(cfg, setup)
+    ckpt_dir = cfg.checkpoint.dir
+    ckpt_path = ckpt_dir / cfg.id / CHECKPOINT_NAME if ckpt_dir else None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        trainer.restore(load_checkpoint(ckpt_path, cfg.fingerprint()))
+    record = _record(cfg, trainer) if lead and store is not None else None
+    if record is not None:
+        existing = store.get(cfg.id).evaluations if trainer.step_no and cfg.id in store else []
+        kept = [e for e in existing if e.step is not None and e.step <= trainer.step_no]
+        store.put(record.model_copy(update={"evaluations": kept}))
+    start = time.perf_counter()
+    start_tokens = trainer.tokens_seen
+    def evaluate(train_loss: float | None) -> list[Evaluation]:
+        code = trainer.code_length()
+        evals = trainer.evaluate(train_loss, code) if lead else []
+        if evals and store is not None:
+            store.add_evaluations(cfg.id, evals)
+        return evals
+
+    try:
+        if trainer.step_no == 0:
+            evaluate(None)
+        while trainer.step_no < trainer.total_steps:
+            loss = trainer.step()
+            done = trainer.step_no == trainer.total_steps
+            evals = evaluate(loss) if trainer.step_no % cfg.eval.every == 0 or done else []
+            if ckpt_path is not None and lead and (
+                done or (cfg.checkpoint.every and trainer.step_no % cfg.checkpoint.every == 0)
+            ):
+                save_checkpoint(ckpt_path, trainer.state())
+            if on_progress is not None and lead:
+                elapsed = max(time.perf_counter() - start, 1e-9)
+                on_progress(Progress(trainer.step_no, trainer.total_steps, trainer.tokens_seen,
+                                     loss, (trainer.tokens_seen - start_tokens) / elapsed,
+                                     {e.metric: e.value for e in evals}))
+            if stop_after is not None and trainer.step_no >= stop_after and not done:
+                return store.get(cfg.id) if record is not None else None
+    except BaseException as e:
+        if record is not None:
+            reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+            store.set_status(cfg.id, "failed", error=reason, tokens=float(trainer.tokens_seen),
+                             wall_time=time.perf_counter() - start)
+        raise
+    if record is None:
+        return None
+    store.set_status(cfg.id, "done", tokens=float(trainer.tokens_seen),
+                     wall_time=time.perf_counter() - start)
+    return store.get(cfg.id)
+
+
+def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
+    m = trainer.model_cfg
+    mixture = trainer.schedule.model_dump(mode="json")
+    weights = _overall_mixture(trainer)
+    return RunRecord(
+        id=cfg.id,
+        tags=cfg.tags,
+        mixture=weights,
+        model={**m.model_dump(), "preset": cfg.model.preset},
+        n_params=m.n_params(),
+        n_params_nonembed=m.n_params_nonembed(),
+        tokens=float(trainer.tokens_seen),
+        flops=float(m.flops_per_token()) * trainer.total_steps * trainer.global_batch * cfg.seq_len,
+        seed=cfg.seed,
+        schedule={"mixture": mixture, "lr": cfg.lr_schedule.model_dump(),
+                  "optimizer": cfg.optimizer.model_dump(), "batch_size": cfg.batch_size,
+                  "grad_accum": cfg.grad_accum, "seq_len": cfg.seq_len,
+                  "world_size": trainer.setup.world, "steps": trainer.total_steps,
+                  "data": str(cfg.data), "fingerprint": cfg.fingerprint()},
+        host=socket.gethostname(),
+        versions={"mixlab": mixlab.__version__, "torch": torch.__version__,
+                  "python": platform.python_version(), "device": str(trainer.setup.device)},
+        status="running",
+        source="mixlab train",
+    )
+
+
+def _overall_mixture(trainer: Trainer) -> dict[str, float]:
+    """The token shares over the whole budget (a schedule's average mixture)."""
+    shares = trainer.schedule.cumulative(np.array([1.0]), trainer.sampler.domains)[0]
+    shares = np.clip(shares, 0, None)
+    shares = shares / shares.sum()
+    return {d: float(w) for d, w in zip(trainer.sampler.domains, shares, strict=True) if w > 0}
