@@ -32,6 +32,10 @@ runs_app = typer.Typer(
     help="Import, list, show and export runs in the run store.", no_args_is_help=True
 )
 app.add_typer(runs_app, name="runs")
+data_app = typer.Typer(
+    help="Prepare corpora as token shards and inspect them.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
 
 StoreOpt = Annotated[
     Path,
@@ -268,6 +272,128 @@ def runs_export(
     )
     if o.json:
         o.result(written)
+
+
+# -- data -------------------------------------------------------------------------------------
+@data_app.command("prepare")
+def data_prepare(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Prepare config (YAML).")],
+    workers: Annotated[
+        int | None, typer.Option(help="Tokeniser processes (default: cores).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild the tokenizer and every domain.")] = False,
+) -> None:
+    """Tokenise every domain once into train / validation shards (only what changed)."""
+    from contextlib import nullcontext
+
+    from mixlab.data.prepare import prepare
+    from mixlab.data.progress import rich_progress
+
+    out = _out(ctx)
+    with nullcontext(None) if out.quiet or out.json else rich_progress() as progress:
+        summary = prepare(config, progress=progress, workers=workers, force=force)
+    result = summary.to_dict()
+    out.result(
+        result,
+        lambda con: con.print(
+            table(
+                f"{summary.output} (tokenizer {summary.tokenizer['status']}, {summary.seconds:.1f} s)",
+                ["domain", "status", "documents", "train tokens", "validation tokens"],
+                [
+                    (d.name, d.status, d.documents, d.train_tokens, d.validation_tokens)
+                    for d in summary.domains
+                ],
+            )
+        ),
+    )
+
+
+@data_app.command("info")
+def data_info(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="A prepared folder.")],
+    verify: Annotated[bool, typer.Option(help="Re-hash every shard.")] = False,
+) -> None:
+    """Tokens and documents per domain and split of a prepared folder."""
+    from mixlab.data.prepare import info
+
+    result = info(directory, verify=verify)
+    cols = ["name", "status", "documents", "train_tokens", "validation_tokens", "input_bytes"]
+    tok = result["tokenizer"]
+    _out(ctx).result(
+        result,
+        lambda con: con.print(
+            table(
+                f"{directory}: tokenizer {tok['kind']}, vocabulary {tok['vocab_size']}",
+                cols,
+                [[r[c] for c in cols] for r in result["domains"]],
+            )
+        ),
+    )
+
+
+@data_app.command("demo-corpora")
+def data_demo_corpora(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Folder to write the corpora into.")],
+    max_bytes: Annotated[int, typer.Option(help="Bytes per domain at most.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Seed for the synthetic domains.")] = 0,
+) -> None:
+    """Write the demo corpora (stdlib code and prose, biographies, arithmetic) and their config."""
+    from mixlab.data.demo_corpora import write_demo_corpora
+
+    corpora = write_demo_corpora(directory, max_bytes_per_domain=max_bytes, seed=seed)
+    _out(ctx).result(
+        {"config": str(corpora.config), "domains": {k: str(v) for k, v in corpora.domains.items()}},
+        lambda con: con.print(
+            f"wrote {len(corpora.domains)} domains and "
+            f"{corpora.config} (next: mixlab data prepare {corpora.config})"
+        ),
+    )
+
+
+# -- train ------------------------------------------------------------------------------------
+@app.command("train")
+def train_command(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Training config (YAML).")],
+    store: StoreOpt = Path("mixlab.db"),
+    resume: Annotated[bool, typer.Option(help="Continue from the run's checkpoint if any.")] = True,
+) -> None:
+    """Train one proxy model on a mixture and record it (evaluations as it goes) in the store."""
+    from contextlib import nullcontext
+
+    from mixlab.console import train_progress
+    from mixlab.runs import RunStore
+    from mixlab.train.config import load_train_config
+    from mixlab.train.loop import train
+
+    out = _out(ctx)
+    cfg = load_train_config(config)
+    with (
+        RunStore(store) as s,
+        nullcontext(None) if out.quiet or out.json else train_progress(cfg.id) as progress,
+    ):
+        record = train(cfg, s, resume=resume, on_progress=progress)
+    final = record.final_metrics()
+    out.result(
+        {
+            "id": record.id,
+            "status": record.status,
+            "tokens": record.tokens,
+            "wall_time": record.wall_time,
+            "final": final,
+        },
+        lambda con: con.print(
+            table(
+                f"run {record.id}: {record.status}, "
+                f"{record.tokens:,.0f} tokens in {record.wall_time:.1f} s",
+                ["metric", "final"],
+                sorted(final.items()),
+            )
+        ),
+    )
 
 
 # -- entry point ------------------------------------------------------------------------------

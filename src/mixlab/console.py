@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,35 @@ class Output:
 
     def error(self, message: str) -> None:
         self.err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+
+
+@contextmanager
+def train_progress(run_id: str) -> Iterator[Callable]:
+    """A progress bar for `train(on_progress=...)`: steps, tokens/s and the training loss."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn(f"{run_id}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[speed]:>10,.0f} tok/s  loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("train", total=None, speed=0.0, loss=float("nan"))
+
+        def update(p) -> None:
+            bar.update(
+                task, completed=p.step, total=p.total_steps, speed=p.tokens_per_s, loss=p.loss
+            )
+
+        yield update
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

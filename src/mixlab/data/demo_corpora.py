@@ -142,11 +142,34 @@ def _shuffled(items: Sequence[Path], seed: int) -> list[Path]:
     return [items[i] for i in order]
 
 
+CODE_CHUNK_BYTES = 4000
+
+
 def _code_records(files: Sequence[Path], root: Path) -> Iterator[dict[str, str]]:
     for path in files:
         text = _read_source(path)
         if text and text.strip():
-            yield {"text": text, "path": path.relative_to(root).as_posix()}
+            for chunk in split_code(text):
+                yield {"text": chunk, "path": path.relative_to(root).as_posix()}
+
+
+def split_code(text: str, max_bytes: int = CODE_CHUNK_BYTES) -> list[str]:
+    """Cut a source file into documents of about `max_bytes` at top-level statements.
+
+    Whole stdlib files are few and large; chunks give the demo's validation split many
+    documents to draw from, while each chunk stays a run of whole functions or classes.
+    """
+    chunks, current, size = [], [], 0
+    for line in text.splitlines(keepends=True):
+        top_level = line[:1] not in ("", " ", "\t", "\n", "#", ")", "]", "}")
+        if size >= max_bytes and top_level:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line.encode("utf-8"))
+    if current and "".join(current).strip():
+        chunks.append("".join(current))
+    return chunks
 
 
 def _prose_records(files: Sequence[Path], root: Path, seed: int) -> Iterator[dict[str, str]]:
