@@ -27,6 +27,8 @@ class ModelSpec(BaseModel):
     n_embd: int | None = Field(default=None, gt=0)
     mlp: Literal["swiglu", "gelu"] = "swiglu"
     tie_embeddings: bool = True
+    vocab_multiple: int = Field(default=64, gt=0, description="pad the vocabulary (GPU speed)")
+    vocab_size: int | None = Field(default=None, gt=0, description="model vocabulary, if larger")
 
     @model_validator(mode="after")
     def _preset_or_shape(self) -> ModelSpec:
@@ -38,6 +40,13 @@ class ModelSpec(BaseModel):
         return self
 
     def build(self, vocab_size: int, seq_len: int) -> ModelConfig:
+        """The model for a tokenizer's vocabulary, padded up to a multiple of vocab_multiple."""
+        if self.vocab_size is not None:
+            if self.vocab_size < vocab_size:
+                raise InputError(f"model.vocab_size {self.vocab_size} is smaller than the "
+                                 f"tokenizer's vocabulary ({vocab_size})")
+            vocab_size = self.vocab_size
+        vocab_size = -(-vocab_size // self.vocab_multiple) * self.vocab_multiple
         extra = dict(mlp=self.mlp, tie_embeddings=self.tie_embeddings)
         if self.preset is not None:
             cfg = preset(self.preset, vocab_size, seq_len, **extra)
