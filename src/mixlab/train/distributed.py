@@ -42,12 +42,10 @@ def _rank_main(rank: int, world: int, port: int, cfg_json: str, store_path: str 
     from mixlab.train.loop import train
 
     cfg = TrainConfig.model_validate_json(cfg_json)
-    try:
-        if rank == 0 and store_path is not None:
-            with RunStore(store_path) as store:
-                train(cfg, store)
-        else:
-            train(cfg, None)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    if rank == 0 and store_path is not None:
+        with RunStore(store_path) as store:
+            train(cfg, store)
+    else:
+        train(cfg, None)
+    dist.barrier()  # rank 0 may still be evaluating: leave the group together
+    dist.destroy_process_group()
