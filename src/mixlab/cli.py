@@ -376,6 +376,8 @@ def train_command(
         nullcontext(None) if out.quiet or out.json else train_progress(cfg.id) as progress,
     ):
         record = train(cfg, s, resume=resume, on_progress=progress)
+    if record is None:  # a rank other than 0 under torchrun: rank 0 reports
+        return
     final = record.final_metrics()
     out.result(
         {
