@@ -69,6 +69,26 @@ def train_progress(run_id: str) -> Iterator[Callable]:
         yield update
 
 
+@contextmanager
+def sweep_progress(total: int) -> Iterator[Callable]:
+    """A progress line for sweeps: runs done / running / failed and the time left."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    with Progress(TextColumn("sweep"), BarColumn(), TextColumn("{task.fields[text]}")) as bar:
+        task = bar.add_task("sweep", total=total, text="")
+
+        def update(s) -> None:
+            eta = "" if s.eta_seconds is None else f", about {s.eta_seconds / 60:.1f} min left"
+            bar.update(
+                task,
+                completed=s.skipped + s.done + s.failed,
+                text=f"{s.done + s.skipped}/{s.total} done, {s.running} running, "
+                f"{s.failed} failed{eta}",
+            )
+
+        yield update
+
+
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     """A rich table of plain values (floats shown with 6 significant digits)."""
     t = Table(title=title, title_justify="left", header_style="bold")

@@ -1,0 +1,23 @@
+"""What every command module shares: the store option, the tag filter, the output object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mixlab.console import Output
+
+StoreOpt = Annotated[
+    Path,
+    typer.Option(
+        "--store", envvar="MIXLAB_STORE", help="Run store (SQLite file).", show_default=True
+    ),
+]
+TagOpt = Annotated[str | None, typer.Option("--tag", help="Only runs with this tag.")]
+
+
+def output(ctx: typer.Context) -> Output:
+    """The Output the root command set up from --json / --quiet."""
+    return ctx.find_root().obj

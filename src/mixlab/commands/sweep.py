@@ -1,0 +1,93 @@
+"""`mixlab sweep`: plan proxy-run sweeps and run them, locally or on Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mixlab.commands.common import StoreOpt, output
+from mixlab.console import table
+from mixlab.errors import InputError
+
+app = typer.Typer(
+    help="Plan proxy-run sweeps and run them (locally or on Ray).", no_args_is_help=True
+)
+
+
+@app.command("plan")
+def sweep_plan(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Sweep config (YAML).")],
+    out: Annotated[Path, typer.Option(help="Plan file to write (JSON).")] = Path("plan.json"),
+) -> None:
+    """Expand a sweep config into its runs (mixtures x models x budgets x seeds)."""
+    from mixlab.sweep.plan import load_sweep_config, make_plan, save_plan
+
+    sweep, base_dir = load_sweep_config(config)
+    runs = make_plan(sweep, base_dir)
+    save_plan(runs, out, sweep)
+    rows = [
+        (
+            r.id,
+            r.model.preset or "custom",
+            r.tokens,
+            r.seed,
+            " ".join(f"{d}={w:.3g}" for d, w in r.mixture.items()),
+        )
+        for r in runs
+    ]
+    output(ctx).result(
+        {"plan": str(out), "runs": [r.id for r in runs]},
+        lambda con: con.print(
+            table(f"{len(runs)} runs -> {out}", ["id", "model", "tokens", "seed", "mixture"], rows)
+        ),
+    )
+
+
+@app.command("run")
+def sweep_run(
+    ctx: typer.Context,
+    plan: Annotated[Path, typer.Argument(help="Plan file from `mixlab sweep plan`.")],
+    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    workers: Annotated[int, typer.Option(help="Runs at once (local) / CPUs (local Ray).")] = 1,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    gpus_per_run: Annotated[
+        float, typer.Option(help="GPUs per run (Ray; may be fractional).")
+    ] = 0.0,
+    store: StoreOpt = Path("mixlab.db"),
+) -> None:
+    """Run every run of a plan not yet done; re-running retries failed and interrupted runs."""
+    from contextlib import nullcontext
+
+    from mixlab.console import sweep_progress
+    from mixlab.sweep.execute import run_local, run_ray
+    from mixlab.sweep.plan import load_plan
+
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor must be local or ray, not {executor!r}")
+    if workers < 1:
+        raise InputError(f"--workers must be >= 1, not {workers}")
+    runs, out = load_plan(plan), output(ctx)
+    with nullcontext(None) if out.quiet or out.json else sweep_progress(len(runs)) as progress:
+        if executor == "local":
+            status = run_local(runs, store, workers=workers, on_update=progress)
+        else:
+            status = run_ray(
+                runs,
+                store,
+                address=ray_address,
+                num_cpus=workers,
+                gpus_per_run=gpus_per_run,
+                on_update=progress,
+            )
+    out.result(
+        status.to_dict(),
+        lambda con: con.print(
+            f"{status.done} done, {status.skipped} already done, {status.failed} failed"
+            + "".join(f"\n  {k}: {v}" for k, v in status.errors.items())
+        ),
+    )
+    if status.failed:
+        raise typer.Exit(1)

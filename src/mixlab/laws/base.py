@@ -1,0 +1,276 @@
+"""The estimator API every mixing law shares: fit / predict / clone / to_dict / from_dict.
+
+A law is fitted on a mixture table R (runs x domains, rows on the simplex) and a metrics
+table Y (runs x metrics).  Its targets are either the metrics themselves, one output per
+metric, or -- when `weights` is given to `fit` -- one weighted sum of metrics.  How a law
+handles a weighted target is its `weighted` parameter:
+
+* `"components"`: fit one law per metric with a non-zero weight, predict each, and sum
+  the predictions with the weights (the default of the `exp` law, as in Ye et al.);
+* `"direct"`: fit the law to the weighted sum itself (the default of the other laws).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mixlab.errors import InputError
+from mixlab.laws.fitting import FitWarning
+from mixlab.laws.validation import (
+    check_mixtures,
+    check_run_ids,
+    check_targets,
+    check_weights,
+)
+
+__all__ = ["MixingLaw", "law_from_dict", "LAW_KINDS"]
+
+FORMAT = "mixlab.law"
+FORMAT_VERSION = 1
+LAW_KINDS: dict[str, type[MixingLaw]] = {}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+class MixingLaw:
+    """Base class: a map from a mixture on the simplex to one or more predicted metrics.
+
+    Hyperparameters are the constructor arguments, kept as plain attributes; everything
+    learned by `fit` ends with an underscore.
+    """
+
+    kind: ClassVar[str] = ""
+    weighted: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            LAW_KINDS[cls.kind] = cls
+
+    # ---- sklearn habits -------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as currently set."""
+        sig = inspect.signature(type(self).__init__)
+        return {
+            name: getattr(self, name) for name in sig.parameters if name != "self"
+        }
+
+    def clone(self) -> MixingLaw:
+        """An unfitted copy with the same hyperparameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "domain_names_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise InputError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    # ---- fit / predict ----------------------------------------------------------------
+
+    def fit(
+        self,
+        R: Any,
+        Y: Any,
+        *,
+        target_names: Sequence[str] | None = None,
+        domain_names: Sequence[str] | None = None,
+        weights: Mapping[str, float] | None = None,
+        target_name: str = "weighted",
+        run_ids: Sequence[Any] | None = None,
+        renormalize: bool = False,
+    ) -> MixingLaw:
+        """Fit the law on mixtures `R` (n, d) and metrics `Y` (n, m).
+
+        `weights` (metric name -> weight) turns the targets into one weighted sum named
+        `target_name`; see the module docstring for how `weighted` decides whether the
+        components or the sum are fitted.  `run_ids` are recorded with the law.
+        """
+        ids = check_run_ids(run_ids, len(R) if hasattr(R, "__len__") else 0)
+        R, domains = check_mixtures(R, domain_names, run_ids=ids, renormalize=renormalize)
+        Y, metrics = check_targets(Y, R.shape[0], target_names, run_ids=ids)
+        if R.shape[0] < 2:
+            raise InputError(f"need at least 2 runs to fit a law, got {R.shape[0]}")
+        if self.weighted not in ("components", "direct"):
+            raise InputError(
+                f"weighted must be 'components' or 'direct', got {self.weighted!r}"
+            )
+        combine = None
+        if weights is not None:
+            w = check_weights(weights, metrics)
+            if self.weighted == "components":
+                keep = np.flatnonzero(w != 0)
+                Yfit, fitted = Y[:, keep], [metrics[j] for j in keep]
+                combine = w[keep]
+            else:
+                Yfit, fitted = (Y @ w)[:, None], [str(target_name)]
+            outputs = [str(target_name)]
+            weights_out = {metrics[j]: float(w[j]) for j in np.flatnonzero(w != 0)}
+        else:
+            Yfit, fitted, outputs, weights_out = Y, metrics, metrics, None
+
+        lo, hi = R.min(axis=0), R.max(axis=0)
+        active = hi - lo > 0
+        if not active.any():
+            raise InputError("every run has the same mixture; a mixing law needs variation")
+        for j in np.flatnonzero(~active):
+            warnings.warn(
+                f"domain {domains[j]!r} has weight {lo[j]:g} in every run; its effect "
+                "cannot be learned and is held fixed",
+                FitWarning, stacklevel=2,
+            )
+        for j in range(Yfit.shape[1]):
+            if np.ptp(Yfit[:, j]) == 0:
+                warnings.warn(
+                    f"target {fitted[j]!r} is constant ({Yfit[0, j]:g}) over all runs",
+                    FitWarning, stacklevel=2,
+                )
+
+        self.domain_names_ = domains
+        self.target_names_ = outputs
+        self.fitted_names_ = fitted
+        self.weights_ = weights_out
+        self.combine_ = combine
+        self.run_ids_ = ids
+        self.n_runs_ = int(R.shape[0])
+        self.active_ = active
+        self.domain_range_ = np.stack([lo, hi], axis=1)
+        self.cv_: dict[str, Any] | None = None
+        self.fit_info_: list[dict[str, Any]] = []
+        self._fit(R, Yfit)
+        return self
+
+    def _validated(self, R: Any) -> np.ndarray:
+        self._check_fitted()
+        if hasattr(R, "columns") and hasattr(R, "to_numpy"):
+            cols = [str(c) for c in R.columns]
+            missing = [d for d in self.domain_names_ if d not in cols]
+            if missing:
+                raise InputError(f"mixtures: missing domain column(s) {missing}")
+            R = R[self.domain_names_]
+        arr = np.asarray(R, dtype=float)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != len(self.domain_names_):
+            raise InputError(
+                f"mixtures: expected {len(self.domain_names_)} domain columns "
+                f"{self.domain_names_}, got shape {arr.shape}"
+            )
+        arr, _ = check_mixtures(arr, self.domain_names_)
+        return arr
+
+    def predict_components(self, R: Any) -> np.ndarray:
+        """Predictions for every fitted metric, shape (n, len(fitted_names_))."""
+        return self._predict(self._validated(R))
+
+    def predict(self, R: Any) -> np.ndarray:
+        """Predicted targets, shape (n, len(target_names_))."""
+        C = self.predict_components(R)
+        return C if self.combine_ is None else C @ self.combine_[:, None]
+
+    def gradient(self, R: Any) -> np.ndarray:
+        """d prediction / d weight, shape (n, n_targets, n_domains) (for the optimiser)."""
+        G = self._gradient(self._validated(R))
+        return G if self.combine_ is None else np.einsum("ntd,t->nd", G, self.combine_)[:, None]
+
+    @property
+    def has_gradient(self) -> bool:
+        return type(self)._gradient is not MixingLaw._gradient
+
+    # ---- hooks for subclasses ---------------------------------------------------------
+
+    def _fit(self, R: np.ndarray, Y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _predict(self, R: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _gradient(self, R: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} has no analytic gradient")
+
+    def _params_to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _params_from_dict(self, params: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ---- serialisation ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to predict without the data, as JSON-able values."""
+        self._check_fitted()
+        return _jsonable({
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "kind": self.kind,
+            "hyperparams": self.get_params(),
+            "domain_names": self.domain_names_,
+            "target_names": self.target_names_,
+            "fitted_names": self.fitted_names_,
+            "weights": self.weights_,
+            "combine": None if self.combine_ is None else self.combine_,
+            "run_ids": self.run_ids_,
+            "n_runs": self.n_runs_,
+            "active_domains": self.active_,
+            "domain_range": self.domain_range_,
+            "cv": self.cv_,
+            "fit_info": self.fit_info_,
+            "params": self._params_to_dict(),
+        })
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MixingLaw:
+        """Rebuild a fitted law from :meth:`to_dict` output."""
+        return law_from_dict(data, expected=cls)
+
+
+def law_from_dict(data: Mapping[str, Any], expected: type[MixingLaw] | None = None) -> MixingLaw:
+    """Rebuild any fitted law from its dict, dispatching on `kind`."""
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+        raise InputError(f"not a fitted mixlab law (expected format {FORMAT!r})")
+    if data.get("version") != FORMAT_VERSION:
+        raise InputError(f"fitted law: unsupported version {data.get('version')!r}")
+    kind = data.get("kind")
+    if kind not in LAW_KINDS:
+        raise InputError(f"fitted law: unknown kind {kind!r}; known: {sorted(LAW_KINDS)}")
+    klass = LAW_KINDS[kind]
+    if expected is not None and expected is not MixingLaw and not issubclass(klass, expected):
+        raise InputError(f"fitted law: kind {kind!r} is not a {expected.__name__}")
+    try:
+        law = klass(**data["hyperparams"])
+        law.domain_names_ = list(data["domain_names"])
+        law.target_names_ = list(data["target_names"])
+        law.fitted_names_ = list(data["fitted_names"])
+        law.weights_ = data["weights"]
+        law.combine_ = None if data["combine"] is None else np.asarray(data["combine"], float)
+        law.run_ids_ = data["run_ids"]
+        law.n_runs_ = int(data["n_runs"])
+        law.active_ = np.asarray(data["active_domains"], dtype=bool)
+        law.domain_range_ = np.asarray(data["domain_range"], dtype=float)
+        law.cv_ = data.get("cv")
+        law.fit_info_ = list(data.get("fit_info") or [])
+        law._params_from_dict(data["params"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"fitted law ({kind}): malformed field ({exc!r})") from None
+    return law

@@ -1,0 +1,1 @@
+"""Sweeps: design experiment plans and run them, locally or on a Ray cluster, resumably."""

@@ -1,0 +1,176 @@
+"""Experiment plans: mixtures × model sizes × token budgets × seeds, as a list of run configs.
+
+Every run's id is a hash of its whole configuration, so the same plan always names the same
+runs and a run already in the store is never trained twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mixlab.data.config import format_validation_error
+from mixlab.errors import InputError
+from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
+
+PLAN_VERSION = 1
+
+
+class MixtureDesign(BaseModel):
+    """Which mixtures to train: RegMix's Dirichlet design around a prior, a grid, or a list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["dirichlet", "grid", "list"] = "dirichlet"
+    n: int = Field(default=16, gt=0, description="dirichlet: how many mixtures")
+    prior: Literal["natural", "uniform"] | dict[str, float] = "natural"
+    concentration: tuple[float, float] = (0.3, 5.0)
+    cap: float | None = Field(default=4.0, gt=0, description="no weight above cap × its prior")
+    decimals: int = Field(default=3, ge=1, le=8)
+    step: float = Field(default=0.25, gt=0, le=1, description="grid: weights are multiples")
+    mixtures: list[dict[str, float]] = Field(default_factory=list, description="list: the mixtures")
+    include_prior: bool = Field(default=True, description="also train the prior mixture itself")
+    seed: int = 0
+
+
+class SweepConfig(BaseModel):
+    """A sweep: shared training settings (`base`) and the axes it varies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: dict[str, Any]
+    mixtures: MixtureDesign = Field(default_factory=MixtureDesign)
+    models: list[str | ModelSpec] = Field(min_length=1)
+    tokens: list[int] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    tags: list[str] = Field(default_factory=list)
+
+
+def load_sweep_config(path: str | Path) -> tuple[SweepConfig, Path]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read sweep config: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping at the top level")
+    try:
+        return SweepConfig.model_validate(data), path.resolve().parent
+    except ValidationError as e:
+        raise InputError(format_validation_error(str(path), e)) from None
+
+
+def natural_shares(data_dir: Path) -> dict[str, float]:
+    """Each domain's share of the prepared train tokens (the 'natural' mixture)."""
+    from mixlab.data.prepared import load_prepared
+
+    tokens = {d: float(t.size) for d, t in load_prepared(data_dir).train_tokens().items()}
+    total = sum(tokens.values())
+    return {d: n / total for d, n in tokens.items()}
+
+
+def design_mixtures(
+    design: MixtureDesign, domains: list[str], natural: dict[str, float]
+) -> list[dict[str, float]]:
+    """The mixtures a design asks for, each a {domain: weight} summing to 1."""
+    from mixlab.laws import design as designs
+
+    if design.kind == "list":
+        if not design.mixtures:
+            raise InputError("mixtures.mixtures: a list design needs at least one mixture")
+        matrix = designs.validate_mixtures(design.mixtures, domains)
+        return [dict(zip(domains, map(float, row), strict=True)) for row in matrix]
+    prior = _prior(design.prior, domains, natural)
+    if design.kind == "grid":
+        matrix = designs.simplex_grid(len(domains), design.step)
+    else:
+        matrix = designs.dirichlet_mixtures(
+            prior,
+            design.n,
+            concentration=design.concentration,
+            cap=design.cap,
+            decimals=design.decimals,
+            seed=design.seed,
+        )
+    rows = [dict(zip(domains, map(float, row), strict=True)) for row in matrix]
+    if design.include_prior:
+        prior_row = dict(zip(domains, map(float, prior), strict=True))
+        if not any(np.allclose(list(r.values()), prior) for r in rows):
+            rows.insert(0, prior_row)
+    return rows
+
+
+def _prior(
+    prior: str | dict[str, float], domains: list[str], natural: dict[str, float]
+) -> np.ndarray:
+    if prior == "natural":
+        vec = np.array([natural[d] for d in domains])
+    elif prior == "uniform":
+        vec = np.full(len(domains), 1 / len(domains))
+    else:
+        unknown = sorted(set(prior) - set(domains))
+        if unknown:
+            raise InputError(f"mixtures.prior names unknown domain(s) {unknown} (have {domains})")
+        vec = np.array([prior.get(d, 0.0) for d in domains])
+    return vec / vec.sum()
+
+
+def make_plan(sweep: SweepConfig, base_dir: Path) -> list[TrainConfig]:
+    """Every run of the sweep, validated, in a stable order (mixture, model, tokens, seed)."""
+    probe = parse_train_config(
+        {**sweep.base, "mixture": {"_": 1.0}, "model": {"preset": "25k"}, "tokens": 1},
+        "base",
+        base_dir,
+    )
+    natural = natural_shares(probe.data)
+    domains = list(natural)
+    mixtures = design_mixtures(sweep.mixtures, domains, natural)
+    runs = []
+    for mixture, model, tokens, seed in itertools.product(
+        mixtures, sweep.models, sweep.tokens, sweep.seeds
+    ):
+        spec = {"preset": model} if isinstance(model, str) else model.model_dump()
+        fields = {
+            **sweep.base,
+            "mixture": {d: w for d, w in mixture.items() if w > 0},
+            "model": spec,
+            "tokens": tokens,
+            "seed": seed,
+            "tags": list(dict.fromkeys([*sweep.base.get("tags", []), *sweep.tags])),
+        }
+        runs.append(parse_train_config(fields, "sweep run", base_dir))
+    return runs
+
+
+def save_plan(runs: list[TrainConfig], path: str | Path, sweep: SweepConfig | None = None) -> None:
+    doc = {
+        "version": PLAN_VERSION,
+        "sweep": None if sweep is None else sweep.model_dump(mode="json"),
+        "runs": [{**r.model_dump(mode="json"), "run_id": r.id} for r in runs],
+    }
+    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def load_plan(path: str | Path) -> list[TrainConfig]:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a plan file ({e})") from None
+    if not isinstance(doc, dict) or doc.get("version") != PLAN_VERSION:
+        raise InputError(f"{path}: not a mixlab plan (version {PLAN_VERSION})")
+    runs = []
+    for i, run in enumerate(doc.get("runs", [])):
+        try:
+            runs.append(TrainConfig.model_validate(run))
+        except ValidationError as e:
+            raise InputError(format_validation_error(f"{path}: runs[{i}]", e)) from None
+    return runs
