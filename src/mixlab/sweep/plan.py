@@ -33,7 +33,7 @@ class MixtureDesign(BaseModel):
     concentration: tuple[float, float] = (0.3, 5.0)
     cap: float | None = Field(default=4.0, gt=0, description="no weight above cap × its prior")
     decimals: int = Field(default=3, ge=1, le=8)
-    step: float = Field(default=0.25, gt=0, le=1, description="grid: weights are multiples")
+    grid: int = Field(default=4, gt=0, description="grid: weights are multiples of 1/grid")
     mixtures: list[dict[str, float]] = Field(default_factory=list, description="list: the mixtures")
     include_prior: bool = Field(default=True, description="also train the prior mixture itself")
     seed: int = 0
@@ -86,13 +86,13 @@ def design_mixtures(
     if design.kind == "list":
         if not design.mixtures:
             raise InputError("mixtures.mixtures: a list design needs at least one mixture")
-        matrix = designs.validate_mixtures(design.mixtures, domains)
+        matrix, _ = designs.validate_mixture_list(design.mixtures, domains)
         return [dict(zip(domains, map(float, row), strict=True)) for row in matrix]
     prior = _prior(design.prior, domains, natural)
     if design.kind == "grid":
-        matrix = designs.simplex_grid(len(domains), design.step)
+        matrix = designs.simplex_grid(len(domains), design.grid)
     else:
-        matrix = designs.dirichlet_mixtures(
+        matrix = designs.dirichlet_design(
             prior,
             design.n,
             concentration=design.concentration,

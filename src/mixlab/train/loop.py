@@ -244,7 +244,12 @@ def train(
     if setup.world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if setup.device.type == "cuda" else "gloo")
     lead = setup.rank == 0
-    trainer = Trainer(cfg, setup)
+    try:
+        trainer = Trainer(cfg, setup)
+    except Exception as e:
+        if lead and store is not None:  # a sweep must see this run failed, not missing
+            _record_setup_failure(cfg, store, e)
+        raise
     ckpt_dir = cfg.checkpoint.dir
     ckpt_path = ckpt_dir / cfg.id / CHECKPOINT_NAME if ckpt_dir else None
     if resume and ckpt_path is not None and ckpt_path.exists():
@@ -322,8 +327,25 @@ def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
 
 
 def _overall_mixture(trainer: Trainer) -> dict[str, float]:
+    return average_mixture(trainer.schedule, trainer.sampler.domains)
+
+
+def average_mixture(schedule, domains: list[str]) -> dict[str, float]:
     """The token shares over the whole budget (a schedule's average mixture)."""
-    shares = trainer.schedule.cumulative(np.array([1.0]), trainer.sampler.domains)[0]
-    shares = np.clip(shares, 0, None)
+    shares = np.clip(schedule.cumulative(np.array([1.0]), domains)[0], 0, None)
     shares = shares / shares.sum()
-    return {d: float(w) for d, w in zip(trainer.sampler.domains, shares, strict=True) if w > 0}
+    return {d: float(w) for d, w in zip(domains, shares, strict=True) if w > 0}
+
+
+def _record_setup_failure(cfg: TrainConfig, store: RunStore, error: Exception) -> None:
+    """Record a run that could not start (impossible mixture, missing data) as failed."""
+    try:
+        schedule = parse_schedule(cfg.mixture, field="mixture")
+    except Exception:  # noqa: BLE001 - without a mixture there is no run record to write
+        return
+    store.put(RunRecord(
+        id=cfg.id, tags=cfg.tags, mixture=average_mixture(schedule, schedule.domains()),
+        seed=cfg.seed, status="failed", error=f"{type(error).__name__}: {error}",
+        host=socket.gethostname(), source="mixlab train",
+        schedule={"mixture": schedule.model_dump(mode="json"), "fingerprint": cfg.fingerprint()},
+    ))
