@@ -14,7 +14,7 @@ import typer
 from typer.exceptions import TyperException
 
 from mixlab import __version__
-from mixlab.commands import data, runs, sweep, train
+from mixlab.commands import data, report, runs, sweep, train
 from mixlab.console import Output
 from mixlab.errors import InputError
 
@@ -32,6 +32,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(sweep.app, name="sweep")
 app.command("train")(train.train_command)
+app.command("report")(report.report_command)
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Reports: the plots and the self-contained HTML file."""
