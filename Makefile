@@ -16,20 +16,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Until `mixlab demo` exists (issue 7), the demo is the quickest real end-to-end loop:
-# a synthetic sweep's tables -> import into a run store -> list -> export the tables back.
+# The whole loop on the demo corpora, short version (drop --quick for the full one).
 demo: setup
-	rm -f $(DEMO)/runs.db*
-	$(PY) examples/toy_runs.py $(DEMO)/tables
-	$(MIXLAB) runs import --mixtures $(DEMO)/tables/mixtures.csv --metrics $(DEMO)/tables/metrics.csv --tag toy --store $(DEMO)/runs.db
-	$(MIXLAB) runs list --store $(DEMO)/runs.db
-	$(MIXLAB) runs export --out $(DEMO)/export/runs.csv --store $(DEMO)/runs.db
+	$(MIXLAB) demo --quick --out $(DEMO)
 
 test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff check src tests bench
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

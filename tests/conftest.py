@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: see mixlab/cli.py
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]

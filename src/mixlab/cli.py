@@ -6,6 +6,12 @@ Exit codes: 0 success; 2 bad input (a message naming the file, row or field, no 
 
 from __future__ import annotations
 
+import os
+
+# scipy's fits make many tiny BLAS calls that threads only slow down (8-50x on a busy
+# 2-core machine); set before numpy loads. A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import sys
 import traceback
 from typing import Annotated
@@ -14,7 +20,7 @@ import typer
 from typer.exceptions import TyperException
 
 from mixlab import __version__
-from mixlab.commands import data, report, runs, sweep, train
+from mixlab.commands import data, demo, law, report, runs, scaling, sweep, train
 from mixlab.console import Output
 from mixlab.errors import InputError
 
@@ -31,8 +37,11 @@ app = typer.Typer(
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(sweep.app, name="sweep")
+app.add_typer(law.app, name="law")
+app.add_typer(scaling.app, name="scaling")
 app.command("train")(train.train_command)
 app.command("report")(report.report_command)
+app.command("demo")(demo.demo_command)
 
 
 def _print_version(value: bool) -> None:

@@ -148,6 +148,7 @@ class MixingLaw:
                 )
 
         self.domain_names_ = domains
+        self.metric_names_ = metrics
         self.target_names_ = outputs
         self.fitted_names_ = fitted
         self.weights_ = weights_out
@@ -160,6 +161,19 @@ class MixingLaw:
         self.fit_info_: list[dict[str, Any]] = []
         self._fit(R, Yfit)
         return self
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """The `fit` keywords that reproduce this law's targets on a metrics table whose
+        columns are `metric_names_` (used to refit on resampled runs)."""
+        self._check_fitted()
+        kwargs: dict[str, Any] = {
+            "target_names": self.metric_names_, "domain_names": self.domain_names_,
+            "renormalize": True,
+        }
+        if self.weights_ is not None:
+            kwargs["weights"] = dict(self.weights_)
+            kwargs["target_name"] = self.target_names_[0]
+        return kwargs
 
     def _validated(self, R: Any) -> np.ndarray:
         self._check_fitted()
@@ -226,6 +240,7 @@ class MixingLaw:
             "kind": self.kind,
             "hyperparams": self.get_params(),
             "domain_names": self.domain_names_,
+            "metric_names": self.metric_names_,
             "target_names": self.target_names_,
             "fitted_names": self.fitted_names_,
             "weights": self.weights_,
@@ -260,6 +275,7 @@ def law_from_dict(data: Mapping[str, Any], expected: type[MixingLaw] | None = No
     try:
         law = klass(**data["hyperparams"])
         law.domain_names_ = list(data["domain_names"])
+        law.metric_names_ = list(data["metric_names"])
         law.target_names_ = list(data["target_names"])
         law.fitted_names_ = list(data["fitted_names"])
         law.weights_ = data["weights"]

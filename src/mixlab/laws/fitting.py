@@ -10,7 +10,7 @@ minimises a robust loss of the residuals from many starting points and returns t
                 ParamSpec("alpha", lower=0, upper=2), ParamSpec("beta", lower=0, upper=2)],
         predict=lambda th, X: th[0] + th[1] * X[:, 0] ** -th[3] + th[2] * X[:, 1] ** -th[4],
     )
-    fit_model(model, X, loss, loss=Huber(1e-3), residual="log", method="lbfgs",
+    fit_model(model, X, y, loss=Huber(1e-3), residual="log", method="lbfgs",
               starts=grid_starts(model, {"E": [1, 2], "A": [1e2, 1e3], ...}))
 """
 
@@ -36,6 +36,7 @@ __all__ = [
     "Squared",
     "fit_model",
     "grid_starts",
+    "make_loss",
     "random_starts",
 ]
 
@@ -256,6 +257,76 @@ def _fd_jacobian(model: CurveModel, theta: np.ndarray, X: np.ndarray) -> np.ndar
     return J
 
 
+class _Problem:
+    """The objective of one fit in the optimiser's (internal) parameter units."""
+
+    def __init__(
+        self, model: CurveModel, X: np.ndarray, y: np.ndarray, residual: str,
+        penalty: float, mask: np.ndarray, center: np.ndarray | None = None,
+    ) -> None:
+        self.model, self.X = model, X
+        self.g, self.dg = _residual_transform(residual)
+        self.gy = self.g(y)
+        self.n, self.p = y.size, len(model.params)
+        self.penalty, self.mask = penalty, mask
+        self.center = np.zeros(int(mask.sum())) if center is None else np.asarray(center, float)
+        self.n_pen = int(mask.sum()) if penalty > 0 else 0
+        self.is_log = model.is_log
+        self.jac_fn = model.jacobian or (lambda th, XX: _fd_jacobian(model, th, XX))
+
+    def resid(self, u: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.g(self.model.predict(self.model.to_external(u), self.X)) - self.gy
+
+    def resid_jac(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        theta = self.model.to_external(u)
+        with np.errstate(over="ignore", invalid="ignore"):
+            pred = self.model.predict(theta, self.X)
+            J = self.jac_fn(theta, self.X) * self.dg(pred)[:, None]
+            J[:, self.is_log] *= theta[self.is_log]
+        return self.g(pred) - self.gy, J
+
+    def value(self, u: np.ndarray, rho: Loss) -> float:
+        val = float(np.sum(rho.rho(self.resid(u)))) + self.pen_value(u)
+        return val if np.isfinite(val) else np.inf
+
+    def value_grad(self, u: np.ndarray, rho: Loss) -> tuple[float, np.ndarray]:
+        r, J = self.resid_jac(u)
+        val = float(np.sum(rho.rho(r))) + self.pen_value(u)
+        if not np.isfinite(val) or not np.all(np.isfinite(J)):
+            return 1e300, np.zeros_like(u)
+        grad = J.T @ rho.psi(r)
+        grad[self.mask] += self.penalty * (u[self.mask] - self.center)
+        return val, grad
+
+    def pen_value(self, u: np.ndarray) -> float:
+        if self.penalty <= 0:
+            return 0.0
+        return 0.5 * self.penalty * float(np.sum((u[self.mask] - self.center) ** 2))
+
+    # least_squares form: the penalty becomes extra rows sqrt(penalty) * (u[mask] - center)
+    def ls_fun(self, u: np.ndarray) -> np.ndarray:
+        r = np.clip(np.nan_to_num(self.resid(u), nan=1e100), -1e100, 1e100)
+        if self.n_pen:
+            r = np.concatenate([r, np.sqrt(self.penalty) * (u[self.mask] - self.center)])
+        return r
+
+    def ls_jac(self, u: np.ndarray) -> np.ndarray:
+        J = np.clip(np.nan_to_num(self.resid_jac(u)[1], nan=0.0), -1e100, 1e100)
+        if self.n_pen:
+            P = np.zeros((self.n_pen, self.p))
+            P[np.arange(self.n_pen), np.flatnonzero(self.mask)] = np.sqrt(self.penalty)
+            J = np.vstack([J, P])
+        return J
+
+    def ls_loss(self, rho: Loss) -> Callable[[np.ndarray], np.ndarray]:
+        def loss(z: np.ndarray) -> np.ndarray:
+            out = rho.ls_loss(z)
+            out[:, self.n:] = Squared().ls_loss(z[self.n:])  # penalty rows stay quadratic
+            return out
+        return loss
+
+
 def fit_model(
     model: CurveModel,
     X: np.ndarray,
@@ -268,6 +339,8 @@ def fit_model(
     method: Literal["lbfgs", "trf"] = "lbfgs",
     penalty: float = 0.0,
     penalty_mask: np.ndarray | None = None,
+    penalty_center: np.ndarray | None = None,
+    prefit: int = 0,
     maxiter: int = 2000,
     tol: float = 1e-10,
     min_r2: float | None = None,
@@ -275,135 +348,94 @@ def fit_model(
     warn: bool = True,
     quiet_bounds: Sequence[str] = (),
 ) -> FitResult:
-    """Minimise sum_i rho(g(f(theta, X_i)) - g(y_i)) + penalty/2 * |theta[mask]|^2.
+    """Minimise sum_i rho(g(f(theta, X_i)) - g(y_i)) + penalty/2 * |u[mask] - center|^2.
 
     `g` is the identity or log (`residual`), rho a robust loss summed over rows (not
-    averaged, as Hoffmann et al. and Besiroglu et al. do).  Each row of `starts` is one
-    starting point in external units; the best final loss wins, ties to the earliest start,
-    so the result is deterministic.  `method="lbfgs"` is L-BFGS-B on the gradient
+    averaged, as Hoffmann et al. and Besiroglu et al. do) and u the parameters in the
+    optimiser's units (log of "log" parameters); `penalty_center` defaults to 0.  Each row of `starts` is one starting
+    point in external units; the lowest final loss wins, ties to the earliest start, so
+    the result is deterministic.  `method="lbfgs"` is L-BFGS-B on the analytic gradient
     J^T psi(r); `method="trf"` is scipy's trust-region least squares with the same robust
-    loss, usually faster when the model has many parameters.  Warns (`FitWarning`) when
-    the best start did not converge, a parameter ends on a bound (except those named in
-    `quiet_bounds`), the data have fewer rows than parameters, or R^2 on the residual scale
-    is below `min_r2`.
+    loss, usually faster for models with many parameters.  With `prefit=k > 0` every
+    start is first run with the smooth squared loss and only the k results with the lowest
+    robust loss are refined with it: most of the search for a fraction of the time.
+
+    Warns (`FitWarning`) when the best start did not converge, a parameter ends on a
+    bound (except those named in `quiet_bounds`), there are fewer rows than parameters
+    (and no penalty), or R^2 on the residual scale is below `min_r2`.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float).ravel()
     p = len(model.params)
     starts = np.atleast_2d(np.asarray(starts, dtype=float))
-    if starts.shape[1] != p:
-        raise InputError(f"{label}: starts have {starts.shape[1]} columns, model has {p} params")
+    if starts.shape[1] != p or starts.shape[0] == 0:
+        raise InputError(f"{label}: starts must have shape (k >= 1, {p}), got {starts.shape}")
     if not np.all(np.isfinite(y)):
         raise InputError(f"{label}: target contains NaN or infinite values")
-    rho = make_loss(loss, delta)
-    g, dg = _residual_transform(residual)
-    gy = g(y)
     if residual == "log" and np.any(y <= 0):
         raise InputError(f"{label}: residual='log' needs positive targets")
+    if method not in ("lbfgs", "trf"):
+        raise InputError(f"{label}: method must be 'lbfgs' or 'trf', got {method!r}")
+    rho = make_loss(loss, delta)
     mask = np.ones(p, bool) if penalty_mask is None else np.asarray(penalty_mask, bool)
+    prob = _Problem(model, X, y, residual, penalty, mask, penalty_center)
     lo, hi = model.internal_bounds()
-    is_log = model.is_log
-    jac_fn = model.jacobian or (lambda th, XX: _fd_jacobian(model, th, XX))
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
 
-    def resid_and_jac(u: np.ndarray, need_jac: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        theta = model.to_external(u)
-        pred = model.predict(theta, X)
-        r = g(pred) - gy
-        if not need_jac:
-            return r, None
-        J = jac_fn(theta, X) * dg(pred)[:, None]
-        J[:, is_log] *= theta[is_log]
-        return r, J
-
-    def objective(u: np.ndarray) -> tuple[float, np.ndarray]:
-        with np.errstate(over="ignore", invalid="ignore"):
-            r, J = resid_and_jac(u, True)
-        val = float(np.sum(rho.rho(r))) + 0.5 * penalty * float(np.sum(u[mask] ** 2))
-        if not np.isfinite(val) or not np.all(np.isfinite(J)):
-            return 1e300, np.zeros_like(u)
-        grad = J.T @ rho.psi(r)
-        grad[mask] += penalty * u[mask]
-        return val, grad
-
-    n_pen = int(mask.sum()) if penalty > 0 else 0
-    sq = np.sqrt(penalty) if penalty > 0 else 0.0
-    n = y.size
-
-    def ls_fun(u: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore", invalid="ignore"):
-            r, _ = resid_and_jac(u, False)
-        r = np.nan_to_num(r, nan=1e100, posinf=1e100, neginf=-1e100)
-        return np.concatenate([r, sq * u[mask]]) if n_pen else r
-
-    def ls_jac(u: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore", invalid="ignore"):
-            _, J = resid_and_jac(u, True)
-        J = np.nan_to_num(J, nan=0.0, posinf=1e150, neginf=-1e150)
-        if n_pen:
-            P = np.zeros((n_pen, p))
-            P[np.arange(n_pen), np.flatnonzero(mask)] = sq
-            J = np.vstack([J, P])
-        return J
-
-    def ls_loss(z: np.ndarray) -> np.ndarray:
-        out = rho.ls_loss(z)
-        if n_pen:  # the penalty rows are plain squares whatever the data loss
-            out[0, n:] = 0.5 * z[n:]
-            out[1, n:] = 0.5
-            out[2, n:] = 0.0
-        return out
-
-    results = []
-    for s in starts:
-        u0 = np.clip(model.to_internal(s), lo, hi)
+    def run(start: np.ndarray, loss_: Loss) -> tuple[float, np.ndarray, bool, str, int]:
+        u0 = model.to_internal(start)
         if not np.all(np.isfinite(u0)):
-            raise InputError(f"{label}: start {s.tolist()} is not finite in the fit's units")
+            raise InputError(f"{label}: start {start.tolist()} is outside the parameter domain")
+        # least_squares wants the start strictly inside finite bounds
+        u0 = np.clip(u0, lo + 1e-9 * span, hi - 1e-9 * span)
         if method == "lbfgs":
             res = minimize(
-                objective, u0, jac=True, method="L-BFGS-B",
+                prob.value_grad, u0, args=(loss_,), jac=True, method="L-BFGS-B",
                 bounds=list(zip(lo, hi, strict=True)),
                 options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-12, "maxfun": 4 * maxiter},
             )
-            results.append((float(res.fun), res.x, bool(res.success), str(res.message),
-                            int(res.nfev)))
-        elif method == "trf":
-            # least_squares needs the start strictly inside finite bounds.
-            span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
-            u0 = np.clip(u0, lo + 1e-9 * span, hi - 1e-9 * span)
-            res = least_squares(
-                ls_fun, u0, jac=ls_jac, loss=ls_loss, bounds=(lo, hi), method="trf",
-                x_scale="jac", max_nfev=maxiter, ftol=tol, xtol=tol, gtol=tol,
-            )
-            val, _ = objective(res.x)
-            results.append((val, res.x, res.status > 0, str(res.message), int(res.nfev)))
+            ok = bool(res.success)
         else:
-            raise InputError(f"method must be 'lbfgs' or 'trf', got {method!r}")
+            res = least_squares(
+                prob.ls_fun, u0, jac=prob.ls_jac, loss=prob.ls_loss(loss_), bounds=(lo, hi),
+                method="trf", x_scale="jac", max_nfev=maxiter, ftol=tol, xtol=tol, gtol=tol,
+            )
+            ok = res.status > 0
+        return prob.value(res.x, rho), res.x, ok, str(res.message), int(res.nfev)
+
+    nfev = 0
+    if prefit > 0 and not isinstance(rho, Squared):
+        pre = [run(s, Squared()) for s in starts]
+        nfev += sum(r[4] for r in pre)
+        keep = np.argsort([r[0] for r in pre], kind="stable")[:prefit]
+        results = [run(model.to_external(pre[k][1]), rho) for k in keep]
+    else:
+        results = [run(s, rho) for s in starts]
+    nfev += sum(r[4] for r in results)
 
     losses = np.array([r[0] for r in results])
     best = int(np.argmin(losses))
     fun, u, success, message, _ = results[best]
     theta = model.to_external(u)
-    with np.errstate(over="ignore", invalid="ignore"):
-        resid = g(model.predict(theta, X)) - gy
-    ss_tot = float(np.sum((gy - gy.mean()) ** 2))
+    resid = prob.resid(u)
+    ss_tot = float(np.sum((prob.gy - prob.gy.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else float("nan")
-    scale = max(abs(fun), 1e-12)
-    n_at_best = int(np.sum(losses <= fun + 1e-6 * scale))
-    span = np.where(np.isfinite(hi - lo), hi - lo, np.inf)
+    n_at_best = int(np.sum(losses <= fun + 1e-6 * max(abs(fun), 1e-12)))
     at_bounds = []
     for j in range(p):
         room = 1e-6 * min(span[j], 1.0) + 1e-12
-        low_hit = np.isfinite(lo[j]) and u[j] - lo[j] <= room
-        high_hit = np.isfinite(hi[j]) and hi[j] - u[j] <= room
-        if (low_hit or high_hit) and model.names[j] not in quiet_bounds:
+        hit = (np.isfinite(lo[j]) and u[j] - lo[j] <= room) or (
+            np.isfinite(hi[j]) and hi[j] - u[j] <= room
+        )
+        if hit and model.names[j] not in quiet_bounds:
             at_bounds.append(model.names[j])
     result = FitResult(
         params=theta, names=model.names, loss=fun, success=success, message=message,
-        n_starts=len(results), n_converged=sum(r[2] for r in results), n_at_best=n_at_best,
-        r2=r2, nfev=sum(r[4] for r in results), start_losses=losses, at_bounds=at_bounds,
+        n_starts=len(starts), n_converged=sum(r[2] for r in results), n_at_best=n_at_best,
+        r2=r2, nfev=nfev, start_losses=losses, at_bounds=at_bounds,
     )
     if warn:
-        _warn_about(result, n_rows=n, label=label, min_r2=min_r2, penalized=penalty > 0)
+        _warn_about(result, n_rows=y.size, label=label, min_r2=min_r2, penalized=penalty > 0)
     return result
 
 

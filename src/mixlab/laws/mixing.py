@@ -21,21 +21,26 @@ import numpy as np
 
 from mixlab.errors import InputError
 from mixlab.laws.base import MixingLaw
-from mixlab.laws.fitting import CurveModel, FitResult, ParamSpec, fit_model
+from mixlab.laws.fitting import CurveModel, FitResult, ParamSpec, fit_model, make_loss
 
 __all__ = ["ExpLaw", "ImplicitLaw", "FEATURES"]
 
 FEATURES = ("linear", "log", "linear+log")
-EPS_BOUNDS = (1e-5, 1.0)
+EPS_MAX = 1.0
 
 
 class _Layout:
     """Where each parameter of a sum-of-exponentials law sits in the flat vector."""
 
-    def __init__(self, K: int, A: int, features: str, eps: float | str) -> None:
+    def __init__(
+        self, K: int, A: int, features: str, eps: float | str, c_lower: float = -np.inf,
+        eps_lower: float = 1e-6,
+    ) -> None:
         if features not in FEATURES:
             raise InputError(f"features must be one of {FEATURES}, got {features!r}")
         self.K, self.A = K, A
+        self.c_lower = c_lower
+        self.eps_lower = eps_lower
         self.lin = "linear" in features
         self.log = "log" in features
         self.fit_eps = self.log and eps == "fit"
@@ -58,12 +63,12 @@ class _Layout:
         self.size = self.e.stop
 
     def specs(self) -> list[ParamSpec]:
-        specs = [ParamSpec("c")]
+        specs = [ParamSpec("c", lower=self.c_lower)]
         specs += [ParamSpec(f"b{k}") for k in range(self.b.stop - self.b.start)]
         specs += [ParamSpec(f"t{i}") for i in range(self.t.stop - self.t.start)]
         specs += [ParamSpec(f"u{i}") for i in range(self.u.stop - self.u.start)]
         if self.fit_eps:
-            specs.append(ParamSpec("eps", "log", *EPS_BOUNDS))
+            specs.append(ParamSpec("eps", "log", self.eps_lower, EPS_MAX))
         return specs
 
     def unpack(self, th: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, float]:
@@ -165,12 +170,39 @@ class _SumOfExpsLaw(MixingLaw):
     maxiter: int
     seed: int
 
-    def _layout(self, A: int) -> _Layout:
-        return _Layout(self.n_components, A, self.features, self.eps)
+    def _c_lower(self, y: np.ndarray) -> float:
+        """Lower bound on c: "auto" is 0 for positive targets (a loss never goes below 0)."""
+        if self.c_min is None:
+            return -np.inf
+        if self.c_min == "auto":
+            return 0.0 if float(np.min(y)) > 0 else -np.inf
+        try:
+            return float(self.c_min)
+        except (TypeError, ValueError):
+            raise InputError(f"c_min must be 'auto', None or a number, got {self.c_min!r}") from None
+
+    def _eps_lower(self, X: np.ndarray) -> float:
+        """Lower bound on a fitted eps: "auto" is a tenth of the smallest positive weight in
+        the runs, since shares finer than the design's resolution are not identified."""
+        if self.eps_min == "auto":
+            positive = X[X > 0]
+            return float(max(0.1 * positive.min(), 1e-6)) if positive.size else 1e-6
+        try:
+            value = float(self.eps_min)
+        except (TypeError, ValueError):
+            raise InputError(f"eps_min must be 'auto' or a number, got {self.eps_min!r}") from None
+        if not 0 < value < EPS_MAX:
+            raise InputError(f"eps_min must be in (0, {EPS_MAX}), got {value!r}")
+        return value
+
+    def _layout(self, A: int, y: np.ndarray, K: int | None = None) -> _Layout:
+        K = self.n_components if K is None else K
+        return _Layout(K, A, self.features, self.eps, self._c_lower(y), self.eps_lower_)
 
     def _fit(self, R: np.ndarray, Y: np.ndarray) -> None:
         X = R[:, self.active_]
-        lay = self._layout(X.shape[1])
+        self.eps_lower_ = self._eps_lower(X)
+        self._layout(X.shape[1], Y[:, 0])  # validates the hyperparameters early
         self.active_sum_ = float(X[0].sum())
         m, d = Y.shape[1], R.shape[1]
         K = self.n_components
@@ -182,6 +214,7 @@ class _SumOfExpsLaw(MixingLaw):
         rng = np.random.default_rng(self.seed)
         for j in range(m):
             label = f"{self.kind} law, target {self.fitted_names_[j]!r}"
+            lay = self._layout(X.shape[1], Y[:, j])
             res = self._fit_one(lay, X, Y[:, j], rng, label)
             self._store(j, lay, res.params)
             self.fit_info_.append({
@@ -200,11 +233,11 @@ class _SumOfExpsLaw(MixingLaw):
         jitter: float,
     ) -> np.ndarray:
         span = _c_span(y)
-        eps0s = eps_starts if lay.fit_eps else (lay.eps_fixed,)
-        base = [
-            _linearised_start(lay, X, y, float(y.min() - f * span), float(e))
-            for f in c_offsets for e in eps0s
-        ]
+        eps0s = ([max(e, 2 * lay.eps_lower) for e in eps_starts] if lay.fit_eps
+                 else [lay.eps_fixed])
+        ymin = float(y.min())
+        c0s = [max(ymin - f * span, 0.5 * (ymin + lay.c_lower)) for f in c_offsets]
+        base = [_linearised_start(lay, X, y, c0, float(e)) for c0 in c0s for e in eps0s]
         starts = list(base)
         expo = np.zeros(lay.size, bool)
         expo[lay.t] = True
@@ -270,10 +303,15 @@ class _SumOfExpsLaw(MixingLaw):
 class ExpLaw(_SumOfExpsLaw):
     """Explicit data mixing law (Ye et al. 2024): L_i(r) = c_i + k_i exp(t_i . r), per target.
 
-    Each target gets its own law, fitted by a robust (Huber) loss from a grid of starts
-    (offsets of c below the smallest loss x starting eps) built by linearising
-    log(L - c), plus `n_random` seeded perturbations.  For a weighted target the default
-    `weighted="components"` fits every component metric and sums the predictions.
+    Each target gets its own law, fitted by a robust (Huber, `delta`) loss from a grid of
+    starts (offsets of c below the smallest loss x starting eps) built by linearising
+    log(L - c), plus `n_random` seeded perturbations; with `prefit=1` the starts are run
+    with the squared loss and only the best is refined with the Huber loss.  `c_min="auto"`
+    keeps c >= 0 for positive targets (losses); `eps_min="auto"` keeps a fitted eps above a
+    tenth of the smallest positive weight in the runs.  `alpha` is an optional ridge on
+    the exponents, relative to the loss of a constant prediction.  For a weighted target
+    the default `weighted="components"` fits every component metric and sums the
+    predictions.
 
     Fitted attributes: `c_` (m,), `k_` (m,), `t_` (m, d), `u_` (m, d), `eps_` (m,).
     """
@@ -285,22 +323,30 @@ class ExpLaw(_SumOfExpsLaw):
         features: str = "linear",
         eps: float | str = "fit",
         loss: str = "huber",
-        delta: float = 1e-3,
+        delta: float = 1e-2,
+        alpha: float = 0.0,
         c_offsets: tuple[float, ...] = (0.05, 0.3, 1.0),
         eps_starts: tuple[float, ...] = (1e-3, 1e-2),
+        c_min: float | str | None = "auto",
+        eps_min: float | str = "auto",
         n_random: int = 0,
         jitter: float = 0.5,
         method: str = "trf",
         maxiter: int = 1000,
+        prefit: int = 1,
         seed: int = 0,
         weighted: str = "components",
     ) -> None:
+        self.prefit = prefit
         self.features = features
         self.eps = eps
         self.loss = loss
         self.delta = delta
+        self.alpha = alpha
         self.c_offsets = tuple(c_offsets)
         self.eps_starts = tuple(eps_starts)
+        self.c_min = c_min
+        self.eps_min = eps_min
         self.n_random = n_random
         self.jitter = jitter
         self.method = method
@@ -316,9 +362,16 @@ class ExpLaw(_SumOfExpsLaw):
         starts = self._single_starts(
             lay, X, y, rng, self.c_offsets, self.eps_starts, self.n_random, self.jitter
         )
+        mask = np.zeros(lay.size, bool)
+        mask[lay.t] = True
+        mask[lay.u] = True
+        # alpha is scale free: relative to the robust loss of a constant prediction
+        null = float(np.sum(make_loss(self.loss, self.delta).rho(y - np.median(y))))
+        penalty = float(self.alpha) * 2.0 * null / max(int(mask.sum()), 1)
         return fit_model(
             lay.model(), X, y, starts=starts, loss=self.loss, delta=self.delta,
-            method=self.method, maxiter=self.maxiter, label=label, quiet_bounds=("eps",),
+            method=self.method, maxiter=self.maxiter, label=label, quiet_bounds=("eps", "c"),
+            prefit=self.prefit, penalty=penalty, penalty_mask=mask,
         )
 
     @property
@@ -344,9 +397,13 @@ class ImplicitLaw(_SumOfExpsLaw):
 
     For validation sets of unknown composition (Ye et al.): K hidden domains, each with
     its own exponential law, mixed with non-negative weights s_k.  The fit starts from the
-    explicit law's best fit split into K jittered copies (`n_starts` seeded draws); `alpha`
-    is an optional ridge penalty on the exponents for when runs are few.  A weighted target
-    is fitted directly by default (`weighted="direct"`).
+    explicit law's best fit split into K equal parts (start 0, so the result is never worse
+    on the runs than the explicit law) and `n_starts - 1` seeded jittered copies.  `alpha`
+    ties the exponents to that explicit solution: moving every exponent by one unit costs
+    alpha times the explicit law's misfit, which keeps sums of exponentials from exploding
+    between and beyond the runs.  A weighted target is fitted directly by default
+    (`weighted="direct"`).  Fitted attributes: `c_` (m,), `s_` (m, K), `t_`, `u_`
+    (m, K, d), `eps_` (m,).
     """
 
     kind = "implicit"
@@ -356,13 +413,16 @@ class ImplicitLaw(_SumOfExpsLaw):
         n_hidden: int = 5,
         features: str = "linear",
         eps: float | str = "fit",
-        alpha: float = 0.0,
+        alpha: float = 0.01,
+        c_min: float | str | None = "auto",
+        eps_min: float | str = "auto",
         loss: str = "huber",
-        delta: float = 1e-3,
+        delta: float = 1e-2,
         n_starts: int = 4,
-        jitter: float = 1.0,
+        jitter: float = 0.5,
         method: str = "trf",
         maxiter: int = 1000,
+        prefit: int = 1,
         seed: int = 0,
         weighted: str = "direct",
     ) -> None:
@@ -370,12 +430,15 @@ class ImplicitLaw(_SumOfExpsLaw):
         self.features = features
         self.eps = eps
         self.alpha = alpha
+        self.c_min = c_min
+        self.eps_min = eps_min
         self.loss = loss
         self.delta = delta
         self.n_starts = n_starts
         self.jitter = jitter
         self.method = method
         self.maxiter = maxiter
+        self.prefit = prefit
         self.seed = seed
         self.weighted = weighted
 
@@ -388,33 +451,35 @@ class ImplicitLaw(_SumOfExpsLaw):
     def _fit_one(
         self, lay: _Layout, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, label: str
     ) -> FitResult:
-        single = _Layout(1, lay.A, self.features, self.eps)
+        single = self._layout(lay.A, y, K=1)
         starts1 = self._single_starts(single, X, y, rng, (0.05, 0.3, 1.0), (1e-3, 1e-2), 0, 0.0)
         first = fit_model(
             single.model(), X, y, starts=starts1, loss=self.loss, delta=self.delta,
-            method=self.method, maxiter=self.maxiter, label=label, warn=False,
+            method=self.method, maxiter=self.maxiter, label=label, warn=False, prefit=1,
         )
         c, b, t, u, eps = single.unpack(first.params)
         K = lay.K
         shift = np.log(K)
-        starts = []
-        scale_t = max(float(np.std(t)), 1.0) * self.jitter
-        scale_u = max(float(np.std(u)), 0.1) * self.jitter
-        for _ in range(max(1, self.n_starts)):
-            tk = np.repeat(t, K, axis=0)
-            uk = np.repeat(u, K, axis=0)
-            if lay.lin:
-                tk = tk - shift / max(float(X[0].sum()), 1e-12)
-                tk = tk + rng.normal(0.0, scale_t, tk.shape)
-            if lay.log:
-                uk = uk + rng.normal(0.0, scale_u, uk.shape)
-            bk = np.repeat(b, K) - shift
-            starts.append(lay.pack(c, bk, tk, uk, eps))
+        if lay.lin:
+            t = t - shift / max(self.active_sum_, 1e-12)
+        b = b - shift
+        base = lay.pack(c, np.repeat(b, K), np.repeat(t, K, axis=0), np.repeat(u, K, axis=0), eps)
         mask = np.zeros(lay.size, bool)
         mask[lay.t] = True
         mask[lay.u] = True
+        # start 0 is the explicit law split into K equal parts; the rest are jittered copies
+        starts = [base]
+        scale = self.jitter * max(float(np.std(base[mask])), 0.1)
+        for _ in range(max(0, self.n_starts - 1)):
+            s = base.copy()
+            s[mask] += rng.normal(0.0, scale, int(mask.sum()))
+            starts.append(s)
+        # alpha is scale free: moving every exponent by one unit away from the explicit
+        # law's costs alpha times the explicit law's whole misfit
+        penalty = float(self.alpha) * 2.0 * max(first.loss, 1e-300) / max(int(mask.sum()), 1)
         return fit_model(
             lay.model(), X, y, starts=np.array(starts), loss=self.loss, delta=self.delta,
-            method=self.method, maxiter=self.maxiter, penalty=float(self.alpha),
-            penalty_mask=mask, label=label, quiet_bounds=("eps",),
+            method=self.method, maxiter=self.maxiter, penalty=penalty, penalty_mask=mask,
+            penalty_center=base[mask], label=label, quiet_bounds=("eps", "c"),
+            prefit=self.prefit,
         )

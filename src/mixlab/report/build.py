@@ -58,7 +58,9 @@ def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path 
         sections.append(_section(
             "Loss curves per domain",
             f'<img alt="loss curves" src="{figures.loss_curves(curves, loss_metrics, highlight)}">'))
-    sections.append(_section("Final metrics", _table(metrics.round(4).reset_index())))
+    shown = [m for m in metrics.columns if m.startswith(("val_loss/", "probe/"))] or list(metrics.columns)
+    sections.append(_section("Final metrics (validation loss in nats / token, probe accuracy)",
+                             _table(metrics[shown].round(4).reset_index())))
     if art is not None:
         sections += _law_sections(art)
         sections += _recommendation_sections(art)
@@ -155,9 +157,14 @@ def _table(frame: pd.DataFrame) -> str:
 def _params_table(params: dict[str, Any], ci: dict[str, Any] | None = None) -> str:
     rows = []
     for name, value in params.items():
+        if isinstance(value, str) and len(value) > 80:  # a serialised model (LightGBM)
+            value = f"({len(value):,} characters of serialised model)"
         arr = np.asarray(value, dtype=object)
-        shown = _fmt(value) if arr.ndim == 0 else html.escape(
-            np.array2string(np.asarray(value, dtype=float), precision=4, max_line_width=120))
+        try:
+            shown = _fmt(value) if arr.ndim == 0 else html.escape(
+                np.array2string(np.asarray(value, dtype=float), precision=4, max_line_width=120))
+        except (TypeError, ValueError):
+            shown = html.escape(json.dumps(value, default=str)[:300])
         interval = _fmt_interval((ci or {}).get(name))
         rows.append(f"<tr><td>{html.escape(name)}</td><td><pre>{shown}</pre></td><td>{interval}</td></tr>")
     return "<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>" + "".join(rows) + "</table>"

@@ -1,0 +1,248 @@
+"""Scaling laws against other teams' published runs; prints its figures and the machine.
+
+1. Chinchilla on Epoch AI's extraction of Hoffmann et al.'s Figure 4 (245 points, D = C/6N):
+   drop the 5 highest losses, fit L = E + A/N^alpha + B/D^beta (Huber 1e-3 on log loss,
+   summed, L-BFGS from Epoch's grid), 1000 bootstrap refits.  Goals: E, alpha, beta within
+   1% of Epoch's refit (1.817, 0.3478, 0.3658); 95% intervals overlapping theirs; fit plus
+   bootstrap under 60 s; the originally published parameters score a higher objective.
+2. Nested prediction on the Data Mixing Laws 5-domain runs: from the 70M/160M/305M runs of
+   20 mixtures, predict the 410M overall loss at step 30000 of the 6 held-out mixtures
+   (several random splits); MAE and Spearman against the observed 410M losses, next to a
+   mixing law fitted on the 305M step-30000 losses directly.
+
+Reads ../shared/reference-data beside the checkout (or $MIXLAB_REFERENCE_DATA); exits 0
+with a message when it is absent.
+
+Run: .venv/bin/python bench/scaling_reference.py [--splits K] [--bootstrap B] [--full-grid]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny BLAS calls: threads only contend
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scipy  # noqa: E402
+
+from mixlab.laws import make_law  # noqa: E402
+from mixlab.laws.allocation import compute_optimal  # noqa: E402
+from mixlab.laws.crossval import spearman  # noqa: E402
+from mixlab.laws.fitting import FitWarning  # noqa: E402
+from mixlab.laws.nested import nested_predict  # noqa: E402
+from mixlab.laws.scaling import ChinchillaLaw  # noqa: E402
+from mixlab.nested_prediction import nested_inputs  # noqa: E402
+from mixlab.runs import RunStore, import_mixinglaws_logs  # noqa: E402
+
+EPOCH_FIT = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3658}
+EPOCH_CI = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
+HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+SIZES = {"70M": 70e6, "160M": 160e6, "305M": 305e6, "410M": 410e6}
+TARGET_STEP = 30000
+
+
+def reference_dir() -> Path | None:
+    env = os.environ.get("MIXLAB_REFERENCE_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "reference-data"
+    return path if path.is_dir() else None
+
+
+def machine() -> str:
+    return (f"{platform.node()} | {platform.system()} {platform.machine()} | "
+            f"{os.cpu_count()} CPUs | Python {platform.python_version()} | numpy "
+            f"{np.__version__} | scipy {scipy.__version__} | "
+            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+# -- 1. Chinchilla ------------------------------------------------------------------------------
+def chinchilla(ref: Path, n_boot: int, full_grid: bool) -> None:
+    frame = pd.read_csv(ref / "epoch_chinchilla_svg_extracted_data.csv")
+    N = frame["Model Size"].to_numpy(float)
+    D = frame["Training FLOP"].to_numpy(float) / (6 * N)
+    X, y = np.column_stack([N, D]), frame["loss"].to_numpy(float)
+    print(f"\n1. Chinchilla, Epoch's extraction: {len(y)} points, 5 highest losses dropped, "
+          f"{n_boot} bootstrap refits")
+    t0 = time.perf_counter()
+    law = ChinchillaLaw(drop_highest=5, n_bootstrap=n_boot, seed=0).fit(X, y)
+    seconds = time.perf_counter() - t0
+    print(f"   fit + bootstrap: {seconds:.1f} s (goal < 60 s); grid {law.fit_info_['n_starts']} "
+          f"best of 4500 starts refined, {law.fit_info_['n_at_best']} reached the optimum")
+    print(f"   {'param':6s} {'ours':>9s} {'Epoch':>9s} {'diff':>7s}  {'ours 95% CI':>18s}  "
+          f"{'Epoch 95% CI':>16s}  overlap")
+    ok_all = True
+    for name in ("E", "A", "B", "alpha", "beta"):
+        ours, theirs = law.params_[name], EPOCH_FIT[name]
+        diff = ours / theirs - 1
+        lo, hi = law.ci_[name]
+        ci = EPOCH_CI.get(name)
+        overlap = "-" if ci is None else ("yes" if lo <= ci[1] and ci[0] <= hi else "NO")
+        if name in EPOCH_CI:
+            ok_all &= abs(diff) <= 0.01 and overlap == "yes"
+        ci_txt = "" if ci is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"
+        print(f"   {name:6s} {ours:9.4g} {theirs:9.4g} {100 * diff:+6.2f}%  "
+              f"[{lo:7.4g}, {hi:7.4g}]  {ci_txt:>16s}  {overlap}")
+    keep = law.rows_
+    objs = {"ours": law.objective_, "Epoch's refit": law.objective(X[keep], y[keep], EPOCH_FIT),
+            "Hoffmann et al. (published)": law.objective(X[keep], y[keep], HOFFMANN)}
+    print("   objective (Huber 1e-3 on log loss, summed over the 240 points):")
+    for k, v in objs.items():
+        print(f"     {k:28s} {v:.6f}")
+    print(f"   E, alpha, beta within 1% and intervals overlapping: {'yes' if ok_all else 'NO'}; "
+          f"published parameters fit worse: "
+          f"{'yes' if objs['Hoffmann et al. (published)'] > objs['ours'] else 'NO'}")
+    best = compute_optimal(law, 5.76e23)
+    print(f"   at Chinchilla's budget 5.76e23 FLOPs: N_opt = {best.n_params:.3g}, "
+          f"D_opt = {best.tokens:.3g} ({best.tokens_per_param:.1f} tokens per parameter)")
+    if full_grid:
+        t0 = time.perf_counter()
+        full = ChinchillaLaw(drop_highest=5, n_refine=None).fit(X, y)
+        same = max(abs(full.params_[k] / law.params_[k] - 1) for k in law.params_)
+        print(f"   full grid (all 4500 starts refined, {time.perf_counter() - t0:.0f} s): "
+              f"objective {full.objective_:.9f}, largest parameter difference "
+              f"{100 * same:.3f}%")
+
+
+# -- 2. Nested prediction ----------------------------------------------------------------------
+def nested(ref: Path, n_splits: int, seed: int) -> None:
+    folder = ref / "mixinglaws_5mix"
+    weights = json.loads((folder / "valid_weight.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "runs.db") as store:
+        import_mixinglaws_logs(store, [folder / f"{s}.txt" for s in SIZES], max_run_id=900)
+        curves, runs, mixtures = nested_inputs(store, list(weights), weights=weights)
+    keys = list(mixtures.index)
+    at = curves[curves["step"] == TARGET_STEP].set_index("run_id")["value"]
+
+    def observed(size: float) -> pd.Series:
+        ids = runs.index[runs["n_params"] == size]
+        return pd.Series(at[ids].to_numpy(), index=runs.loc[ids, "mixture"].to_numpy())
+
+    y410, y305 = observed(SIZES["410M"]), observed(SIZES["305M"])
+    proxies = runs[runs["n_params"] < SIZES["410M"]]
+    print(f"\n2. Nested prediction, Data Mixing Laws 5-domain runs: {len(keys)} mixtures x "
+          f"{len(SIZES)} sizes; target = 410M at step {TARGET_STEP}, overall loss weighted by "
+          f"valid_weight.json (observed 410M: {y410.min():.3f} .. {y410.max():.3f})")
+    print(f"   {n_splits} random splits (seed {seed}), 20 mixtures fitted, 6 held out; "
+          "mixing law: exp (Ye et al.)")
+
+    def run_nested(train: list[str], features: str, size_exponent: str = "shared",
+                   max_step: float | None = None):
+        use = proxies[proxies["mixture"].isin(train)]
+        c = curves[curves["run_id"].isin(use.index)]
+        if max_step is not None:
+            c = c[c["step"] <= max_step]
+        return nested_predict(c, use, mixtures, target_steps=TARGET_STEP,
+                              target_size=SIZES["410M"], law=make_law("exp", features=features),
+                              size_exponent=size_exponent, optimize=False)
+
+    def direct(train: list[str], y: pd.Series, features: str):
+        return make_law("exp", features=features).fit(
+            mixtures.loc[train].to_numpy(), y[train].to_numpy()[:, None],
+            domain_names=list(mixtures.columns))
+
+    methods = {
+        "nested: steps -> sizes (shared b) -> exp law [lin+log]":
+            lambda tr: run_nested(tr, "linear+log").predict,
+        "nested, per-mixture size exponent [lin+log]":
+            lambda tr: run_nested(tr, "linear+log", "per-mixture").predict,
+        "nested, proxy curves cut at step 20000 [lin+log]":
+            lambda tr: run_nested(tr, "linear+log", max_step=20000).predict,
+        "nested, exp law with linear features only":
+            lambda tr: run_nested(tr, "linear").predict,
+        "baseline: exp law on 305M step-30000 losses [lin+log]":
+            lambda tr: lambda R: direct(tr, y305, "linear+log").predict(R)[:, 0],
+        "reference: exp law on the 410M losses themselves [lin+log]":
+            lambda tr: lambda R: direct(tr, y410, "linear+log").predict(R)[:, 0],
+    }
+    rng = np.random.default_rng(seed)
+    splits = [list(rng.permutation(len(keys))) for _ in range(n_splits)]
+    print(f"   {'method':58s} {'MAE':>7s} {'(sd)':>7s} {'bias':>7s} {'rho/split':>9s} "
+          f"{'pooled':>7s} {'s':>5s}")
+    for name, make in methods.items():
+        t0 = time.perf_counter()
+        maes, biases, rhos, pool_p, pool_y = [], [], [], [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for perm in splits:
+                test = [keys[i] for i in perm[:6]]
+                train = [keys[i] for i in perm[6:]]
+                pred = np.asarray(make(train)(mixtures.loc[test]), float).ravel()
+                obs = y410[test].to_numpy()
+                maes.append(np.mean(np.abs(pred - obs)))
+                biases.append(np.mean(pred - obs))
+                rhos.append(spearman(pred, obs))
+                pool_p += list(pred)
+                pool_y += list(obs)
+        print(f"   {name:58s} {np.mean(maes):7.4f} {np.std(maes):7.4f} {np.mean(biases):+7.4f} "
+              f"{np.nanmean(rhos):9.3f} {spearman(np.array(pool_p), np.array(pool_y)):7.3f} "
+              f"{time.perf_counter() - t0:5.1f}")
+    # propagated intervals: how often the 95% band holds the observed 410M loss
+    covered, widths, n_boot = 0, [], 20
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        for perm in splits[:2]:
+            test = [keys[i] for i in perm[:6]]
+            use = proxies[proxies["mixture"].isin([keys[i] for i in perm[6:]])]
+            res = nested_predict(curves[curves["run_id"].isin(use.index)], use, mixtures,
+                                 target_steps=TARGET_STEP, target_size=SIZES["410M"],
+                                 law=make_law("exp", features="linear+log"), optimize=False,
+                                 n_bootstrap=n_boot, seed=seed)
+            lo, hi = res.predict_interval(mixtures.loc[test], level=0.95)
+            obs = y410[test].to_numpy()
+            covered += int(np.sum((lo <= obs) & (obs <= hi)))
+            widths += list(hi - lo)
+    print(f"   bootstrap through the stages ({n_boot} replicates, first 2 splits, "
+          f"{time.perf_counter() - t0:.0f} s): 95% bands hold {covered}/12 held-out 410M losses; "
+          f"median width {np.median(widths):.4f}")
+    # the size stage alone: every mixture's own runs, no mixing law
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        full = nested_predict(curves[curves["run_id"].isin(proxies.index)], proxies, mixtures,
+                              target_steps=TARGET_STEP, target_size=SIZES["410M"],
+                              law=make_law("linear"), optimize=False)
+    stage = full.mixtures["predicted"]
+    err = stage.to_numpy() - y410[stage.index].to_numpy()
+    print(f"   {'stages 1-2 only (each mixture from its own runs, no mixing law)':58s} "
+          f"{np.mean(np.abs(err)):7.4f} {'':7s} {np.mean(err):+7.4f} {'':9s} "
+          f"{spearman(stage.to_numpy(), y410[stage.index].to_numpy()):7.3f}")
+    print(f"   shared size exponent b = {full.mixtures['b'].iloc[0]:.3f}; 305M observed vs 410M "
+          f"observed: MAE {np.mean(np.abs(y305[keys] - y410[keys])):.4f}")
+    print("   MAE, bias: mean over splits of the held-out mixtures (prediction - observed); "
+          "rho/split: mean Spearman over 6 held-out; pooled: Spearman of all held-out "
+          "predictions")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--splits", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--full-grid", action="store_true",
+                        help="also refine all 4500 grid starts (about a minute)")
+    args = parser.parse_args()
+    ref = reference_dir()
+    if ref is None:
+        print("scaling_reference: reference data not found (../shared/reference-data beside the "
+              "checkout, or $MIXLAB_REFERENCE_DATA); skipping")
+        return 0
+    print(f"scaling_reference | {machine()}")
+    chinchilla(ref, args.bootstrap, args.full_grid)
+    nested(ref, args.splits, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""`mixlab scaling`: fit scaling laws, predict with them, allocate compute, nested prediction."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mixlab.commands.common import StoreOpt, TagOpt, output
+from mixlab.console import table
+from mixlab.errors import InputError
+
+app = typer.Typer(
+    help="Scaling laws: fit L(N, D) and friends, predict, allocate compute, nested prediction.",
+    no_args_is_help=True,
+)
+
+FORMS = ("chinchilla", "size", "step", "overtrain")
+
+
+def _quiet_blas() -> None:
+    """One BLAS thread unless the user chose otherwise: these fits make thousands of tiny
+    BLAS calls, and thread hand-offs made them ~8x slower on a busy 2-core machine.
+    Only effective before numpy is first imported (true for a fresh `mixlab` process)."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+FitPath = Annotated[Path, typer.Argument(help="A fitted scaling law (JSON from `scaling fit`).")]
+
+
+# -- reading the runs table -------------------------------------------------------------------
+def read_columns(path: Path, columns: dict[str, str]) -> dict[str, Any]:
+    """The named columns of a CSV as float arrays; InputError naming file, line and column.
+
+    `columns` maps the option that named a column (for messages) to the column's name.
+    """
+    import numpy as np
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV table ({exc})") from None
+    out = {}
+    for option, col in columns.items():
+        if col not in frame.columns:
+            raise InputError(
+                f"{path}: no column {col!r} (given by {option}); columns are "
+                f"{', '.join(map(repr, frame.columns))}"
+            )
+        values = np.empty(len(frame))
+        for i, raw in enumerate(frame[col]):
+            text = raw.strip()
+            if not text:
+                raise InputError(f"{path}, line {i + 2}: column {col!r} is empty")
+            try:
+                v = float(text)
+            except ValueError:
+                raise InputError(
+                    f"{path}, line {i + 2}: column {col!r}: {text!r} is not a number"
+                ) from None
+            if not np.isfinite(v):
+                raise InputError(f"{path}, line {i + 2}: column {col!r} is {text!r}, not finite")
+            if v <= 0:
+                raise InputError(
+                    f"{path}, line {i + 2}: column {col!r} is {text}; it must be positive"
+                )
+            values[i] = v
+        out[option] = values
+    if not len(frame):
+        raise InputError(f"{path}: no rows")
+    return out
+
+
+def _law_json(path: Path):
+    from mixlab.laws.scaling_io import load_scaling_law
+
+    return load_scaling_law(path)
+
+
+def _params_table(law) -> Any:
+    rows = [(n, v, *(law.ci_.get(n) or (None, None))) for n, v in law.params_.items()]
+    level = f"{100 * law.level:g}%"
+    return table(f"{law.form} law ({law.n_points_} points)", ["param", "value",
+                 f"{level} low", f"{level} high"], rows)
+
+
+# -- fit ------------------------------------------------------------------------------------------
+@app.command("fit")
+def scaling_fit(
+    ctx: typer.Context,
+    runs: Annotated[Path, typer.Option("--runs", help="Runs table (CSV), one row per point.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the fitted law (JSON).")],
+    loss_column: Annotated[str, typer.Option("--loss-column", help="Loss column.")],
+    n_column: Annotated[
+        str | None, typer.Option("--n-column", help="Model size (parameters) column.")
+    ] = None,
+    d_column: Annotated[
+        str | None, typer.Option("--d-column", help="Training tokens column.")
+    ] = None,
+    c_column: Annotated[
+        str | None, typer.Option("--c-column", help="Training FLOPs column; D = C / (6 N).")
+    ] = None,
+    step_column: Annotated[
+        str | None, typer.Option("--step-column", help="Step (or token) column, form step.")
+    ] = None,
+    u_column: Annotated[
+        str | None,
+        typer.Option("--u-column", help="Unique tokens column: data-constrained Chinchilla."),
+    ] = None,
+    r_star: Annotated[
+        str, typer.Option("--r-star", help="With --u-column: 'fit' or a fixed R* (e.g. 15.4).")
+    ] = "fit",
+    form: Annotated[str, typer.Option("--form", help="chinchilla, size, step or overtrain.")] = (
+        "chinchilla"
+    ),
+    drop_highest: Annotated[
+        int, typer.Option("--drop-highest", help="Leave out the K highest-loss points.")
+    ] = 0,
+    min_step: Annotated[float, typer.Option(help="Form step: first step used.")] = 0.0,
+    min_fraction: Annotated[
+        float, typer.Option(help="Form step: skip steps below this fraction of the last.")
+    ] = 0.0,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap refits for the intervals (0: none).")
+    ] = 100,
+    level: Annotated[float, typer.Option(help="Interval level.")] = 0.95,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+) -> None:
+    """Fit a scaling law to a runs table and write it as JSON."""
+    _quiet_blas()
+    from mixlab.laws.scaling import make_scaling_law
+    from mixlab.laws.scaling_io import save_scaling_law
+
+    if form not in FORMS:
+        raise InputError(f"--form must be one of {', '.join(FORMS)}, not {form!r}")
+    if bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
+    cols: dict[str, str] = {"--loss-column": loss_column}
+    common = dict(drop_highest=drop_highest, n_bootstrap=bootstrap, level=level, seed=seed)
+    if form == "step":
+        if step_column is None:
+            raise InputError("--form step needs --step-column")
+        cols["--step-column"] = step_column
+        law = make_scaling_law("step", min_step=min_step, min_fraction=min_fraction, **common)
+    else:
+        if n_column is None:
+            raise InputError(f"--form {form} needs --n-column")
+        cols["--n-column"] = n_column
+        if form == "size":
+            law = make_scaling_law("size", **common)
+        else:
+            if (d_column is None) == (c_column is None):
+                raise InputError(f"--form {form} needs exactly one of --d-column or --c-column")
+            if d_column is not None:
+                cols["--d-column"] = d_column
+            else:
+                cols["--c-column"] = c_column
+            extra: dict[str, Any] = {}
+            if u_column is not None:
+                if form != "chinchilla":
+                    raise InputError("--u-column (repeated data) needs --form chinchilla")
+                cols["--u-column"] = u_column
+                extra["r_star"] = _r_star(r_star)
+            law = make_scaling_law(form, **extra, **common)
+    data = read_columns(runs, cols)
+    y = data["--loss-column"]
+    if form == "step":
+        X: Any = data["--step-column"]
+    elif form == "size":
+        X = data["--n-column"]
+    else:
+        N = data["--n-column"]
+        D = data["--d-column"] if d_column is not None else data["--c-column"] / (6.0 * N)
+        X = {"N": N, "D": D}
+        if u_column is not None:
+            X["U"] = data["--u-column"]
+    try:
+        law.fit(X, y)
+    except InputError as exc:
+        raise InputError(f"{runs}: {exc}") from None
+    save_scaling_law(law, out)
+    o = output(ctx)
+    o.info(f"{law.form} law fitted on {law.n_points_} points -> {out}")
+    o.result(law.to_dict() | {"out": str(out)}, lambda con: con.print(_params_table(law)))
+
+
+def _r_star(text: str) -> float | str:
+    if text == "fit":
+        return "fit"
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"--r-star must be 'fit' or a positive number, not {text!r}") from None
+    if not value > 0:
+        raise InputError(f"--r-star must be positive, got {text}")
+    return value
+
+
+# -- predict --------------------------------------------------------------------------------------
+@app.command("predict")
+def scaling_predict(
+    ctx: typer.Context,
+    fit: FitPath,
+    n: Annotated[float | None, typer.Option("--n", help="Model size (parameters).")] = None,
+    d: Annotated[float | None, typer.Option("--d", help="Training tokens.")] = None,
+    steps: Annotated[float | None, typer.Option("--steps", help="Steps (form step).")] = None,
+    unique_tokens: Annotated[
+        float | None, typer.Option(help="Unique tokens (data-constrained law).")
+    ] = None,
+) -> None:
+    """Predict the loss of a fitted law at N (and D), or at a step count."""
+    _quiet_blas()
+    law = _law_json(fit)
+    given = {"N": n, "D": d, "S": steps, "U": unique_tokens}
+    flag = {"N": "--n", "D": "--d", "S": "--steps", "U": "--unique-tokens"}
+    point = {}
+    for var in law.variables:
+        if given[var] is None:
+            if var == "U":
+                continue
+            raise InputError(f"{fit}: a {law.form} law needs {flag[var]}")
+        if not given[var] > 0:
+            raise InputError(f"{flag[var]} must be positive, got {given[var]}")
+        point[var] = [given[var]]
+    if "U" in law.variables and "U" not in point:
+        point["U"] = [float("inf")]
+    loss = float(law.predict(point)[0])
+    result: dict[str, Any] = {"form": law.form, **{k: v[0] for k, v in point.items()},
+                              "loss": loss}
+    if law.boot_params_ is not None:
+        lo, hi = law.predict_interval(point)[:, 0]
+        result["interval"] = [float(lo), float(hi)]
+        result["level"] = law.level
+
+    def render(con) -> None:
+        rows = [(k, v) for k, v in result.items() if k != "interval"]
+        if "interval" in result:
+            rows.append((f"{100 * law.level:g}% interval", "{:.6g} .. {:.6g}".format(
+                *result["interval"])))
+        con.print(table("prediction", ["", "value"], rows))
+
+    output(ctx).result(result, render)
+
+
+# -- allocate -------------------------------------------------------------------------------------
+@app.command("allocate")
+def scaling_allocate(
+    ctx: typer.Context,
+    fit: FitPath,
+    compute: Annotated[float, typer.Option("--compute", help="Training FLOPs budget C.")],
+    inference_tokens: Annotated[
+        float | None, typer.Option("--inference-tokens", help="Expected inference tokens.")
+    ] = None,
+    target_loss: Annotated[
+        float | None,
+        typer.Option("--target-loss", help="Loss to reach (default: the C-optimal loss)."),
+    ] = None,
+    unique_tokens: Annotated[
+        float | None, typer.Option(help="Unique tokens available (data-constrained law).")
+    ] = None,
+) -> None:
+    """Compute-optimal N and D for a budget; with inference demand, the cheaper-overall choice."""
+    _quiet_blas()
+    from mixlab.laws.allocation import compute_optimal, inference_optimal
+
+    law = _law_json(fit)
+    T = 0.0 if inference_tokens is None else inference_tokens
+    if T < 0:
+        raise InputError(f"--inference-tokens must be >= 0, got {inference_tokens}")
+    try:
+        best = compute_optimal(law, compute, unique_tokens=unique_tokens, inference_tokens=T)
+        result: dict[str, Any] = {"form": law.form, "compute": compute,
+                                  "compute_optimal": best.to_dict(), "inference_aware": None}
+        if inference_tokens is not None or target_loss is not None:
+            ell = best.loss if target_loss is None else target_loss
+            aware = inference_optimal(law, ell, T, unique_tokens=unique_tokens)
+            result.update(target_loss=ell, inference_aware=aware.to_dict())
+            if target_loss is None:
+                result["flops_saved"] = best.total_flops - aware.total_flops
+    except InputError as exc:
+        raise InputError(f"{fit}: {exc}") from None
+
+    def render(con) -> None:
+        cols = ["", "N", "D", "D/N", "loss", "train FLOPs", "inference FLOPs", "total FLOPs"]
+        rows = []
+        for name, key in (("compute-optimal", "compute_optimal"),
+                          ("inference-aware", "inference_aware")):
+            a = result.get(key)
+            if a:
+                rows.append((name, a["n_params"], a["tokens"], a["tokens_per_param"], a["loss"],
+                             a["train_flops"], a["inference_flops"], a["total_flops"]))
+        con.print(table(f"allocation for C = {compute:.4g} FLOPs", cols, rows))
+
+    output(ctx).result(result, render)
+
+
+# -- nested ---------------------------------------------------------------------------------------
+def _law_params(items: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--law-param must look like KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+@app.command("nested")
+def scaling_nested(
+    ctx: typer.Context,
+    target_steps: Annotated[float, typer.Option("--target-steps", help="Steps of the target run.")],
+    target_size: Annotated[
+        float, typer.Option("--target-size", help="Parameters of the target model.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the result (JSON).")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help="Target metric (repeatable; default: the --weights keys)."),
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="JSON {metric: weight}: a weighted target.")
+    ] = None,
+    law: Annotated[str, typer.Option("--law", help="Mixing law kind (exp, implicit, ...).")] = "exp",
+    law_param: Annotated[
+        list[str] | None, typer.Option("--law-param", help="Mixing law KEY=VALUE (repeatable).")
+    ] = None,
+    size_exponent: Annotated[
+        str, typer.Option(help="shared (one exponent for all mixtures) or per-mixture.")
+    ] = "shared",
+    size_field: Annotated[str, typer.Option(help="n_params or n_params_nonembed.")] = "n_params",
+    min_step: Annotated[float, typer.Option(help="First step of each curve to use.")] = 0.0,
+    min_fraction: Annotated[
+        float, typer.Option(help="Skip steps below this fraction of a curve's last step.")
+    ] = 0.0,
+    optimize: Annotated[bool, typer.Option(help="Optimise the mixture.")] = True,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates.")] = 0,
+    mixture_resampling: Annotated[
+        str, typer.Option(help="Mixing-law stage of the bootstrap: residual, cases or none.")
+    ] = "residual",
+    level: Annotated[float, typer.Option(help="Interval level.")] = 0.95,
+    seed: Annotated[int, typer.Option("--seed", help="Seed.")] = 0,
+    tag: TagOpt = None,
+    store: StoreOpt = Path("mixlab.db"),
+) -> None:
+    """Nested prediction: step laws, then size laws, then a mixing law, then the optimum."""
+    _quiet_blas()
+    from mixlab.laws import make_law
+    from mixlab.laws.scaling import StepLaw
+    from mixlab.laws.scaling_io import read_json, write_json
+    from mixlab.nested_prediction import nested_from_store
+    from mixlab.runs import RunStore
+
+    w = None
+    if weights is not None:
+        w = read_json(weights)
+        if not isinstance(w, dict) or not w or not all(
+            isinstance(v, int | float) for v in w.values()
+        ):
+            raise InputError(f"{weights}: expected a JSON object of metric -> number")
+    metrics = list(metric or (w or {}))
+    if not metrics:
+        raise InputError("give --metric (repeatable) or --weights")
+    if w is not None:
+        missing = [m for m in metrics if m not in w]
+        if missing:
+            raise InputError(f"{weights}: no weight for metric(s) {missing}")
+        w = {m: float(w[m]) for m in metrics}
+    if bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
+    mixing = make_law(law, **_law_params(law_param))
+    with RunStore(store, create=False) as s:
+        result = nested_from_store(
+            s, metrics, weights=w, tag=tag, size_field=size_field, law=mixing,
+            target_steps=target_steps, target_size=target_size,
+            step_law=StepLaw(min_step=min_step, min_fraction=min_fraction),
+            size_exponent=size_exponent, optimize=optimize, n_bootstrap=bootstrap,
+            mixture_resampling=mixture_resampling, level=level, seed=seed,
+        )
+    data = result.to_dict()
+    write_json(data, out)
+    o = output(ctx)
+    o.info(f"nested prediction over {len(result.mixtures)} mixtures -> {out}")
+
+    def render(con) -> None:
+        mix = data["mixtures"]
+        cols = ["mixture", "sizes", "predicted"] + (["low", "high"] if "low" in mix[0] else [])
+        con.print(table(f"predicted loss at {target_steps:g} steps, {target_size:.4g} params",
+                        cols, [[m["mixture"], m["n_sizes"], m["predicted"],
+                                *([m["low"], m["high"]] if "low" in m else [])] for m in mix]))
+        opt = data["optimum"]
+        if opt:
+            rows = list(opt["mixture"].items()) + [("predicted", opt["predicted"])]
+            if "interval" in opt:
+                rows.append((f"{100 * level:g}% interval",
+                             "{:.6g} .. {:.6g}".format(*opt["interval"])))
+            con.print(table("optimum", ["", "value"], rows))
+
+    o.result(data | {"out": str(out)}, render)

@@ -1,0 +1,195 @@
+"""What the law commands read and write around the numerics of `laws/`.
+
+The runs a law is fitted on (two CSV tables or the run store), target weights, the
+constraints of an optimisation (JSON maps and `domain=value` flags), and prediction tables.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mixlab.errors import InputError
+from mixlab.laws import CVReport, MixingLaw, MixtureConstraints, fit_with_cv, make_law
+from mixlab.runs import RunStore
+from mixlab.runs.tables import check_same_ids, read_id_table, validate_mixtures
+
+
+def training_tables(
+    mixtures: Path | None = None,
+    metrics: Path | None = None,
+    *,
+    id_column: str = "index",
+    store: Path | None = None,
+    tag: str | None = None,
+    renormalize: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mixtures, metrics) frames indexed by run id, from two CSV tables or from a store."""
+    if mixtures is not None or metrics is not None:
+        if mixtures is None or metrics is None:
+            raise InputError("give both --mixtures and --metrics (or --store)")
+        R = validate_mixtures(read_id_table(mixtures, id_column), mixtures, renormalize=renormalize)
+        Y = read_id_table(metrics, id_column, allow_empty=True)
+        check_same_ids(R.index, mixtures, Y.index, metrics)
+        return R, Y.loc[R.index]
+    if store is None:
+        raise InputError("give --mixtures and --metrics, or --store")
+    with RunStore(store, create=False) as s:
+        ids = s.ids(tag=tag, status="done")
+        if not ids:
+            raise InputError(f"{store}: no finished runs{f' tagged {tag!r}' if tag else ''}")
+        return s.mixtures(ids), s.metrics(ids)
+
+
+def read_weights(path: Path) -> dict[str, float]:
+    """A JSON object {metric: weight} (validation-set shares, for a weighted target)."""
+    data = read_json(path)
+    if not isinstance(data, dict) or not data:
+        raise InputError(f"{path}: expected a JSON object of metric -> weight")
+    out = {}
+    for k, v in data.items():
+        if not isinstance(v, int | float) or v < 0:
+            raise InputError(f"{path}: weight of {k!r} must be a number >= 0, got {v!r}")
+        out[str(k)] = float(v)
+    return out
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+
+
+def resolve_targets(
+    Y: pd.DataFrame, targets: Sequence[str], weights: Mapping[str, float] | None
+) -> tuple[list[str], dict[str, float] | None]:
+    """The metric columns a law is fitted on; a weighted target uses the weights' metrics."""
+    if weights:
+        missing = [m for m in weights if m not in Y.columns]
+        if missing:
+            raise InputError(f"target weights name metric(s) not in the metrics table: {missing}")
+        return list(weights), dict(weights)
+    if not targets:
+        raise InputError("give --target (one or more metric columns) or --target-weights")
+    missing = [t for t in targets if t not in Y.columns]
+    if missing:
+        raise InputError(
+            f"--target {missing[0]!r} is not a metrics column "
+            f"(columns: {', '.join(map(str, Y.columns[:10]))})"
+        )
+    return list(targets), None
+
+
+def fit_law(
+    kind: str,
+    R: pd.DataFrame,
+    Y: pd.DataFrame,
+    targets: Sequence[str],
+    weights: Mapping[str, float] | None = None,
+    *,
+    seed: int = 0,
+    n_splits: int = 5,
+    target_name: str = "weighted",
+) -> tuple[MixingLaw, CVReport]:
+    """Fit a law of `kind` on all runs, with `n_splits`-fold cross-validated errors."""
+    cols, weights = resolve_targets(Y, targets, weights)
+    part = Y[cols]
+    complete = part.notna().all(axis=1)
+    if not complete.all():
+        raise InputError(f"run {part.index[~complete][0]!r} has no value for some target metric")
+    params = {"seed": seed} if kind in ("exp", "implicit", "lgbm") else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        law, report = fit_with_cv(
+            make_law(kind, **params),
+            R.to_numpy(),
+            part.to_numpy(),
+            domain_names=list(R.columns),
+            target_names=cols,
+            weights=weights,
+            target_name=target_name,
+            run_ids=list(R.index),
+            n_splits=min(n_splits, len(R)),
+            seed=seed,
+        )
+    law.fit_warnings_ = sorted({str(w.message) for w in caught})
+    return law, report
+
+
+def prediction_table(
+    law: MixingLaw, mixtures: Path, id_column: str = "index", renormalize: bool = False
+) -> pd.DataFrame:
+    """The id column plus one column per target, for the mixtures of a CSV table."""
+    R = validate_mixtures(read_id_table(mixtures, id_column), mixtures, renormalize=renormalize)
+    unknown = [d for d in R.columns if d not in law.domain_names_ and (R[d] > 0).any()]
+    if unknown:
+        raise InputError(
+            f"{mixtures}: domain column(s) {unknown} are not the law's domains {law.domain_names_}"
+        )
+    aligned = R.reindex(columns=law.domain_names_, fill_value=0.0)
+    pred = law.predict(aligned.to_numpy())
+    return pd.DataFrame(pred, index=R.index, columns=law.target_names_).reset_index()
+
+
+def parse_pairs(items: Sequence[str], flag: str) -> dict[str, float]:
+    """`domain=value` flags into a dict; names the bad item."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"{flag} {item!r}: expected DOMAIN=NUMBER") from None
+    return out
+
+
+def constraints(
+    law: MixingLaw,
+    *,
+    prior: Path | None = None,
+    cap: float | None = None,
+    lower: Sequence[str] = (),
+    upper: Sequence[str] = (),
+    available_tokens: Path | None = None,
+    token_budget: float | None = None,
+    max_epochs: float | None = None,
+) -> MixtureConstraints:
+    """Optimisation constraints from the law command's flags, checked against the law."""
+
+    def known(mapping: Mapping[str, float], what: str) -> dict[str, float]:
+        bad = [d for d in mapping if d not in law.domain_names_]
+        if bad:
+            raise InputError(
+                f"{what} names domain(s) {bad} the law does not know ({law.domain_names_})"
+            )
+        return dict(mapping)
+
+    prior_map = known(read_weights(prior), f"--prior {prior}") if prior else None
+    if cap is not None and prior_map is None:
+        raise InputError("--cap limits weights relative to a prior: give --prior too")
+    avail = (
+        known(read_weights(available_tokens), f"--available-tokens {available_tokens}")
+        if available_tokens
+        else None
+    )
+    if avail is not None and token_budget is None:
+        raise InputError("--available-tokens needs --token-budget")
+    return MixtureConstraints(
+        lower=known(parse_pairs(lower, "--lower"), "--lower") or None,
+        upper=known(parse_pairs(upper, "--upper"), "--upper") or None,
+        prior=prior_map,
+        cap=cap,
+        available_tokens=avail,
+        token_budget=token_budget,
+        max_epochs=max_epochs,
+    )

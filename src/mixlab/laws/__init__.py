@@ -1,0 +1,77 @@
+"""Scientific core: functional forms, robust fitting, evaluation, design and optimisation.
+
+Pure numerics on arrays (numpy, scipy, lightgbm); no torch and no file I/O outside
+`serialize`.
+"""
+
+from mixlab.laws.base import LAW_KINDS, MixingLaw, law_from_dict
+from mixlab.laws.bootstrap import (
+    BootstrapResult,
+    bootstrap_fits,
+    bootstrap_indices,
+    bootstrap_law,
+    percentile_interval,
+)
+from mixlab.laws.continual import CriticalShare, critical_share
+from mixlab.laws.crossval import (
+    CVReport,
+    cross_validate,
+    fit_with_cv,
+    kfold_splits,
+    loo_splits,
+    score_predictions,
+    shuffle_splits,
+    spearman,
+)
+from mixlab.laws.design import (
+    check_prior,
+    dirichlet_design,
+    round_mixtures,
+    simplex_grid,
+    validate_mixture_list,
+)
+from mixlab.laws.fitting import (
+    CurveModel,
+    FitResult,
+    FitWarning,
+    Huber,
+    ParamSpec,
+    Squared,
+    fit_model,
+    grid_starts,
+    random_starts,
+)
+from mixlab.laws.mixing import ExpLaw, ImplicitLaw
+from mixlab.laws.optimize import (
+    MixtureConstraints,
+    OptimizationResult,
+    optimize_mixture,
+    project_to_box_simplex,
+)
+from mixlab.laws.regression import LGBMLaw, LinearLaw
+from mixlab.laws.serialize import load_law, save_law
+
+
+def make_law(kind: str, **params: object) -> MixingLaw:
+    """A law by its kind name ('exp', 'implicit', 'linear', 'lgbm') and hyperparameters."""
+    from mixlab.errors import InputError
+
+    if kind not in LAW_KINDS:
+        raise InputError(f"unknown law kind {kind!r}; known: {sorted(LAW_KINDS)}")
+    try:
+        return LAW_KINDS[kind](**params)
+    except TypeError as exc:
+        raise InputError(f"law {kind!r}: {exc}") from None
+
+
+__all__ = [
+    "LAW_KINDS", "BootstrapResult", "CVReport", "CriticalShare", "CurveModel", "ExpLaw",
+    "FitResult", "FitWarning", "Huber", "ImplicitLaw", "LGBMLaw", "LinearLaw", "MixingLaw",
+    "MixtureConstraints", "OptimizationResult", "ParamSpec", "Squared", "bootstrap_fits",
+    "bootstrap_indices", "bootstrap_law", "check_prior", "critical_share", "cross_validate",
+    "dirichlet_design", "fit_model", "fit_with_cv", "grid_starts", "kfold_splits",
+    "law_from_dict", "load_law", "loo_splits", "make_law", "optimize_mixture",
+    "percentile_interval", "project_to_box_simplex", "random_starts", "round_mixtures",
+    "save_law", "score_predictions", "shuffle_splits", "simplex_grid", "spearman",
+    "validate_mixture_list",
+]

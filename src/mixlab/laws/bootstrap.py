@@ -1,0 +1,112 @@
+"""Bootstrap over runs: refit on resampled rows, read intervals off the refits."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from mixlab.errors import InputError
+from mixlab.laws.base import MixingLaw
+from mixlab.laws.fitting import FitWarning
+
+__all__ = ["BootstrapResult", "bootstrap_fits", "bootstrap_indices", "bootstrap_law",
+           "percentile_interval"]
+
+T = TypeVar("T")
+
+
+def bootstrap_indices(n: int, n_boot: int, seed: int = 0) -> list[np.ndarray]:
+    """`n_boot` seeded resamples of range(n) with replacement."""
+    if n < 2:
+        raise InputError(f"bootstrap needs at least 2 rows, got {n}")
+    if n_boot < 1:
+        raise InputError(f"n_boot must be >= 1, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, n, n) for _ in range(n_boot)]
+
+
+def percentile_interval(samples: np.ndarray, level: float = 0.9, axis: int = 0) -> np.ndarray:
+    """Central percentile interval; returns an array with a leading axis of size 2 (lo, hi)."""
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1), got {level}")
+    q = [50 * (1 - level), 50 * (1 + level)]
+    return np.percentile(np.asarray(samples, float), q, axis=axis)
+
+
+def bootstrap_fits(
+    fit: Callable[[np.ndarray], T], n_rows: int, n_boot: int = 100, seed: int = 0
+) -> list[T]:
+    """Call `fit(rows)` on `n_boot` resamples of the rows (any law, any fitting code).
+
+    FitWarnings raised inside the refits are counted and reported once.
+    """
+    out = []
+    n_warned = 0
+    for idx in bootstrap_indices(n_rows, n_boot, seed):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FitWarning)
+            out.append(fit(idx))
+        n_warned += any(issubclass(w.category, FitWarning) for w in caught)
+        for w in caught:
+            if not issubclass(w.category, FitWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if n_warned:
+        warnings.warn(f"{n_warned} of {n_boot} bootstrap refits raised a FitWarning",
+                      FitWarning, stacklevel=2)
+    return out
+
+
+@dataclass
+class BootstrapResult:
+    """Refits of one law on resampled runs."""
+
+    laws: list[MixingLaw]
+
+    def predict(self, R: Any) -> np.ndarray:
+        """Predictions of every refit, shape (n_boot, n, n_targets)."""
+        return np.stack([law.predict(R) for law in self.laws])
+
+    def interval(self, R: Any, level: float = 0.9) -> np.ndarray:
+        """Percentile interval on predictions, shape (2, n, n_targets)."""
+        return percentile_interval(self.predict(R), level)
+
+    def param_samples(self) -> dict[str, np.ndarray]:
+        """Every numeric fitted parameter stacked over refits: name -> (n_boot, ...)."""
+        dicts = [law.to_dict()["params"] for law in self.laws]
+        out = {}
+        for key in dicts[0]:
+            try:
+                arr = np.array([d[key] for d in dicts], dtype=float)
+            except (TypeError, ValueError):
+                continue
+            out[key] = arr
+        return out
+
+    def param_interval(self, level: float = 0.9) -> dict[str, np.ndarray]:
+        """Percentile interval on every numeric parameter: name -> (2, ...)."""
+        return {k: percentile_interval(v, level) for k, v in self.param_samples().items()}
+
+
+def bootstrap_law(
+    law: MixingLaw, R: Any, Y: Any, *, n_boot: int = 20, seed: int = 0
+) -> BootstrapResult:
+    """Refit clones of the fitted `law` on `n_boot` resamples of its runs.
+
+    `R` and `Y` are the tables `law` was fitted on (Y's columns are `law.metric_names_`).
+    """
+    kwargs = law.fit_kwargs()
+    Rm = np.asarray(R.to_numpy() if hasattr(R, "to_numpy") else R, dtype=float)
+    Ym = np.asarray(Y.to_numpy() if hasattr(Y, "to_numpy") else Y, dtype=float)
+    if Ym.ndim == 1:
+        Ym = Ym[:, None]
+    if Rm.shape[0] != Ym.shape[0]:
+        raise InputError(f"bootstrap: {Rm.shape[0]} mixture rows but {Ym.shape[0]} metric rows")
+
+    def refit(idx: np.ndarray) -> MixingLaw:
+        return law.clone().fit(Rm[idx], Ym[idx], **kwargs)
+
+    return BootstrapResult(bootstrap_fits(refit, Rm.shape[0], n_boot, seed))

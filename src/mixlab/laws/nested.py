@@ -1,0 +1,378 @@
+"""Nested prediction (Ye et al. 2024): from small, short proxy runs to a large, long run.
+
+For every mixture:
+
+1. steps: fit L(S) = E + B S^-a to each proxy run's curve and read it at the target steps;
+2. size: fit L(N) = E + A N^-b across the proxy sizes and read it at the target size;
+
+then fit a mixing law on those predicted losses and optimise the mixture.  With 3 or 4
+proxy sizes a per-mixture size law is fitted to as many points as it has parameters, so by
+default the exponent b is shared by all mixtures (E and A stay per mixture); pass
+`size_exponent="per-mixture"` for Ye et al.'s independent fits.
+
+Intervals propagate through the stages by bootstrap: each replicate resamples every
+curve's points (step laws refitted from their optimum) and refits the size laws on those
+predictions; the mixing law is then refitted either on those predictions plus resampled
+residuals of its own fit (`mixture_resampling="residual"`, the default: every mixture stays
+in the design, which a law with about as many parameters as mixtures needs) or on a
+resample of the mixtures (`"cases"`), or on the predictions alone (`"none"`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixlab.errors import InputError
+from mixlab.laws.base import MixingLaw
+from mixlab.laws.bootstrap import percentile_interval
+from mixlab.laws.fitting import CurveModel, FitWarning, ParamSpec, fit_model
+from mixlab.laws.optimize import MixtureConstraints, OptimizationResult, optimize_mixture
+from mixlab.laws.scaling import (
+    EXPONENT_MAX,
+    TWO_TERM_EXPONENTS,
+    SizeLaw,
+    StepLaw,
+    screen_starts,
+)
+
+__all__ = ["NestedResult", "SharedExponentSizeLaw", "nested_predict"]
+
+NESTED_FORMAT = "mixlab.nested"
+
+
+class SharedExponentSizeLaw:
+    """L_g(N) = E_g + A_g N^-b: one size law per group (mixture) with a common exponent b.
+
+    Fitted jointly by the shared engine (Huber on log residuals, L-BFGS); starts pick b on
+    a grid with E_g, A_g by least squares, then the best few are refined.
+    """
+
+    def __init__(self, loss: str = "huber", delta: float = 1e-3, n_refine: int = 4,
+                 maxiter: int = 5000) -> None:
+        self.loss = loss
+        self.delta = delta
+        self.n_refine = n_refine
+        self.maxiter = maxiter
+
+    def _model(self, G: int) -> CurveModel:
+        specs = [ParamSpec(f"E{g}", "log") for g in range(G)]
+        specs += [ParamSpec(f"A{g}", "log") for g in range(G)]
+        specs.append(ParamSpec("b", lower=0.0, upper=EXPONENT_MAX))
+
+        def predict(th: np.ndarray, Z: np.ndarray) -> np.ndarray:
+            g = Z[:, 1].astype(int)
+            return th[g] + th[G + g] * np.exp(-th[-1] * Z[:, 0])
+
+        def jacobian(th: np.ndarray, Z: np.ndarray) -> np.ndarray:
+            g = Z[:, 1].astype(int)
+            t = np.exp(-th[-1] * Z[:, 0])
+            J = np.zeros((len(g), 2 * G + 1))
+            rows = np.arange(len(g))
+            J[rows, g] = 1.0
+            J[rows, G + g] = t
+            J[:, -1] = -th[G + g] * Z[:, 0] * t
+            return J
+
+        return CurveModel(specs, predict, jacobian)
+
+    def _starts(self, Z: np.ndarray, y: np.ndarray, G: int) -> np.ndarray:
+        g = Z[:, 1].astype(int)
+        top = Z[:, 0].max()
+        starts = []
+        for b in TWO_TERM_EXPONENTS:
+            t = np.exp(-b * (Z[:, 0] - top))
+            E, A = np.empty(G), np.empty(G)
+            for k in range(G):
+                m = g == k
+                yk, tk = y[m], t[m]
+                ymin = float(yk.min())
+                icpt = np.polyfit(tk, yk, 1)[1] if np.ptp(tk) > 0 else 0.9 * ymin
+                E[k] = float(np.clip(icpt, 1e-3 * ymin, 0.999 * ymin))
+                A[k] = max(float(np.dot(yk - E[k], tk) / np.dot(tk, tk)), 1e-12) * np.exp(b * top)
+            starts.append(np.concatenate([E, A, [b]]))
+        return np.array(starts)
+
+    def fit(self, N: np.ndarray, y: np.ndarray, groups: np.ndarray,
+            init: np.ndarray | None = None) -> SharedExponentSizeLaw:
+        """Fit on sizes `N`, losses `y` and integer group labels 0..G-1."""
+        groups = np.asarray(groups, int)
+        G = int(groups.max()) + 1
+        Z = np.column_stack([np.log(np.asarray(N, float)), groups])
+        y = np.asarray(y, float)
+        model = self._model(G)
+        if init is None:
+            starts = screen_starts(model, Z, y, self._starts(Z, y, G), self.n_refine,
+                                   loss=self.loss, delta=self.delta)
+        else:
+            starts = np.atleast_2d(init)
+        res = fit_model(model, Z, y, starts=starts, loss=self.loss, delta=self.delta,
+                        residual="log", method="lbfgs", maxiter=self.maxiter,
+                        label="shared-exponent size law")
+        self.theta_ = res.params
+        self.n_groups_ = G
+        self.objective_ = float(res.loss)
+        return self
+
+    @property
+    def exponent_(self) -> float:
+        return float(self.theta_[-1])
+
+    def params(self, g: int) -> dict[str, float]:
+        G = self.n_groups_
+        return {"E": float(self.theta_[g]), "A": float(self.theta_[G + g]), "b": self.exponent_}
+
+    def predict(self, N: float) -> np.ndarray:
+        """Every group's predicted loss at size N, shape (G,)."""
+        G = self.n_groups_
+        return self.theta_[:G] + self.theta_[G:2 * G] * float(N) ** -self.exponent_
+
+
+@dataclass
+class NestedResult:
+    """What each stage predicted, the mixing law fitted on it, and the optimum."""
+
+    target_steps: float
+    target_size: float
+    runs: pd.DataFrame  # index run id: mixture, n_params, n_points, last_step, E, B, a, predicted
+    mixtures: pd.DataFrame  # index mixture key: domain weights, n_sizes, E, A, b, predicted
+    domains: list[str]
+    law: MixingLaw
+    fit_mixtures: list[str]
+    size_exponent: str
+    optimum: OptimizationResult | None = None
+    level: float = 0.95
+    size_samples: np.ndarray | None = None  # (n_boot, n_mixtures)
+    boot_laws: list[MixingLaw] = field(default_factory=list)
+    optimum_samples: np.ndarray | None = None  # (n_boot,)
+
+    def predict(self, R: Any) -> np.ndarray:
+        """The mixing law's loss at the target steps and size for mixtures `R`, shape (n,)."""
+        return self.law.predict(R)[:, 0]
+
+    def predict_interval(self, R: Any, level: float | None = None) -> np.ndarray:
+        """Percentile interval over the bootstrap replicates, shape (2, n)."""
+        if not self.boot_laws:
+            raise InputError("nested prediction: no bootstrap replicates (n_bootstrap=0)")
+        P = np.stack([law.predict(R)[:, 0] for law in self.boot_laws])
+        return percentile_interval(P, self.level if level is None else level)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary: per-run and per-mixture stage results, the law, the optimum."""
+        mix = self.mixtures.copy()
+        if self.size_samples is not None:
+            lo_hi = percentile_interval(self.size_samples, self.level)
+            mix["low"], mix["high"] = lo_hi[0], lo_hi[1]
+        out: dict[str, Any] = {
+            "format": NESTED_FORMAT,
+            "version": 1,
+            "target_steps": self.target_steps,
+            "target_size": self.target_size,
+            "domains": self.domains,
+            "size_exponent": self.size_exponent,
+            "level": self.level,
+            "n_bootstrap": 0 if self.size_samples is None else int(len(self.size_samples)),
+            "runs": _records(self.runs, "run_id"),
+            "mixtures": _records(mix, "mixture"),
+            "fit_mixtures": self.fit_mixtures,
+            "law": self.law.to_dict(),
+            "optimum": None,
+        }
+        if self.optimum is not None:
+            opt = self.optimum.to_dict()
+            if self.optimum_samples is not None:
+                lo, hi = percentile_interval(self.optimum_samples, self.level)
+                opt["interval"], opt["level"] = [float(lo), float(hi)], self.level
+            out["optimum"] = opt
+        return out
+
+
+def _records(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
+    rows = frame.reset_index().rename(columns={frame.index.name or "index": key})
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+            for r in rows.to_dict(orient="records")]
+
+
+def _check_inputs(curves: pd.DataFrame, runs: pd.DataFrame, mixtures: pd.DataFrame) -> None:
+    for frame, what, cols in ((curves, "curves", ("run_id", "step", "value")),
+                              (runs, "runs", ("mixture", "n_params"))):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise InputError(f"nested prediction: {what} table lacks column(s) {missing}")
+    unknown = sorted(set(runs["mixture"]) - set(mixtures.index))
+    if unknown:
+        raise InputError(f"nested prediction: run mixture(s) {unknown[:3]} not in the mixtures table")
+    no_curve = [r for r in runs.index if r not in set(curves["run_id"])]
+    if no_curve:
+        raise InputError(f"nested prediction: run {no_curve[0]!r} has no curve points")
+    n = pd.to_numeric(runs["n_params"], errors="coerce")
+    bad = runs.index[~(n > 0)]
+    if len(bad):
+        raise InputError(f"nested prediction: run {bad[0]!r} has no positive model size (n_params)")
+
+
+def nested_predict(
+    curves: pd.DataFrame,
+    runs: pd.DataFrame,
+    mixtures: pd.DataFrame,
+    *,
+    target_steps: float,
+    target_size: float,
+    law: MixingLaw,
+    step_law: StepLaw | None = None,
+    size_exponent: str = "shared",
+    fit_mixtures: Sequence[str] | None = None,
+    optimize: bool = True,
+    constraints: MixtureConstraints | None = None,
+    n_bootstrap: int = 0,
+    mixture_resampling: str = "residual",
+    level: float = 0.95,
+    seed: int = 0,
+) -> NestedResult:
+    """Predict every mixture's loss at `target_steps` and `target_size`; fit `law` on them.
+
+    `curves`: long table run_id, step, value (one target metric).  `runs`: index run id,
+    columns `mixture` (a key into `mixtures`) and `n_params`.  `mixtures`: index mixture
+    key, one column per domain.  `law` is an unfitted mixing law (e.g.
+    ``make_law("exp", features="linear+log")``), fitted on the mixtures in
+    `fit_mixtures` (default all).  Each mixture needs runs at >= 3 model sizes.
+    """
+    _check_inputs(curves, runs, mixtures)
+    for value, what in ((target_steps, "target steps"), (target_size, "target size")):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"nested prediction: {what} must be positive, got {value!r}")
+    if mixture_resampling not in ("residual", "cases", "none"):
+        raise InputError(f"mixture_resampling must be 'residual', 'cases' or 'none', got "
+                         f"{mixture_resampling!r}")
+    if size_exponent not in ("shared", "per-mixture"):
+        raise InputError(f"size_exponent must be 'shared' or 'per-mixture', got {size_exponent!r}")
+    step_law = step_law or StepLaw()
+    rng = np.random.default_rng(seed)
+    keys = list(dict.fromkeys(runs["mixture"]))
+    fit_keys = keys if fit_mixtures is None else list(fit_mixtures)
+    unknown = [k for k in fit_keys if k not in keys]
+    if unknown:
+        raise InputError(f"nested prediction: fit mixture(s) {unknown[:3]} have no runs")
+
+    # stage 1: steps
+    per_run = {rid: g.sort_values("step") for rid, g in curves.groupby("run_id", sort=False)}
+    run_ids = list(runs.index)
+    step_fits: dict[str, StepLaw] = {}
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    rows = []
+    for rid in run_ids:
+        g = per_run[rid]
+        S, v = g["step"].to_numpy(float), g["value"].to_numpy(float)
+        try:
+            fitted = step_law.clone(n_bootstrap=0).fit(S, v)
+        except InputError as exc:
+            raise InputError(f"run {rid!r}: {exc}") from None
+        step_fits[rid] = fitted
+        keep = fitted.rows_
+        arrays[rid] = (S[keep], v[keep])
+        rows.append({"run_id": rid, "mixture": runs.at[rid, "mixture"],
+                     "n_params": float(runs.at[rid, "n_params"]), "n_points": fitted.n_points_,
+                     "last_step": float(S.max()), **fitted.params_,
+                     "predicted": float(fitted.predict([target_steps])[0])})
+    run_table = pd.DataFrame(rows).set_index("run_id")
+
+    # stage 2: sizes
+    sizes = run_table.groupby("mixture")["n_params"].nunique()
+    few = sizes[sizes < 3]
+    if len(few):
+        raise InputError(
+            f"nested prediction: mixture {few.index[0]!r} has runs at {int(few.iloc[0])} model "
+            "size(s); the size law needs at least 3"
+        )
+    gidx = np.array([keys.index(k) for k in run_table["mixture"]])
+    N = run_table["n_params"].to_numpy()
+
+    def size_stage(pred: np.ndarray, init: Any = None) -> tuple[np.ndarray, Any]:
+        if size_exponent == "shared":
+            joint = SharedExponentSizeLaw().fit(N, pred, gidx, init=init)
+            return joint.predict(target_size), joint
+        out, fits = np.empty(len(keys)), []
+        for k in range(len(keys)):
+            m = gidx == k
+            start = None if init is None else init[k].params_
+            fit = SizeLaw().fit(N[m], pred[m], init=start)
+            out[k] = fit.predict([target_size])[0]
+            fits.append(fit)
+        return out, fits
+
+    size_pred, size_fit = size_stage(run_table["predicted"].to_numpy())
+    mix_rows = []
+    for k, key in enumerate(keys):
+        params = (size_fit.params(k) if size_exponent == "shared" else size_fit[k].params_)
+        mix_rows.append({"mixture": key, **mixtures.loc[key].to_dict(),
+                         "n_sizes": int(sizes[key]), **params, "predicted": float(size_pred[k])})
+    mix_table = pd.DataFrame(mix_rows).set_index("mixture")
+
+    # stage 3: the mixing law on the predicted losses
+    domains = [str(c) for c in mixtures.columns]
+    fit_idx = np.array([keys.index(k) for k in fit_keys])
+    R_all = mixtures.loc[keys, domains].to_numpy(float)
+    fitted_law = law.clone().fit(R_all[fit_idx], size_pred[fit_idx, None], domain_names=domains,
+                                 target_names=["loss"], run_ids=list(fit_keys))
+    opt = optimize_mixture(fitted_law, constraints, seed=seed) if optimize else None
+
+    result = NestedResult(
+        target_steps=float(target_steps), target_size=float(target_size), runs=run_table,
+        mixtures=mix_table, domains=domains, law=fitted_law, fit_mixtures=list(fit_keys),
+        size_exponent=size_exponent, optimum=opt, level=level,
+    )
+    if n_bootstrap > 0:
+        _bootstrap(result, arrays, step_fits, size_stage, size_fit, R_all, fit_idx, rng,
+                   n_bootstrap, mixture_resampling)
+    return result
+
+
+def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.ndarray]],
+               step_fits: Mapping[str, StepLaw], size_stage: Any, size_fit: Any,
+               R_all: np.ndarray, fit_idx: np.ndarray, rng: np.random.Generator,
+               n_boot: int, mixture_resampling: str) -> None:
+    """Replicates that resample curve points (stages 1-2), then residuals or mixtures."""
+    target = result.target_steps
+    init = size_fit.theta_ if result.size_exponent == "shared" else size_fit
+    opt_w = None if result.optimum is None else result.optimum.weights[None, :]
+    fitted_y = result.mixtures["predicted"].to_numpy()[fit_idx]
+    resid = fitted_y - result.law.predict(R_all[fit_idx])[:, 0]
+    resid = resid - resid.mean()
+    size_samples, laws, opt_samples = [], [], []
+    n_warned = 0
+    for _ in range(n_boot):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FitWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            preds = []
+            for rid, fitted in step_fits.items():
+                S, v = arrays[rid]
+                idx = rng.integers(0, len(v), len(v))
+                refit = fitted.clone(min_step=0.0, min_fraction=0.0, drop_highest=0).fit(
+                    S[idx], v[idx], init=fitted.params_)
+                preds.append(refit.predict([target])[0])
+            size_pred, _ = size_stage(np.array(preds), init)
+            idx, y = fit_idx, size_pred[fit_idx]
+            if mixture_resampling == "cases":
+                pick = rng.integers(0, len(fit_idx), len(fit_idx))
+                idx, y = fit_idx[pick], y[pick]
+            elif mixture_resampling == "residual":
+                y = y + resid[rng.integers(0, len(resid), len(resid))]
+            law = result.law.clone().fit(R_all[idx], y[:, None], domain_names=result.domains,
+                                         target_names=["loss"], renormalize=True)
+        n_warned += any(issubclass(w.category, FitWarning) for w in caught)
+        size_samples.append(size_pred)
+        laws.append(law)
+        if opt_w is not None:
+            opt_samples.append(float(law.predict(opt_w)[0, 0]))
+    if n_warned:
+        warnings.warn(f"{n_warned} of {n_boot} nested bootstrap replicates raised a FitWarning",
+                      FitWarning, stacklevel=3)
+    result.size_samples = np.array(size_samples)
+    result.boot_laws = laws
+    result.optimum_samples = None if opt_w is None else np.array(opt_samples)

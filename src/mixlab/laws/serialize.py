@@ -1,0 +1,37 @@
+"""Save a fitted law as JSON and load it back; the only module in `laws` that touches files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from mixlab.errors import InputError
+from mixlab.laws.base import MixingLaw, law_from_dict
+
+__all__ = ["load_law", "save_law"]
+
+
+def save_law(law: MixingLaw, path: str | os.PathLike[str]) -> Path:
+    """Write `law.to_dict()` to `path` as JSON (floats round-trip exactly)."""
+    path = Path(path)
+    data = law.to_dict()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=True))
+    tmp.replace(path)
+    return path
+
+
+def load_law(path: str | os.PathLike[str]) -> MixingLaw:
+    """Read a law written by :func:`save_law`."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    try:
+        return law_from_dict(data)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None

@@ -1,0 +1,110 @@
+"""Nested prediction from the run store: gather curves, sizes and mixtures, then predict.
+
+The glue between `runs/` and `laws/nested.py`: one target curve per run (a metric, or a
+weighted sum of metrics taken at the steps where a run has all of them), runs grouped by
+mixture, model size from the run record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixlab.errors import InputError
+from mixlab.laws.base import MixingLaw
+from mixlab.laws.nested import NestedResult, nested_predict
+from mixlab.runs.store import RunStore
+
+__all__ = ["mixture_key", "nested_from_store", "nested_inputs"]
+
+SIZE_FIELDS = ("n_params", "n_params_nonembed")
+
+
+def mixture_key(weights: Sequence[float]) -> str:
+    """A stable name for a mixture: its weights, rounded to 6 digits, joined by '-'."""
+    return "-".join(f"{round(float(w), 6):g}" for w in weights)
+
+
+def nested_inputs(
+    store: RunStore,
+    metrics: Sequence[str],
+    *,
+    weights: Mapping[str, float] | None = None,
+    tag: str | None = None,
+    ids: Sequence[str] | None = None,
+    size_field: str = "n_params",
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(curves, runs, mixtures) as :func:`mixlab.laws.nested.nested_predict` takes them.
+
+    With one metric and no `weights` the curve is that metric; otherwise it is
+    sum_m weights[m] * metric_m (weights default to 1 / len(metrics)).
+    """
+    metrics = list(dict.fromkeys(metrics))
+    if not metrics:
+        raise InputError("nested prediction: give at least one metric")
+    if size_field not in SIZE_FIELDS:
+        raise InputError(f"size field must be one of {SIZE_FIELDS}, got {size_field!r}")
+    if weights is None:
+        w = {m: 1.0 / len(metrics) for m in metrics}
+    else:
+        extra = [m for m in weights if m not in metrics]
+        missing = [m for m in metrics if m not in weights]
+        if extra or missing:
+            raise InputError(
+                "nested prediction: weights must name exactly the metrics; "
+                f"unknown {extra}, without weight {missing}"
+            )
+        w = {m: float(weights[m]) for m in metrics}
+    ids = store.ids(tag) if ids is None else list(ids)
+    if not ids:
+        raise InputError(f"{store.path}: no runs" + (f" with tag {tag!r}" if tag else ""))
+    long = store.curves(ids, metrics=metrics)
+    if long.empty:
+        raise InputError(f"{store.path}: no curve points of metric(s) {metrics}")
+    absent = [m for m in metrics if m not in set(long["metric"])]
+    if absent:
+        raise InputError(f"{store.path}: no run has a curve of metric(s) {absent}")
+    wide = long.pivot_table(index=["run_id", "step"], columns="metric", values="value",
+                            aggfunc="last")
+    wide = wide.dropna(subset=metrics)
+    value = wide[metrics].to_numpy() @ np.array([w[m] for m in metrics])
+    curves = pd.DataFrame({"run_id": wide.index.get_level_values(0),
+                           "step": wide.index.get_level_values(1).astype(float),
+                           "value": value})
+    with_curves = [i for i in ids if i in set(curves["run_id"])]
+    if not with_curves:
+        raise InputError(f"{store.path}: no run has all of the metrics {metrics} at one step")
+    records = store.get_many(with_curves)
+    sizes = {r.id: getattr(r, size_field) for r in records}
+    missing = [i for i, n in sizes.items() if n is None]
+    if missing:
+        raise InputError(f"{store.path}: run {missing[0]!r} has no {size_field}")
+    mix = store.mixtures(with_curves)
+    keys = [mixture_key(row) for row in mix.to_numpy()]
+    runs = pd.DataFrame({"mixture": keys, "n_params": [float(sizes[i]) for i in with_curves]},
+                        index=pd.Index(with_curves, name="run_id"))
+    mixtures = mix.set_axis(keys).loc[~pd.Index(keys).duplicated()]
+    mixtures.index.name = "mixture"
+    return curves, runs, mixtures
+
+
+def nested_from_store(
+    store: RunStore,
+    metrics: Sequence[str],
+    *,
+    law: MixingLaw,
+    target_steps: float,
+    target_size: float,
+    weights: Mapping[str, float] | None = None,
+    tag: str | None = None,
+    size_field: str = "n_params",
+    **kwargs: Any,
+) -> NestedResult:
+    """Run :func:`~mixlab.laws.nested.nested_predict` on the runs of `store` (optionally tagged)."""
+    curves, runs, mixtures = nested_inputs(
+        store, metrics, weights=weights, tag=tag, size_field=size_field)
+    return nested_predict(curves, runs, mixtures, target_steps=target_steps,
+                          target_size=target_size, law=law, **kwargs)

@@ -1,0 +1,103 @@
+"""Nested prediction: steps, then sizes, then a mixing law, on data with a known answer."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mixlab.errors import InputError
+from mixlab.laws import make_law
+from mixlab.laws.fitting import FitWarning
+from mixlab.laws.nested import SharedExponentSizeLaw, nested_predict
+
+DOMAINS = ["web", "code", "books"]
+SIZES = (3e7, 1e8, 3e8)
+STEPS = np.arange(500, 8001, 500)
+T = np.array([-1.5, 0.5, 1.0])
+
+
+def truth(R, N, S):
+    """Mixing term + size term + step term: each stage of the nest is exact."""
+    return 1.5 + 0.8 * np.exp(R @ T) + 60.0 * N**-0.25 + 9.0 * S**-0.4
+
+
+def synthetic(rng, n_mix=12, sizes=SIZES):
+    R = rng.dirichlet(np.full(3, 2.0), n_mix)
+    keys = [f"m{i}" for i in range(n_mix)]
+    mixtures = pd.DataFrame(R, index=pd.Index(keys, name="mixture"), columns=DOMAINS)
+    curves, runs = [], []
+    for k, r in zip(keys, R, strict=True):
+        for N in sizes:
+            rid = f"{k}_{N:g}"
+            y = truth(r, N, STEPS) * np.exp(rng.normal(0, 5e-4, len(STEPS)))
+            curves.append(pd.DataFrame({"run_id": rid, "step": STEPS, "value": y}))
+            runs.append({"run_id": rid, "mixture": k, "n_params": N})
+    return pd.concat(curves), pd.DataFrame(runs).set_index("run_id"), mixtures
+
+
+def test_nested_prediction_recovers_the_target(rng):
+    curves, runs, mixtures = synthetic(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)  # the optimum lies at a corner
+        res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
+                             law=make_law("exp"), fit_mixtures=list(mixtures.index[:10]))
+    R = mixtures.to_numpy()
+    want = truth(R, 1e9, 20000)
+    np.testing.assert_allclose(res.mixtures["predicted"], want, atol=0.01)
+    assert res.mixtures["b"].iloc[0] == pytest.approx(0.25, rel=0.15)
+    held = mixtures.index[10:]
+    np.testing.assert_allclose(res.predict(mixtures.loc[held]), want[10:], atol=0.02)
+    assert res.optimum is not None
+    assert res.optimum.predicted <= res.mixtures["predicted"].min() + 1e-3
+    data = res.to_dict()
+    assert data["format"] == "mixlab.nested" and len(data["runs"]) == 36
+    assert data["law"]["kind"] == "exp" and data["fit_mixtures"] == list(mixtures.index[:10])
+
+
+def test_nested_bootstrap_propagates_intervals(rng):
+    curves, runs, mixtures = synthetic(rng, n_mix=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
+                             law=make_law("exp"), size_exponent="per-mixture",
+                             n_bootstrap=3, seed=2)
+    assert res.size_samples.shape == (3, 8)
+    band = res.predict_interval(mixtures.iloc[:2])
+    assert band.shape == (2, 2) and np.all(band[0] <= band[1])
+    data = res.to_dict()
+    assert data["n_bootstrap"] == 3 and len(data["optimum"]["interval"]) == 2
+    assert all(m["low"] <= m["high"] for m in data["mixtures"])
+    for how in ("cases", "none"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            other = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
+                                   law=make_law("exp"), n_bootstrap=2, optimize=False,
+                                   mixture_resampling=how)
+        assert len(other.boot_laws) == 2 and other.optimum_samples is None
+    with pytest.raises(InputError, match="mixture_resampling"):
+        nested_predict(curves, runs, mixtures, target_steps=2e4, target_size=1e9,
+                       law=make_law("exp"), mixture_resampling="jackknife")
+
+
+def test_shared_exponent_size_law_fits_groups():
+    N = np.tile([1e7, 3e7, 1e8, 3e8], 3)
+    g = np.repeat([0, 1, 2], 4)
+    E = np.array([2.0, 2.3, 1.8])
+    y = E[g] + 50.0 * N**-0.3
+    law = SharedExponentSizeLaw().fit(N, y, g)
+    assert law.exponent_ == pytest.approx(0.3, rel=1e-3)
+    np.testing.assert_allclose(law.predict(1e12), E + 50.0 * 1e12**-0.3, rtol=1e-4)
+
+
+def test_nested_input_errors(rng):
+    curves, runs, mixtures = synthetic(rng, n_mix=4, sizes=(1e7, 1e8))
+    kw = dict(target_steps=1e4, target_size=1e9, law=make_law("exp"))
+    with pytest.raises(InputError, match="2 model size"):
+        nested_predict(curves, runs, mixtures, **kw)
+    with pytest.raises(InputError, match="target size must be positive"):
+        nested_predict(curves, runs, mixtures, **{**kw, "target_size": -1.0})
+    with pytest.raises(InputError, match="lacks column"):
+        nested_predict(curves.drop(columns="value"), runs, mixtures, **kw)
+    with pytest.raises(InputError, match="no curve points"):
+        nested_predict(curves[curves.run_id != runs.index[0]], runs, mixtures, **kw)
