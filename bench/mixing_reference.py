@@ -244,6 +244,25 @@ def parse_mixinglaws(path: Path) -> pd.DataFrame:
     return df[df["id"] <= 900]
 
 
+def explain(R: np.ndarray, row: int, nearest: np.ndarray) -> list[str]:
+    """Why a held-out mixture is hard: faces of the simplex or ranges no other run covers."""
+    others = np.delete(R, row, axis=0)
+    notes = []
+    zero = np.flatnonzero(R[row] == 0)
+    if zero.size:
+        covered = int(np.sum(np.all(others[:, zero] == 0, axis=1)))
+        names = ", ".join(f"w{j + 1}" for j in zero)
+        notes.append(f"no data from {names}: {covered} other mixture(s) lie on that face")
+    for j in range(R.shape[1]):
+        lo, hi = others[:, j].min(), others[:, j].max()
+        if not lo <= R[row, j] <= hi:
+            notes.append(f"w{j + 1}={R[row, j]:g} outside the others' range [{lo:g}, {hi:g}]")
+    rank = int(np.sum(nearest > nearest[row]))
+    notes.append(f"nearest other mixture at L1 distance {nearest[row]:.3f} "
+                 f"({rank} of {len(R) - 1} mixtures are more isolated)")
+    return notes
+
+
 def mixinglaws(root: Path) -> dict[str, bool]:
     base = root / "mixinglaws_5mix"
     df = parse_mixinglaws(base / "70M.txt")
@@ -322,20 +341,12 @@ def mixinglaws(root: Path) -> dict[str, bool]:
     print("(published, one fixed split: explicit 0.0086; implicit K=5 0.0027)")
 
     print(f"\nworst-predicted mixtures under leave-one-out ({best}):")
+    l1 = np.abs(R[:, None, :] - R[None, :, :]).sum(axis=2)
+    np.fill_diagonal(l1, np.inf)
+    nearest = l1.min(axis=1)
     for row, err in loo.worst_runs(5):
-        others = np.delete(R, row, axis=0)
-        notes = []
-        for j in range(5):
-            v = R[row, j]
-            if v < others[:, j].min() or v > others[:, j].max():
-                notes.append(f"w{j + 1}={v:g} outside the others' range "
-                             f"[{others[:, j].min():g}, {others[:, j].max():g}]")
-            elif v == others[:, j].min() or v == others[:, j].max():
-                k = int(np.sum(others[:, j] == v))
-                if k <= 3:
-                    notes.append(f"w{j + 1}={v:g} at the edge, shared by {k} other mixture(s)")
-        print(f"  id {ids[row]:>2d} {np.array2string(R[row], precision=4)} error "
-              f"{err:+.4f}  {'; '.join(notes) or 'interior'}")
+        print(f"  id {ids[row]:>2d} {np.array2string(R[row], precision=4)} error {err:+.4f}: "
+              + "; ".join(explain(R, row, nearest)))
     return {"Mixing laws best median <= 0.0086": ok_median,
             "Mixing laws best mean < linear / 2": ok_mean}
 

@@ -34,3 +34,12 @@ def test_linear_coefficient_interval_and_determinism(rng):
 def test_percentile_interval():
     lo, hi = percentile_interval(np.arange(101.0), 0.9)
     assert (lo, hi) == (pytest.approx(5.0), pytest.approx(95.0))
+
+
+def test_bootstrap_can_refit_only_some_targets(rng):
+    R = rng.dirichlet(np.ones(4), 40)
+    Y = exp_truth(R)
+    law = LinearLaw().fit(R, Y, target_names=["a", "b"])
+    boot = bootstrap_law(law, R, Y, n_boot=3, targets=["b"])
+    assert boot.predict(R[:4]).shape == (3, 4, 1)
+    assert boot.laws[0].target_names_ == ["b"]

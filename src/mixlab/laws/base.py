@@ -200,12 +200,21 @@ class MixingLaw:
 
     def predict(self, R: Any) -> np.ndarray:
         """Predicted targets, shape (n, len(target_names_))."""
-        C = self.predict_components(R)
-        return C if self.combine_ is None else C @ self.combine_[:, None]
+        return self.predict_unchecked(self._validated(R))
 
     def gradient(self, R: Any) -> np.ndarray:
         """d prediction / d weight, shape (n, n_targets, n_domains) (for the optimiser)."""
-        G = self._gradient(self._validated(R))
+        return self.gradient_unchecked(self._validated(R))
+
+    def predict_unchecked(self, R: np.ndarray) -> np.ndarray:
+        """`predict` without input checks, for optimisers whose iterates may leave the
+        simplex by rounding error."""
+        C = self._predict(R)
+        return C if self.combine_ is None else C @ self.combine_[:, None]
+
+    def gradient_unchecked(self, R: np.ndarray) -> np.ndarray:
+        """`gradient` without input checks."""
+        G = self._gradient(R)
         return G if self.combine_ is None else np.einsum("ntd,t->nd", G, self.combine_)[:, None]
 
     @property

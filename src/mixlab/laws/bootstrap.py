@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -92,11 +92,19 @@ class BootstrapResult:
 
 
 def bootstrap_law(
-    law: MixingLaw, R: Any, Y: Any, *, n_boot: int = 20, seed: int = 0
+    law: MixingLaw,
+    R: Any,
+    Y: Any,
+    *,
+    n_boot: int = 20,
+    seed: int = 0,
+    targets: Sequence[str] | None = None,
 ) -> BootstrapResult:
     """Refit clones of the fitted `law` on `n_boot` resamples of its runs.
 
     `R` and `Y` are the tables `law` was fitted on (Y's columns are `law.metric_names_`).
+    `targets` restricts the refits to some of the law's per-metric targets (faster when
+    only those are needed); it is ignored for a law fitted on a weighted target.
     """
     kwargs = law.fit_kwargs()
     Rm = np.asarray(R.to_numpy() if hasattr(R, "to_numpy") else R, dtype=float)
@@ -105,6 +113,16 @@ def bootstrap_law(
         Ym = Ym[:, None]
     if Rm.shape[0] != Ym.shape[0]:
         raise InputError(f"bootstrap: {Rm.shape[0]} mixture rows but {Ym.shape[0]} metric rows")
+    if Ym.shape[1] != len(law.metric_names_):
+        raise InputError(f"bootstrap: Y has {Ym.shape[1]} columns, the law was fitted on "
+                         f"{len(law.metric_names_)} ({law.metric_names_})")
+    if targets is not None and law.weights_ is None:
+        unknown = [t for t in targets if t not in law.metric_names_]
+        if unknown:
+            raise InputError(f"bootstrap: unknown target(s) {unknown}")
+        cols = [law.metric_names_.index(t) for t in targets]
+        Ym = Ym[:, cols]
+        kwargs["target_names"] = list(targets)
 
     def refit(idx: np.ndarray) -> MixingLaw:
         return law.clone().fit(Rm[idx], Ym[idx], **kwargs)

@@ -241,7 +241,7 @@ def optimize_mixture(
     prior = check_prior(cons.prior, names)[0] if cons.prior is not None else None
 
     def f(W: np.ndarray) -> np.ndarray:
-        return sign * (law.predict(W) @ vec)
+        return sign * (law.predict_unchecked(W) @ vec)
 
     if method == "auto":
         method = "gradient" if law.has_gradient else "sample"
@@ -272,7 +272,7 @@ def optimize_mixture(
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
             W = x[None, :]
             val = float(f(W)[0])
-            grad = sign * np.einsum("td,t->d", law.gradient(W)[0], vec)
+            grad = sign * np.einsum("td,t->d", law.gradient_unchecked(W)[0], vec)
             return val, grad
 
         best_w, best_v = None, np.inf
@@ -327,9 +327,12 @@ def optimize_mixture(
 
     interval = gain_interval = None
     if data is not None and n_bootstrap > 0:
-        boot = bootstrap_law(law, data[0], data[1], n_boot=n_bootstrap, seed=seed)
+        needed = np.flatnonzero(vec != 0)
+        sub = [law.target_names_[i] for i in needed] if law.weights_ is None else None
+        boot = bootstrap_law(law, data[0], data[1], n_boot=n_bootstrap, seed=seed,
+                             targets=sub)
         pts = w[None, :] if ref_w is None else np.vstack([w, ref_w])
-        P = boot.predict(pts) @ vec  # (n_boot, 1 or 2)
+        P = boot.predict(pts) @ (vec if sub is None else vec[needed])  # (n_boot, 1 or 2)
         lo_hi = percentile_interval(P[:, 0], level)
         interval = (float(lo_hi[0]), float(lo_hi[1]))
         if ref_w is not None:

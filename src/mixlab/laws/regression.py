@@ -120,7 +120,7 @@ class LGBMLaw(MixingLaw):
         early_stopping_rounds: int = 50,
         validation_fraction: float = 0.15,
         refit: bool = True,
-        n_jobs: int = 2,
+        n_jobs: int = 1,
         seed: int = 0,
         extra_params: dict[str, Any] | None = None,
         weighted: str = "direct",
