@@ -1,0 +1,35 @@
+"""`mixlab demo --quick` end to end: every artifact the demo promises is written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from mixlab.cli import main
+from mixlab.laws.serialize import load_law
+from mixlab.runs import RunStore
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["--json", "demo", "--quick", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    with RunStore(out / "runs.db") as store:
+        done = store.ids(status="done")
+        assert len(done) >= 14 and len(done) == len(store)  # 12 + natural + recommended
+    for kind in ("exp", "lgbm"):
+        law = load_law(out / "laws" / f"{kind}.json")
+        assert law.cv_["targets"]["val_loss/avg"]["mae_mean"] >= 0
+    rec = json.loads((out / "recommendation.json").read_text())
+    assert abs(sum(rec["mixture"].values()) - 1) < 1e-9
+    assert all(rec["mixture"][d] >= 0.5 * w - 1e-9 for d, w in rec["reference"].items())
+    assert json.loads((out / "mixture" / "recommended.hf.json").read_text())["probabilities"]
+    assert yaml.safe_load((out / "mixture" / "recommended.olmo.yaml").read_text())["source_list"]
+    assert (out / "mixture" / "recommended.megatron.txt").read_text().strip()
+    names = [v["name"] for v in summary["verification"]]
+    assert names == ["recommended", "natural"]
+    page = (out / "report.html").read_text()
+    assert "Recommendation" in page and "Verification at proxy scale" in page
