@@ -168,15 +168,20 @@ def parse_prepare_config(
     return config.resolved(base_dir if base_dir is not None else Path.cwd())
 
 
-def load_prepare_config(path: str | Path) -> PrepareConfig:
-    """Read and validate a prepare-config YAML file."""
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """Parse a YAML file; an unreadable or malformed file is an `InputError` naming it."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise InputError(f"{path}: cannot read config: {error.strerror or error}") from None
+        raise InputError(f"{path}: cannot read {what}: {error.strerror or error}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise InputError(f"{path}: not valid YAML: {error}") from None
-    return parse_prepare_config(data, origin=str(path), base_dir=path.resolve().parent)
+
+
+def load_prepare_config(path: str | Path) -> PrepareConfig:
+    """Read and validate a prepare-config YAML file."""
+    path = Path(path)
+    return parse_prepare_config(read_yaml(path), origin=str(path), base_dir=path.resolve().parent)

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mixlab.errors import InputError
+from mixlab.laws.base import _jsonable
 from mixlab.laws.bootstrap import bootstrap_fits, percentile_interval
 from mixlab.laws.fitting import (
     CurveModel,
@@ -111,18 +112,6 @@ def screen_starts(
             val = float(np.sum(rho.rho(r)))
             scores[i] = val if np.isfinite(val) else np.inf
     return starts[np.argsort(scores, kind="stable")[: max(1, int(k))]]
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    return x
 
 
 class ScalingLaw:

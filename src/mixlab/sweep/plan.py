@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mixlab.data.config import format_validation_error
+from mixlab.data.config import format_validation_error, read_yaml
 from mixlab.errors import InputError
 from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
 
@@ -54,12 +53,7 @@ class SweepConfig(BaseModel):
 
 def load_sweep_config(path: str | Path) -> tuple[SweepConfig, Path]:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{path}: cannot read sweep config: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML: {e}") from None
+    data = read_yaml(path, "sweep config")
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
     try:

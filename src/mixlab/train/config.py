@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mixlab.data.config import format_validation_error
+from mixlab.data.config import format_validation_error, read_yaml
 from mixlab.errors import InputError
 from mixlab.train.model import ModelConfig
 from mixlab.train.presets import PRESETS, preset
@@ -157,10 +156,4 @@ def parse_train_config(data: Any, origin: str = "config", base: Path | None = No
 
 def load_train_config(path: str | Path) -> TrainConfig:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{path}: cannot read config: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML: {e}") from None
-    return parse_train_config(data, str(path), path.resolve().parent)
+    return parse_train_config(read_yaml(path), str(path), path.resolve().parent)
