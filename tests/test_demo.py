@@ -13,9 +13,10 @@ from mixlab.runs import RunStore
 
 
 @pytest.mark.slow
-def test_quick_demo_end_to_end(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["--json", "demo", "--quick", "--out", str(out)]) == 0
+def test_quick_demo_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative --out, as `make demo` gives it
+    out = tmp_path / "out" / "demo"
+    assert main(["--json", "demo", "--quick", "--out", "out/demo"]) == 0
     summary = json.loads(capsys.readouterr().out)
     with RunStore(out / "runs.db") as store:
         done = store.ids(status="done")

@@ -64,6 +64,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the loop into `out`; returns the summary printed at the end (also demo.json)."""
     started = time.perf_counter()
+    out = Path(out).resolve()  # run configs hold absolute paths, whatever the cwd later
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "runs.db"
 
