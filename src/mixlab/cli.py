@@ -20,7 +20,7 @@ import typer
 from typer.exceptions import TyperException
 
 from mixlab import __version__
-from mixlab.commands import data, demo, law, report, runs, scaling, sweep, train
+from mixlab.commands import data, demo, dynamics, law, phase, report, runs, scaling, sweep, train
 from mixlab.console import Output
 from mixlab.errors import InputError
 
@@ -39,6 +39,8 @@ app.add_typer(data.app, name="data")
 app.add_typer(sweep.app, name="sweep")
 app.add_typer(law.app, name="law")
 app.add_typer(scaling.app, name="scaling")
+app.add_typer(phase.app, name="phase")
+app.add_typer(dynamics.app, name="dynamics")
 app.command("train")(train.train_command)
 app.command("report")(report.report_command)
 app.command("demo")(demo.demo_command)

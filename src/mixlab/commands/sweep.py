@@ -59,6 +59,19 @@ def sweep_run(
     store: StoreOpt = Path("mixlab.db"),
 ) -> None:
     """Run every run of a plan not yet done; re-running retries failed and interrupted runs."""
+    execute_plan(ctx, plan, executor, workers, ray_address, gpus_per_run, store)
+
+
+def execute_plan(
+    ctx: typer.Context,
+    plan: Path,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    gpus_per_run: float = 0.0,
+    store: Path = Path("mixlab.db"),
+) -> None:
+    """Run a plan file's pending runs with progress; exit 1 if any failed (shared by studies)."""
     from contextlib import nullcontext
 
     from mixlab.console import sweep_progress

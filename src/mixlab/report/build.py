@@ -37,11 +37,14 @@ img { max-width: 100%; } .note { color: #666; font-size: .9em; }
 
 
 def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path | None = None,
-                 tag: str | None = None) -> Path:
-    """Render the report for the runs in the store (optionally one tag) to `out`."""
+                 tag: str | None = None, run_ids: list[str] | None = None) -> Path:
+    """Render the report for the runs in the store (optionally one tag, or given ids) to `out`."""
     out = Path(out)
     with RunStore(store_path, create=False) as store:
         ids = store.ids(tag=tag)
+        if run_ids is not None:
+            wanted = set(run_ids)
+            ids = [i for i in ids if i in wanted]
         if not ids:
             raise InputError(f"{store_path}: no runs{f' tagged {tag!r}' if tag else ''} to report")
         mixtures = store.mixtures(ids)

@@ -82,24 +82,59 @@ def bits_per_byte(loss_nats: float, bytes_per_tok: float) -> float:
 
 
 @torch.no_grad()
+def text_code_bits(
+    model: torch.nn.Module, tokens: np.ndarray, seq_len: int, device: torch.device,
+    batch_size: int = 32,
+) -> tuple[float, int]:
+    """Bits the model (as it is now) needs to encode a token stream, in windows of seq_len.
+
+    Returns (bits, tokens coded). Divided by the text's UTF-8 bytes it is the model's
+    compression rate on that text; before and after training it shows what was learned.
+    """
+    model.eval()
+    tokens = np.asarray(tokens, dtype=np.int64)
+    n = (tokens.size - 1) // seq_len
+    windows = np.lib.stride_tricks.sliding_window_view(tokens, seq_len + 1)[::seq_len][:n]
+    bits = 0.0
+    for i in range(0, n, batch_size):
+        t = torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size])).to(device)
+        _, loss = model(t[:, :-1], t[:, 1:], reduction="sum")
+        bits += loss.item() / math.log(2)
+    model.train()
+    return bits, n * seq_len
+
+
+# probe metadata keys whose values split the accuracy into groups (per attribute, popularity)
+GROUP_KEYS = ("attribute", "group")
+
+
+@torch.no_grad()
 def probe_accuracy(
     model: torch.nn.Module,
     probes: Sequence[EncodedProbe],
     tokenizer: TextTokenizer,
     device: torch.device,
     batch_size: int = 64,
-) -> float:
-    """Share of probes whose greedy continuation gives exactly the answer (`Probe.is_correct`)."""
+) -> dict[str, float]:
+    """Share of probes whose greedy continuation gives exactly the answer (`Probe.is_correct`).
+
+    Key "" is the overall share; probes whose `meta` names an attribute or a popularity
+    group also give "attribute=<value>" and "group=<value>" shares.
+    """
     model.eval()
     by_shape: dict[tuple[int, int], list[EncodedProbe]] = {}
     for p in probes:
         by_shape.setdefault((len(p.prompt), p.new_tokens), []).append(p)
-    correct = 0
+    hits: dict[str, list[int]] = {}
     for (_, new_tokens), group in by_shape.items():
         for i in range(0, len(group), batch_size):
             chunk = group[i : i + batch_size]
             prompts = torch.tensor([p.prompt for p in chunk], device=device)
             out = model.generate_greedy(prompts, new_tokens)[:, prompts.shape[1] :].tolist()
-            correct += sum(p.probe.is_correct(tokenizer.decode(o)) for o, p in zip(out, chunk, strict=True))
+            for o, p in zip(out, chunk, strict=True):
+                ok = int(p.probe.is_correct(tokenizer.decode(o)))
+                keys = [""] + [f"{k}={p.probe.meta[k]}" for k in GROUP_KEYS if k in p.probe.meta]
+                for key in keys:
+                    hits.setdefault(key, []).append(ok)
     model.train()
-    return correct / len(probes)
+    return {key: sum(v) / len(v) for key, v in sorted(hits.items())}

@@ -186,12 +186,17 @@ class Trainer:
             values[f"val_loss/{domain}"] = loss
             values[f"val_bpb/{domain}"] = bits_per_byte(loss, self.bytes_per_token[domain])
         for name, probes in self.probes.items():
-            values[f"probe/{name}"] = probe_accuracy(self.model, probes, self.tokenizer,
-                                                     self.setup.device)
+            for key, acc in probe_accuracy(self.model, probes, self.tokenizer,
+                                           self.setup.device).items():
+                values[f"probe/{name}/{key}" if key else f"probe/{name}"] = acc
         values["code_length_bits"] = float(code.sum())
         for i, domain in enumerate(self.sampler.domains):
             if self.code_tokens[i]:
                 values[f"code_length_bits/{domain}"] = float(code[i])
+                values[f"code_tokens/{domain}"] = float(self.code_tokens[i])
+                if domain in self.bytes_per_token:  # bits per raw byte, at the held-out bytes/token
+                    values[f"code_bpb/{domain}"] = float(code[i]) / (
+                        self.code_tokens[i] * self.bytes_per_token[domain])
         if train_loss is not None:
             values["train_loss"] = train_loss
         return [Evaluation(step=self.step_no, tokens=float(self.tokens_seen), metric=k, value=v)

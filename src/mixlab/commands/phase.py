@@ -1,0 +1,179 @@
+"""`mixlab phase`: the knowledge phase-transition study (Gu et al. 2025): plan, run, fit, predict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mixlab.commands.common import StoreOpt, TagOpt, output
+from mixlab.commands.sweep import execute_plan
+from mixlab.console import table
+from mixlab.errors import InputError
+
+app = typer.Typer(
+    help="Phase transitions of knowledge acquisition: the study, its fit, the capacity theory.",
+    no_args_is_help=True,
+)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+@app.command("plan")
+def phase_plan(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Phase study config (YAML).")],
+    out: Annotated[Path, typer.Option(help="Study folder to write.")] = Path("phase-study"),
+    workers: Annotated[int, typer.Option(help="Processes for tokenizing.")] = 1,
+) -> None:
+    """Write the biographies, web data, shards, fact probes and the run plan of a study."""
+    from mixlab.studies.phase import load_phase_config, plan_phase_study
+
+    cfg, base_dir = load_phase_config(config)
+    runs, info = plan_phase_study(cfg, base_dir, out, workers=workers)
+    rows = [
+        (r.id, r.model.preset or "custom", r.tokens, r.seed,
+         f"{r.mixture.get('biographies', 0.0):.3g}")
+        for r in runs
+    ]
+    output(ctx).result(
+        {"plan": info["plan"], "study": str(Path(out) / "study.json"), "runs": [r.id for r in runs],
+         "people": info["people"], "probes": info["probes"]},
+        lambda con: con.print(table(
+            f"{len(runs)} runs, {info['people']} people, {info['probes']} fact probes -> {out}",
+            ["id", "model", "tokens", "seed", "ratio"], rows)),
+    )
+
+
+@app.command("run")
+def phase_run(
+    ctx: typer.Context,
+    study: Annotated[Path, typer.Argument(help="Study folder (or its plan.json).")],
+    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    workers: Annotated[int, typer.Option(help="Runs at once (local) / CPUs (local Ray).")] = 1,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    gpus_per_run: Annotated[float, typer.Option(help="GPUs per run (Ray).")] = 0.0,
+    store: StoreOpt = Path("mixlab.db"),
+) -> None:
+    """Train every run of the study not yet done (resumable, like `sweep run`)."""
+    plan = study / "plan.json" if study.is_dir() else study
+    execute_plan(ctx, plan, executor, workers, ray_address, gpus_per_run, store)
+
+
+@app.command("fit")
+def phase_fit(
+    ctx: typer.Context,
+    results: Annotated[
+        Path | None, typer.Option(help="CSV: model_size, ratio, accuracy [, tokens, seed].")
+    ] = None,
+    store: Annotated[Path | None, typer.Option(help="Or read the study's runs from a store.")] = None,
+    tag: TagOpt = None,
+    probe: Annotated[str, typer.Option(help="Probe set whose accuracy is analysed.")] = "facts",
+    threshold: Annotated[float, typer.Option(help="Accuracy that defines 'learned'.")] = 0.5,
+    tokens: Annotated[float | None, typer.Option(help="Analyse this token budget only.")] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for intervals.")] = 500,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    table_out: Annotated[Path | None, typer.Option(help="Also write the results table.")] = None,
+    out: Annotated[Path, typer.Option(help="PHASE.json to write.")] = Path("phase.json"),
+) -> None:
+    """Critical ratio per size, critical size per ratio, and r* = c * N^-gamma, with intervals."""
+    from mixlab.laws.phase import PhaseAnalysis
+    from mixlab.studies.phase import phase_table, read_phase_results
+
+    if (results is None) == (store is None):
+        raise InputError("give exactly one of --results CSV or --store DB")
+    if not 0 < threshold < 1:
+        raise InputError(f"--threshold must be in (0, 1), not {threshold}")
+    if results is not None:
+        frame = read_phase_results(results)
+    else:
+        from mixlab.runs import RunStore
+
+        with RunStore(store, create=False) as db:
+            frame = phase_table(db, tag=tag, probe=probe)
+    if table_out:
+        frame.to_csv(table_out, index=False)
+    analysis = PhaseAnalysis(threshold=threshold, n_bootstrap=n_bootstrap, seed=seed,
+                             tokens=tokens).fit(frame)
+    doc = analysis.to_dict()
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    rows = [(size, t["status"], _fmt(t["value"]), "-" if not t["ci"] else
+             f"[{_fmt(t['ci'][0])}, {_fmt(t['ci'][1])}]")
+            for size, t in doc["critical_ratio"].items()]
+    law = doc["power_law"]
+
+    def show(con) -> None:
+        con.print(table(f"critical ratio per model size (accuracy {threshold:g}) -> {out}",
+                        ["model size", "status", "r*", "interval"], rows))
+        if law.get("exponent") is not None:
+            ci = law["ci"]["exponent"]
+            con.print(f"r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}  "
+                      f"(exponent interval [{ci[0]:.3f}, {ci[1]:.3f}])")
+        else:
+            con.print(f"no power law: {law.get('reason', 'fewer than two bracketed sizes')}")
+
+    output(ctx).result(doc, show)
+
+
+@app.command("predict")
+def phase_predict(
+    ctx: typer.Context,
+    study: Annotated[Path | None, typer.Option(help="Study folder (its study.json).")] = None,
+    store: Annotated[Path | None, typer.Option(help="Store with the web-only runs.")] = None,
+    tag: TagOpt = None,
+    web: Annotated[Path | None, typer.Option(help="Or a CSV: model_size, web_loss.")] = None,
+    people: Annotated[int | None, typer.Option(help="Without --study: people in the set.")] = None,
+    tokens_per_biography: Annotated[
+        float | None, typer.Option(help="Without --study: tokens of one biography.")
+    ] = None,
+    bits_per_fact: Annotated[
+        float | None, typer.Option(help="Information per fact (default: the generator's mean).")
+    ] = None,
+    bits_per_param: Annotated[float, typer.Option(help="Capacity per parameter.")] = 2.0,
+    sizes: Annotated[str | None, typer.Option(help="Model sizes to predict r* for (comma list).")] = None,
+    ratios: Annotated[str | None, typer.Option(help="Ratios to predict N* for (comma list).")] = None,
+    threshold: Annotated[float, typer.Option(help="Share of facts that counts as 'learned'.")] = 0.5,
+    phase: Annotated[Path | None, typer.Option(help="PHASE.json from `phase fit`, to compare.")] = None,
+    out: Annotated[Path, typer.Option(help="JSON to write.")] = Path("phase-predict.json"),
+) -> None:
+    """Capacity theory: fit web loss vs capacity, solve the knapsack for r* and N*."""
+    from mixlab.studies.phase_theory import predict_from_study
+
+    doc = predict_from_study(
+        study=study, store=store, tag=tag, web_csv=web, people=people,
+        tokens_per_biography=tokens_per_biography, bits_per_fact=bits_per_fact,
+        bits_per_param=bits_per_param, sizes=_floats(sizes, "--sizes"),
+        ratios=_floats(ratios, "--ratios"), threshold=threshold, phase=phase,
+    )
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+
+    def show(con) -> None:
+        p = doc["web_law"]
+        con.print(f"web loss = {p['C']:.4g} + {p['A']:.4g} * M^-{p['alpha']:.4g}  "
+                  f"(M = {bits_per_param:g} bits x N, {doc['web_points']} sizes)")
+        con.print(table(f"predicted critical ratio (share learned {threshold:g}) -> {out}",
+                        ["model size", "r* (theory)", "r* (fitted)"],
+                        [(s, _fmt(v["theory"]), _fmt(v.get("fitted")))
+                         for s, v in doc["critical_ratio"].items()]))
+        con.print(f"exponent: theory {doc['exponent']['theory']:.3f} over these sizes, "
+                  f"asymptotic {doc['exponent']['asymptotic']:.3f}"
+                  + (f"; fitted {doc['exponent']['fitted']:.3f}"
+                     if doc["exponent"].get("fitted") is not None else ""))
+
+    output(ctx).result(doc, show)
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option}: expected numbers separated by commas, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise InputError(f"{option}: expected positive numbers, got {text!r}")
+    return values

@@ -1,0 +1,528 @@
+"""Phase transitions in knowledge acquisition (Gu et al. 2025, arXiv 2505.18091).
+
+Mixing a knowledge-dense set into web text at ratio r, the share of facts a model learns
+stays near zero below a critical ratio r* and jumps above it; likewise in model size N at
+fixed r.  This module measures those transitions from runs and states the theory behind them.
+
+**Measuring.**  :func:`fit_transition` fits accuracy against x (a ratio or a size) with
+acc(x) = floor + (top - floor) * sigmoid(k (ln x - ln x0)) and reads off x*, where the fitted
+curve crosses a threshold.  Whether a crossing lies inside the tried range is decided from the
+data (mean accuracy per distinct x), never from the fit: outside it the answer is a status,
+not a number.  :class:`PhaseAnalysis` does this per model size (critical ratio) and per
+ratio (critical size) over a study table, and fits r* = coef * N^-exponent.
+
+**Theory** (:class:`WebCapacityLaw`, :class:`CapacityTheory`).  A model of N parameters
+stores about M = bits_per_param * N bits.  Web loss follows L(M) = C + A M^-alpha, so one
+more bit of capacity for the web lowers the loss by marginal(M) = alpha A M^-(alpha+1) nats.
+Training on a mixture with knowledge share r, a fact of group g occurs r * exposure_g times
+per training token; learning it saves bits_g bits = bits_g ln 2 nats at each occurrence, so
+it lowers the expected loss per token by r exposure_g bits_g ln 2, and costs bits_g of
+capacity, which raises the web part of the loss by (1 - r) bits_g marginal(M_web), M_web being
+the capacity not yet spent on facts.  The optimum is a greedy knapsack: take groups in
+decreasing value per bit (r exposure_g ln 2) and learn facts of a group while
+r exposure_g ln 2 >= (1 - r) marginal(M_web), i.e. while
+M_web >= M_min,g = (r exposure_g ln 2 / ((1 - r) alpha A))^(-1/(alpha+1)).
+When facts take a negligible share of capacity the transition sits at M = M_min, so
+r*/(1 - r*) ∝ 1 / (exposure M^(alpha+1)): r* ∝ N^-(alpha+1) for small r*, and the critical
+size N* ∝ (1 / (r exposure))^(1/(alpha+1)).  When facts fill a sizeable share of M the
+finite-size slope is steeper; :meth:`CapacityTheory.exponent` measures it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+
+from mixlab.errors import InputError
+from mixlab.laws.base import _jsonable
+from mixlab.laws.bootstrap import percentile_interval
+from mixlab.laws.fitting import CurveModel, ParamSpec, fit_model
+from mixlab.laws.scaling import SizeLaw
+
+__all__ = [
+    "CapacityTheory",
+    "FactGroup",
+    "PhaseAnalysis",
+    "PowerLaw",
+    "Transition",
+    "WebCapacityLaw",
+    "fit_transition",
+]
+
+LN2 = math.log(2.0)
+import os
+PRIOR = float(os.environ.get("PRIOR", "0"))
+STATUSES = ("bracketed", "not_reached", "already_above", "inverted")
+
+
+def _key(v: float) -> str:
+    """The JSON key of a size or a ratio."""
+    return format(float(v), "g")
+
+
+# ---------------------------------------------------------------------------------------
+# One transition: accuracy against x
+
+
+@dataclass
+class Transition:
+    """Where accuracy crosses `threshold` along x, with a bootstrap interval.
+
+    `status` is "bracketed" (some x has mean accuracy below the threshold and a larger x at
+    or above it), "not_reached" (every x below: x* lies above the largest x tried),
+    "already_above" (every x at or above: x* lies below the smallest) or "inverted" (above
+    only at smaller x than below).  Only a bracketed transition has a `value` and `ci`.
+    `method` says how `value` was read: "sigmoid" (the fitted curve's crossing) or
+    "interpolation" (linear in ln x between the bracketing means).  `boot_values` holds x*
+    per bootstrap replicate (NaN where the replicate's data do not bracket it).
+    """
+
+    value: float | None
+    ci: tuple[float, float] | None
+    status: str
+    params: dict[str, float]
+    n_points: int
+    threshold: float
+    method: str = "sigmoid"
+    level: float = 0.95
+    x_range: tuple[float, float] = (float("nan"), float("nan"))
+    bootstrap: str | None = None
+    boot_bracketed_share: float | None = None
+    boot_values: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (NaN becomes None; `boot_values` is left out)."""
+        def num(v: float | None) -> float | None:
+            return None if v is None or not np.isfinite(v) else float(v)
+
+        return _jsonable({
+            "value": num(self.value),
+            "ci": None if self.ci is None else [num(self.ci[0]), num(self.ci[1])],
+            "status": self.status,
+            "method": self.method,
+            "params": {k: num(v) for k, v in self.params.items()},
+            "n_points": self.n_points,
+            "threshold": self.threshold,
+            "level": self.level,
+            "x_range": [num(self.x_range[0]), num(self.x_range[1])],
+            "bootstrap": self.bootstrap,
+            "boot_bracketed_share": num(self.boot_bracketed_share),
+        })
+
+
+def _sigmoid_model(u_lo: float, u_hi: float, k_lo: float, k_hi: float) -> CurveModel:
+    """acc(u) = floor + (1 - floor) h sigmoid(k (u - m)), u = ln x, top = floor + (1-floor) h.
+
+    Writing top through h in [0, 1] keeps 0 <= floor <= top <= 1 with box bounds only.
+    """
+
+    def f(th: np.ndarray, U: np.ndarray) -> np.ndarray:
+        k, m, fl, h = th
+        return fl + (1.0 - fl) * h * expit(k * (U[:, 0] - m))
+
+    def jac(th: np.ndarray, U: np.ndarray) -> np.ndarray:
+        k, m, fl, h = th
+        d = U[:, 0] - m
+        s = expit(k * d)
+        g = (1.0 - fl) * h * s * (1.0 - s)
+        return np.column_stack([g * d, -g * k, 1.0 - h * s, (1.0 - fl) * s])
+
+    specs = [ParamSpec("k", "log", k_lo, k_hi), ParamSpec("m", lower=u_lo, upper=u_hi),
+             ParamSpec("floor", lower=0.0, upper=1.0), ParamSpec("h", lower=0.0, upper=1.0)]
+    return CurveModel(specs, f, jac)
+
+
+class _Curve:
+    """Data of one transition (u = ln x grouped by distinct value) and its estimator."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, threshold: float) -> None:
+        self.y, self.threshold = y, threshold
+        self.ux, self.inv = np.unique(x, return_inverse=True)
+        self.uu = np.log(self.ux)
+        self.u = self.uu[self.inv]
+        self.counts = np.bincount(self.inv, minlength=self.ux.size)
+        span = float(self.uu[-1] - self.uu[0]) if self.ux.size > 1 else 1.0
+        gap = float(np.min(np.diff(self.uu))) if self.ux.size > 1 else 1.0
+        self.span = span
+        self.model = _sigmoid_model(self.uu[0] - 3 * span - 1, self.uu[-1] + 3 * span + 1,
+                                    1e-2 / span, 100.0 / gap)
+
+    def means(self, y: np.ndarray) -> np.ndarray:
+        return np.bincount(self.inv, y, self.ux.size) / self.counts
+
+    def bracket(self, means: np.ndarray) -> tuple[str, int | None]:
+        """Status from the data, and i with means[i] < threshold <= means[i + 1]."""
+        below = means < self.threshold
+        if below.all():
+            return "not_reached", None
+        if not below.any():
+            return "already_above", None
+        up = np.flatnonzero(below[:-1] & ~below[1:])
+        return ("bracketed", int(up[0])) if up.size else ("inverted", None)
+
+    def interpolate(self, means: np.ndarray, i: int) -> float:
+        a, b = means[i], means[i + 1]
+        return float(self.uu[i] + (self.threshold - a) / (b - a) * (self.uu[i + 1] - self.uu[i]))
+
+    def starts(self, means: np.ndarray, i: int | None) -> np.ndarray:
+        """A small grid: three slopes, two centres, plateaus from the data."""
+        centres = [float(np.median(self.uu))]
+        if i is not None:
+            centres.insert(0, self.interpolate(means, i))
+        fl = float(np.clip(means.min(), 0.0, 0.9))
+        h = float(np.clip((means.max() - fl) / (1.0 - fl), 0.05, 1.0))
+        lo, hi = self.model.internal_bounds()
+        rows = [[k / self.span, m, fl, h] for k in (4.0, 16.0, 64.0) for m in centres]
+        rows = np.array(rows)
+        rows[:, 0] = np.clip(rows[:, 0], np.exp(lo[0]) * 1.01, np.exp(hi[0]) * 0.99)
+        return rows
+
+    def fit(self, y: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            res = fit_model(self.model, self.u[:, None], y, starts=starts, loss="squared",
+                            method="trf", maxiter=200, label="transition", warn=False,
+                            penalty=PRIOR, penalty_mask=np.array([False, False, True, True]),
+                            penalty_center=np.array([0.0, 1.0]))
+        return res.params
+
+    def crossing(self, th: np.ndarray) -> float:
+        """ln x where the fitted curve crosses the threshold (NaN if it never does)."""
+        k, m, fl, h = th
+        height = (1.0 - fl) * h
+        if height <= 1e-12:
+            return float("nan")
+        q = (self.threshold - fl) / height
+        return float(m + logit(q) / k) if 0.0 < q < 1.0 else float("nan")
+
+    def estimate(self, y: np.ndarray, starts: np.ndarray | None = None,
+                 ) -> tuple[str, float, np.ndarray, str]:
+        """(status, ln x* or NaN, sigmoid params or NaN, method) for accuracies `y`."""
+        means = self.means(y)
+        status, i = self.bracket(means)
+        theta = np.full(4, np.nan)
+        if self.ux.size >= 3:
+            theta = self.fit(y, self.starts(means, i) if starts is None else starts)
+        if i is None:
+            return status, float("nan"), theta, "none"
+        u_star = self.crossing(theta) if self.ux.size >= 3 else float("nan")
+        if np.isfinite(u_star) and self.uu[0] <= u_star <= self.uu[-1]:
+            return status, u_star, theta, "sigmoid"
+        return status, self.interpolate(means, i), theta, "interpolation"
+
+    def fitted(self, theta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if np.all(np.isfinite(theta)):
+            return self.model.predict(theta, self.u[:, None])
+        return self.means(y)[self.inv]
+
+    def stratified(self, rng: np.random.Generator) -> np.ndarray:
+        """Row indices resampled with replacement within each distinct x."""
+        order = np.argsort(self.inv, kind="stable")
+        offs = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        g = self.inv[order]
+        pick = offs[g] + np.floor(rng.random(g.size) * self.counts[g]).astype(int)
+        out = np.empty_like(order)
+        out[order] = order[pick]
+        return out
+
+
+def _check_level(level: float, n_bootstrap: int, threshold: float, who: str) -> None:
+    if not (isinstance(threshold, int | float | np.floating) and 0 < threshold < 1):
+        raise InputError(f"{who}: threshold must be in (0, 1), got {threshold!r}")
+    if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 0):
+        raise InputError(f"{who}: n_bootstrap must be an integer >= 0, got {n_bootstrap!r}")
+    if not 0 < level < 1:
+        raise InputError(f"{who}: level must be in (0, 1), got {level!r}")
+
+
+def _as_array(v: Any, name: str, who: str) -> np.ndarray:
+    try:
+        arr = np.asarray(v, dtype=float).ravel()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{who}: {name} must be numbers ({exc})") from None
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise InputError(f"{who}: {name}, row {int(bad[0])} is NaN or infinite")
+    return arr
+
+
+def fit_transition(
+    x: Any,
+    accuracy: Any,
+    threshold: float = 0.5,
+    n_bootstrap: int = 500,
+    level: float = 0.95,
+    seed: int | Sequence[int] = 0,
+) -> Transition:
+    """Fit accuracy in [0, 1] against positive x and locate x*, where it crosses `threshold`.
+
+    The sigmoid's floor, top, slope and centre are all fitted (squared loss, 6 starts); x*
+    is the fitted curve's crossing, or linear interpolation in ln x between the bracketing
+    means when the crossing falls outside the tried range or there are only 2 distinct x.
+    Interval: a stratified bootstrap (rows resampled within each distinct x, so every x
+    stays) when every x has at least 2 rows, else a residual bootstrap (resampled residuals
+    added to the fitted values, clipped to [0, 1]); each replicate reruns the whole
+    estimator from the full fit's optimum.  CI = percentile interval over replicates whose
+    data bracket a crossing.  With 2 distinct x and one row each there is nothing to
+    resample, and `ci` is None.
+    """
+    who = "fit_transition"
+    _check_level(level, n_bootstrap, threshold, who)
+    x = _as_array(x, "x", who)
+    y = _as_array(accuracy, "accuracy", who)
+    if x.size != y.size:
+        raise InputError(f"{who}: {x.size} x values but {y.size} accuracies")
+    if x.size == 0:
+        raise InputError(f"{who}: no rows")
+    for name, arr, ok in (("x", x, x > 0), ("accuracy", y, (y >= 0) & (y <= 1))):
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            rule = "must be positive" if name == "x" else "must be in [0, 1]"
+            raise InputError(f"{who}: {name}, row {int(bad[0])} is {arr[bad[0]]:g}; {rule}")
+    return _transition(x, y, float(threshold), int(n_bootstrap), float(level),
+                       np.random.default_rng(seed))
+
+
+def _transition(x: np.ndarray, y: np.ndarray, threshold: float, n_bootstrap: int,
+                level: float, rng: np.random.Generator) -> Transition:
+    c = _Curve(x, y, threshold)
+    status, u_star, theta, method = c.estimate(y)
+    params = {"k": theta[0], "x0": float(np.exp(theta[1])),
+              "floor": theta[2], "top": theta[2] + (1 - theta[2]) * theta[3]}
+    out = Transition(
+        value=None, ci=None, status=status, params={k: float(v) for k, v in params.items()},
+        n_points=int(y.size), threshold=threshold, method=method, level=level,
+        x_range=(float(c.ux[0]), float(c.ux[-1])),
+    )
+    if status != "bracketed":
+        return out
+    out.value = float(np.exp(u_star))
+    scheme = "stratified" if c.counts.min() >= 2 else "residual"
+    if n_bootstrap == 0 or (scheme == "residual" and c.ux.size < 3):
+        return out
+    warm = theta[None, :] if np.all(np.isfinite(theta)) else None
+    if scheme == "stratified":
+        # deviations from each x's mean, inflated by sqrt(n/(n-1)) so that resampling
+        # 2-3 seeds does not shrink the spread
+        centre = c.means(y)[c.inv]
+        dev = (y - centre) * np.sqrt(c.counts / (c.counts - 1.0))[c.inv]
+    else:
+        centre = c.fitted(theta, y)
+        dev = y - centre
+        dev = (dev - dev.mean()) * np.sqrt(y.size / max(y.size - 4.0, 1.0))
+    boot = np.full(n_bootstrap, np.nan)
+    for b in range(n_bootstrap):
+        pick = c.stratified(rng) if scheme == "stratified" else rng.integers(0, y.size, y.size)
+        yb = np.clip(centre + dev[pick], 0.0, 1.0)
+        _, boot[b], _, _ = c.estimate(yb, warm)
+    boot = np.exp(boot)
+    ok = np.isfinite(boot)
+    out.bootstrap = scheme
+    out.boot_values = boot
+    out.boot_bracketed_share = float(ok.mean())
+    if ok.sum() >= 2:
+        lo, hi = percentile_interval(boot[ok], level)
+        out.ci = (float(lo), float(hi))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# A study: accuracy over model sizes x mixing ratios
+
+
+@dataclass
+class PowerLaw:
+    """r* = coef * N^-exponent, least squares of ln r* on ln N, with a bootstrap interval."""
+
+    coef: float
+    exponent: float
+    sizes: list[float]
+    ci: dict[str, tuple[float, float]] | None = None
+    n_boot: int = 0
+    boot: np.ndarray = field(default_factory=lambda: np.empty((0, 2)), repr=False)
+
+    def predict(self, sizes: Any) -> np.ndarray:
+        """The critical ratio the law gives at each model size."""
+        return self.coef * np.asarray(sizes, dtype=float) ** -self.exponent
+
+    def to_dict(self) -> dict[str, Any]:
+        ci = None if self.ci is None else {k: list(v) for k, v in self.ci.items()}
+        return _jsonable({"coef": self.coef, "exponent": self.exponent, "ci": ci,
+                          "sizes": self.sizes, "n_boot": self.n_boot})
+
+
+def _line(ln_n: np.ndarray, ln_r: np.ndarray) -> tuple[float, float]:
+    """(coef, exponent) of ln r = ln coef - exponent ln N."""
+    slope, icpt = np.polyfit(ln_n, ln_r, 1)
+    return float(np.exp(icpt)), float(-slope)
+
+
+class PhaseAnalysis:
+    """Critical ratios per model size, critical sizes per ratio, and r*(N) as a power law.
+
+    `fit(table)` reads columns `model_size`, `ratio` (knowledge share in (0, 1]) and
+    `accuracy` (share of facts learned, in [0, 1]), optionally `tokens` and `seed`.  Runs of
+    one size may differ in token budget: by default each size's curve uses only its rows at
+    the largest budget present for that size (so one curve never mixes budgets); `tokens=`
+    picks one budget for every size instead.  Fitted attributes: `critical_ratio_` (size ->
+    :class:`Transition` of accuracy against ratio), `critical_size_` (ratio -> Transition
+    against size, for ratios run at >= 2 sizes; with exactly 2 sizes the sigmoid is
+    underdetermined and x* is interpolated linearly in ln N between the two means, which
+    `Transition.method` reports), `power_law_` (:class:`PowerLaw` over the sizes whose
+    ratio transition is bracketed, or None with `power_law_reason_`), `tokens_used_`.
+    The power law's interval pairs replicate b of every size's bootstrap and refits the
+    line, over the replicates in which every size has a crossing.
+    """
+
+    label = "phase analysis"
+    columns = ("model_size", "ratio", "accuracy")
+
+    def __init__(self, threshold: float = 0.5, n_bootstrap: int = 500, level: float = 0.95,
+                 seed: int = 0, tokens: float | None = None) -> None:
+        self.threshold = threshold
+        self.n_bootstrap = n_bootstrap
+        self.level = level
+        self.seed = seed
+        self.tokens = tokens
+
+    def get_params(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "n_bootstrap": self.n_bootstrap,
+                "level": self.level, "seed": self.seed, "tokens": self.tokens}
+
+    def __repr__(self) -> str:
+        return f"PhaseAnalysis({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    # ---- input --------------------------------------------------------------------------
+
+    def _read(self, table: Any) -> dict[str, np.ndarray]:
+        if hasattr(table, "columns") and hasattr(table, "to_numpy"):
+            names = [str(c) for c in table.columns]
+        elif isinstance(table, Mapping):
+            names = [str(c) for c in table.keys()]
+        else:
+            raise InputError(f"{self.label}: expected a table or a dict of columns, got "
+                             f"{type(table).__name__}")
+        for col in self.columns:
+            if col not in names:
+                raise InputError(f"{self.label}: missing column {col!r}; need "
+                                 f"{list(self.columns)}, optional ['tokens', 'seed']")
+        wanted = [*self.columns, *(["tokens"] if "tokens" in names else [])]
+        cols = {c: _as_array(table[c], f"column {c!r}", self.label) for c in wanted}
+        n = {c: v.size for c, v in cols.items()}
+        if len(set(n.values())) > 1:
+            raise InputError(f"{self.label}: columns differ in length {n}")
+        if n["accuracy"] == 0:
+            raise InputError(f"{self.label}: the table has no rows")
+        rules = {
+            "accuracy": ((cols["accuracy"] >= 0) & (cols["accuracy"] <= 1), "in [0, 1]"),
+            "model_size": (cols["model_size"] > 0, "positive"),
+            "ratio": ((cols["ratio"] > 0) & (cols["ratio"] <= 1), "in (0, 1]"),
+        }
+        if "tokens" in cols:
+            rules["tokens"] = (cols["tokens"] > 0, "positive")
+        for col, (ok, rule) in rules.items():
+            bad = np.flatnonzero(~ok)
+            if bad.size:
+                raise InputError(f"{self.label}: column {col!r}, row {int(bad[0])} is "
+                                 f"{cols[col][bad[0]]:g}; values must be {rule}")
+        return cols
+
+    def _select_tokens(self, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """Rows to use: each size's largest budget, or the budget `tokens` names."""
+        size = cols["model_size"]
+        if "tokens" not in cols:
+            if self.tokens is not None:
+                raise InputError(f"{self.label}: tokens={self.tokens!r} given but the table "
+                                 "has no 'tokens' column")
+            self.tokens_used_ = None
+            return np.ones(size.size, bool)
+        tok = cols["tokens"]
+        if self.tokens is not None:
+            keep = np.isclose(tok, float(self.tokens), rtol=1e-9, atol=0)
+            if not keep.any():
+                raise InputError(f"{self.label}: tokens={self.tokens!r} matches no row of "
+                                 f"column 'tokens' (budgets: {sorted(set(tok.tolist()))})")
+        else:
+            top = {s: tok[size == s].max() for s in np.unique(size)}
+            keep = tok == np.array([top[s] for s in size])
+        self.tokens_used_ = {float(s): float(tok[keep & (size == s)][0])
+                             for s in np.unique(size[keep])}
+        return keep
+
+    # ---- fit ----------------------------------------------------------------------------
+
+    def fit(self, table: Any) -> PhaseAnalysis:
+        """Fit every transition in `table` and the power law r*(N)."""
+        _check_level(self.level, self.n_bootstrap, self.threshold, self.label)
+        cols = self._read(table)
+        keep = self._select_tokens(cols)
+        size, ratio, acc = (cols[c][keep] for c in self.columns)
+        thr, nb, lvl = float(self.threshold), int(self.n_bootstrap), float(self.level)
+
+        self.critical_ratio_: dict[float, Transition] = {}
+        for i, s in enumerate(np.unique(size)):
+            rows = size == s
+            rng = np.random.default_rng([self.seed, 0, i])
+            self.critical_ratio_[float(s)] = _transition(ratio[rows], acc[rows], thr, nb, lvl, rng)
+        self.critical_size_: dict[float, Transition] = {}
+        for j, r in enumerate(np.unique(ratio)):
+            rows = ratio == r
+            if np.unique(size[rows]).size < 2:
+                continue
+            rng = np.random.default_rng([self.seed, 1, j])
+            self.critical_size_[float(r)] = _transition(size[rows], acc[rows], thr, nb, lvl, rng)
+        self._fit_power_law()
+        return self
+
+    def _fit_power_law(self) -> None:
+        done = {s: t for s, t in self.critical_ratio_.items() if t.status == "bracketed"}
+        self.power_law_: PowerLaw | None = None
+        self.power_law_reason_: str | None = None
+        if len(done) < 2:
+            self.power_law_reason_ = (
+                f"{len(done)} model size(s) with a bracketed critical ratio; the power law "
+                "needs at least 2")
+            return
+        sizes = sorted(done)
+        ln_n = np.log(sizes)
+        coef, expo = _line(ln_n, np.log([done[s].value for s in sizes]))
+        law = PowerLaw(coef, expo, [float(s) for s in sizes])
+        lengths = {done[s].boot_values.size for s in sizes}
+        if lengths == {self.n_bootstrap} and self.n_bootstrap > 0:
+            B = np.column_stack([done[s].boot_values for s in sizes])
+            B = B[np.all(np.isfinite(B), axis=1)]
+            if len(B) >= 2:
+                law.boot = np.array([_line(ln_n, np.log(row)) for row in B])
+                lo, hi = percentile_interval(law.boot, self.level)
+                law.ci = {"coef": (float(lo[0]), float(hi[0])),
+                          "exponent": (float(lo[1]), float(hi[1]))}
+                law.n_boot = len(B)
+        self.power_law_ = law
+
+    # ---- output -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The PHASE.json contract: thresholds, every transition, the power law."""
+        if not hasattr(self, "critical_ratio_"):
+            raise InputError("this PhaseAnalysis is not fitted yet; call fit first")
+        if self.power_law_ is not None:
+            power = self.power_law_.to_dict()
+        else:
+            sizes = [s for s, t in self.critical_ratio_.items() if t.status == "bracketed"]
+            power = {"coef": None, "exponent": None, "ci": None, "sizes": sizes,
+                     "n_boot": 0, "reason": self.power_law_reason_}
+        return _jsonable({
+            "threshold": float(self.threshold),
+            "level": float(self.level),
+            "tokens": None if self.tokens_used_ is None
+            else {_key(s): t for s, t in self.tokens_used_.items()},
+            "critical_ratio": {_key(s): t.to_dict() for s, t in self.critical_ratio_.items()},
+            "critical_size": {_key(r): t.to_dict() for r, t in self.critical_size_.items()},
+            "power_law": power,
+        })

@@ -1,0 +1,1 @@
+"""Studies that plan runs and read their results: phase transitions, learning dynamics."""

@@ -1,0 +1,366 @@
+"""Learning-dynamics studies: data choices (formats, curricula, mixtures) x model sizes x seeds.
+
+`plan_dynamics_study` writes a built-in corpus when the config asks for one (the same
+arithmetic problems in three formats, or a target skill with a supporting skill), prepares
+its shards and plans one run per choice x model x seed, tagged `choice=<name>`. The analysis
+side (`dynamics_curves`, `analyze_dynamics`) reads the finished runs back from the store and
+measures emergence, learning-speed ratios, cross-size rank agreement and compression.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mixlab.data.arithmetic import (
+    FORMATS,
+    arithmetic_documents,
+    arithmetic_probes,
+    make_problem_split,
+)
+from mixlab.data.config import TokenizerConfig, format_validation_error, read_yaml
+from mixlab.data.probes import write_probes
+from mixlab.errors import InputError
+from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
+
+STUDY_FILE = "study.json"
+CHOICE_TAG = "choice="
+
+
+class CorpusConfig(BaseModel):
+    """A built-in corpus: `formats` (one problem set in plain / cot / scratchpad) or
+    `curriculum` (a target skill, e.g. multiplication, and a supporting one, e.g. addition)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["formats", "curriculum"]
+    digits: int = Field(2, ge=1, le=4)
+    operations: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["+"])
+    target_operations: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["*"])
+    support_operations: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["+"])
+    format: Literal["plain", "cot", "scratchpad"] = "cot"
+    train_problems: int = Field(4000, ge=10)
+    test_problems: int = Field(200, ge=10)
+    per_document: int = Field(8, ge=1)
+    tokenizer: TokenizerConfig = Field(
+        default_factory=lambda: TokenizerConfig(vocab_size=512, sample_bytes=2_000_000)
+    )
+    seed: int = 0
+
+
+class ChoiceConfig(BaseModel):
+    """One data choice: a mixture (weights or a schedule) and the probes that measure it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    mixture: dict[str, Any]
+    probes: dict[str, str] = Field(
+        default_factory=dict, description="probe name -> a corpus probe set or a file path"
+    )
+
+
+class DynamicsConfig(BaseModel):
+    """A comparison of data choices by how fast a skill is acquired."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("dynamics", min_length=1)
+    corpus: CorpusConfig | None = None
+    data: Path | None = Field(None, description="prepared shards, when there is no corpus")
+    choices: list[ChoiceConfig] = Field(min_length=2)
+    skill: str = Field("skill", description="probe name whose accuracy is the skill")
+    target_domain: str | None = Field(None, description="domain whose loss is tracked")
+    threshold: float = Field(0.9, gt=0, lt=1)
+    models: list[str | ModelSpec] = Field(min_length=1)
+    tokens: int = Field(gt=0)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    train: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DynamicsConfig:
+        if (self.corpus is None) == (self.data is None):
+            raise ValueError("give exactly one of 'corpus' (built-in data) or 'data' (shards)")
+        names = [c.name for c in self.choices]
+        if len(set(names)) != len(names):
+            raise ValueError(f"choices: names must be unique, got {names}")
+        for c in self.choices:
+            if self.skill not in c.probes:
+                raise ValueError(f"choices[{c.name}]: no probe named {self.skill!r} (the skill)")
+        for key in ("data", "mixture", "model", "tokens", "seed"):
+            if key in self.train:
+                raise ValueError(f"train.{key} is set by the study, not by its train settings")
+        return self
+
+
+def load_dynamics_config(path: str | Path) -> tuple[DynamicsConfig, Path]:
+    path = Path(path)
+    data = read_yaml(path, "dynamics config")
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping at the top level")
+    try:
+        return DynamicsConfig.model_validate(data), path.resolve().parent
+    except ValidationError as e:
+        raise InputError(format_validation_error(str(path), e)) from None
+
+
+def _write_lines(path: Path, texts) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for text in texts:
+            handle.write(json.dumps({"text": text}) + "\n")
+
+
+def write_corpus(corpus: CorpusConfig, out: Path) -> tuple[Path, dict[str, Path]]:
+    """The built-in corpus as JSONL, its prepare.yaml and probe sets; returns (config, probes)."""
+    folder = out / "corpus"
+    (out / "probes").mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    probes: dict[str, Path] = {}
+    domains: dict[str, list[dict[str, str]]] = {}
+
+    def add(domain: str, problems, fmt, test, probe_name: str) -> None:
+        _write_lines(folder / f"{domain}.jsonl",
+                     arithmetic_documents(problems, fmt, corpus.per_document, corpus.seed))
+        domains[domain] = [{"path": f"{domain}.jsonl"}]
+        probes[probe_name] = out / "probes" / f"{probe_name}.jsonl"
+        write_probes(probes[probe_name], arithmetic_probes(test, fmt))
+        train_name = probe_name.replace("test", "train", 1)
+        probes[train_name] = out / "probes" / f"{train_name}.jsonl"
+        write_probes(probes[train_name], arithmetic_probes(problems[: len(test)], fmt))
+
+    if corpus.kind == "formats":
+        train, test = make_problem_split(corpus.train_problems, corpus.test_problems,
+                                         corpus.digits, corpus.operations, corpus.seed)
+        for fmt in FORMATS:
+            add(f"arith_{fmt}", train, fmt, test, f"test_{fmt}")
+    else:
+        for role, ops in (("target", corpus.target_operations),
+                          ("support", corpus.support_operations)):
+            train, test = make_problem_split(corpus.train_problems, corpus.test_problems,
+                                             corpus.digits, ops, corpus.seed)
+            add(role, train, corpus.format, test, f"test_{role}")
+    config = {
+        "output": "../shards",
+        "seed": corpus.seed,
+        "tokenizer": corpus.tokenizer.model_dump(mode="json", exclude_none=True),
+        "validation": {"fraction": 0.05},
+        "domains": domains,
+    }
+    path = folder / "prepare.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path, probes
+
+
+def plan_dynamics_study(
+    cfg: DynamicsConfig, base_dir: Path, out: Path, workers: int = 1
+) -> tuple[list[TrainConfig], dict[str, Any]]:
+    """Write the corpus and shards (if built in), plan.json and study.json into `out`."""
+    from mixlab.sweep.plan import save_plan
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    corpus_probes: dict[str, Path] = {}
+    if cfg.corpus is not None:
+        from mixlab.data.config import load_prepare_config
+        from mixlab.data.prepare import prepare
+
+        prepare_cfg, corpus_probes = write_corpus(cfg.corpus, out)
+        prepare(load_prepare_config(prepare_cfg), workers=workers)
+        data = out / "shards"
+    else:
+        data = cfg.data if cfg.data.is_absolute() else (base_dir / cfg.data).resolve()
+
+    def probe_path(choice: str, name: str, value: str) -> str:
+        if value in corpus_probes:
+            return str(corpus_probes[value])
+        path = Path(value) if Path(value).is_absolute() else base_dir / value
+        if not path.is_file():
+            known = f" (corpus probe sets: {', '.join(corpus_probes)})" if corpus_probes else ""
+            raise InputError(f"choices[{choice}].probes.{name}: no probe file {path}{known}")
+        return str(path)
+
+    base = {"seq_len": 128, "batch_size": 16, **cfg.train, "data": str(data)}
+    runs, index = [], {}
+    for choice, model, seed in itertools.product(cfg.choices, cfg.models, cfg.seeds):
+        evaluation = dict(base.get("eval", {}))
+        evaluation["probes"] = {**evaluation.get("probes", {}),
+                                **{k: probe_path(choice.name, k, v) for k, v in choice.probes.items()}}
+        spec = {"preset": model} if isinstance(model, str) else model.model_dump()
+        tags = [*base.get("tags", []), *cfg.tags, cfg.name, f"{CHOICE_TAG}{choice.name}"]
+        run = parse_train_config(
+            {**base, "eval": evaluation, "mixture": choice.mixture, "model": spec,
+             "tokens": cfg.tokens, "seed": seed, "tags": list(dict.fromkeys(tags))},
+            f"choices[{choice.name}]", out)
+        runs.append(run)
+        index[run.id] = {"choice": choice.name, "model": spec, "seed": seed}
+    save_plan(runs, out / "plan.json")
+    info = {
+        "name": cfg.name,
+        "config": cfg.model_dump(mode="json"),
+        "choices": [c.name for c in cfg.choices],
+        "skill": cfg.skill,
+        "target_domain": cfg.target_domain,
+        "threshold": cfg.threshold,
+        "data": str(data),
+        "runs": index,
+        "plan": str(out / "plan.json"),
+    }
+    (out / STUDY_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return runs, info
+
+
+def load_study(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / STUDY_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a dynamics study file ({e})") from None
+
+
+def dynamics_curves(store, study: dict[str, Any]) -> pd.DataFrame:
+    """Long table of the study's finished runs: run_id, choice, model_size, seed, tokens,
+    metric, value (every evaluation of every metric)."""
+    ids = [i for i in study["runs"] if i in set(store.ids(status="done"))]
+    if not ids:
+        raise InputError(f"no finished run of study {study['name']!r} in the store "
+                         f"(run `mixlab dynamics study` first)")
+    curves = store.curves(ids)
+    records = {r.id: r for r in store.get_many(ids)}
+    curves["choice"] = curves["run_id"].map(lambda i: study["runs"][i]["choice"])
+    curves["seed"] = curves["run_id"].map(lambda i: study["runs"][i]["seed"])
+    curves["model_size"] = curves["run_id"].map(lambda i: records[i].n_params_nonembed)
+    return curves
+
+
+def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path | None = None,
+                     n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Emergence per choice x size, speed ratios, AUC, rank agreement, compression, data scaling."""
+    from mixlab.laws import dynamics as dyn
+
+    skill = f"probe/{study['skill']}"
+    threshold = study["threshold"]
+    choices = study["choices"]
+    acc = curves[curves["metric"] == skill]
+    emergence, auc_rows, speed = [], [], []
+    for (size, choice), group in acc.groupby(["model_size", "choice"], sort=True):
+        per_seed = [(g["tokens"].to_numpy(float), g["value"].to_numpy(float))
+                    for _, g in group.sort_values("tokens").groupby("seed")]
+        e = dyn.emergence_across_seeds(per_seed, threshold=threshold, n_bootstrap=n_bootstrap,
+                                       seed=seed)
+        emergence.append({"choice": choice, "model_size": int(size), **e.to_dict()})
+        for s, (x, y) in zip(sorted(group["seed"].unique()), per_seed, strict=True):
+            auc_rows.append({"choice": choice, "model_size": int(size), "seed": int(s),
+                             "auc": dyn.area_under_curve(x, y), "final": float(y[-1]),
+                             "tokens_to_threshold": dyn.emergence_point(x, y, threshold)})
+    auc = pd.DataFrame(auc_rows)
+    reference = choices[0]
+    mean_curves = (acc.groupby(["model_size", "choice", "tokens"])["value"].mean().reset_index())
+    for size, group in mean_curves.groupby("model_size"):
+        ref = group[group["choice"] == reference].sort_values("tokens")
+        for choice in choices[1:]:
+            other = group[group["choice"] == choice].sort_values("tokens")
+            if ref.empty or other.empty:
+                continue
+            ratios = dyn.speed_ratio(
+                (other["tokens"].to_numpy(float), other["value"].to_numpy(float)),
+                (ref["tokens"].to_numpy(float), ref["value"].to_numpy(float)),
+                levels=(0.5, threshold))
+            speed.append({"model_size": int(size), "choice": choice, "reference": reference,
+                          "ratio": {format(k, "g"): v for k, v in ratios.items()}})
+    doc: dict[str, Any] = {
+        "name": study["name"], "skill": skill, "threshold": threshold, "choices": choices,
+        "emergence": emergence, "speed": speed,
+        "auc": auc.to_dict(orient="records"),
+    }
+    if auc["model_size"].nunique() >= 2:
+        table = auc.rename(columns={"auc": "score"})[["choice", "model_size", "seed", "score"]]
+        doc["rank_agreement"] = dyn.rank_agreement(
+            table, n_bootstrap=n_bootstrap, seed=seed, higher_is_better=True).to_dict()
+        doc["rank_agreement"]["score"] = "area under the skill-accuracy curve"
+    target = study.get("target_domain")
+    if target:
+        doc["target_loss"] = _final_by_choice(curves, f"val_loss/{target}")
+        doc["data_scaling"] = _data_scaling(curves, f"val_loss/{target}")
+    if data_dir is not None:
+        doc["compression"] = compression_rows(curves, Path(data_dir))
+    return doc
+
+
+def _final_by_choice(curves: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
+    rows = curves[curves["metric"] == metric]
+    last = rows.sort_values("tokens").groupby("run_id").tail(1)
+    out = []
+    for (size, choice), g in last.groupby(["model_size", "choice"]):
+        v = g["value"].to_numpy(float)
+        out.append({"model_size": int(size), "choice": choice, "mean": float(v.mean()),
+                    "sd": float(v.std(ddof=1)) if len(v) > 1 else None, "n": len(v)})
+    return out
+
+
+def _data_scaling(curves: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
+    """The step law of the target loss against tokens, per choice and size (seed means)."""
+    import warnings
+
+    from mixlab.laws.dynamics import data_scaling_at_fixed_size
+    from mixlab.laws.fitting import FitWarning
+
+    rows = curves[(curves["metric"] == metric) & (curves["tokens"] > 0)]
+    out = []
+    for (size, choice), g in rows.groupby(["model_size", "choice"]):
+        mean = g.groupby("tokens")["value"].mean()
+        if len(mean) < 4:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            try:
+                fit = data_scaling_at_fixed_size(mean.index.to_numpy(float), mean.to_numpy(float),
+                                                 n_params=float(size))
+            except InputError as e:
+                out.append({"model_size": int(size), "choice": choice, "error": str(e)})
+                continue
+        out.append({"model_size": int(size), "choice": choice, **fit.to_dict()})
+    return out
+
+
+def compression_rows(curves: pd.DataFrame, data_dir: Path, max_bytes: int = 4_000_000
+                     ) -> list[dict[str, Any]]:
+    """Prequential bits per byte of each run's training stream per domain, next to
+    gzip / bz2 / lzma on that domain's training text (its first `max_bytes`)."""
+    from mixlab.data.prepared import load_prepared
+    from mixlab.laws.dynamics import baseline_bits_per_byte
+
+    prepared = load_prepared(data_dir)
+    tokenizer = prepared.tokenizer
+    finals = curves.sort_values("tokens").groupby(["run_id", "metric"]).tail(1)
+    wide = finals.pivot_table(index="run_id", columns="metric", values="value")
+    meta = curves.drop_duplicates("run_id").set_index("run_id")
+    baselines: dict[str, dict[str, float]] = {}
+    bytes_per_token: dict[str, float] = {}
+    rows = []
+    for domain, tokens in prepared.train_tokens().items():
+        if f"code_length_bits/{domain}" not in wide.columns:
+            continue
+        text = tokenizer.decode(np.asarray(tokens).tolist()).encode("utf-8")
+        bytes_per_token[domain] = len(text) / max(1, len(tokens))
+        baselines[domain] = baseline_bits_per_byte(text[:max_bytes])
+        for run_id, row in wide.iterrows():
+            bits, n_tok = row.get(f"code_length_bits/{domain}"), row.get(f"code_tokens/{domain}")
+            if bits is None or n_tok is None or not (math.isfinite(bits) and n_tok > 0):
+                continue
+            rows.append({"run_id": run_id, "choice": meta.loc[run_id, "choice"],
+                         "model_size": int(meta.loc[run_id, "model_size"]), "domain": domain,
+                         "tokens": float(n_tok),
+                         "model_bits_per_byte": bits / (n_tok * bytes_per_token[domain]),
+                         **baselines[domain]})
+    return rows

@@ -1,0 +1,407 @@
+"""The knowledge phase-transition study of Gu et al. (2025): facts mixed into web text at ratio r.
+
+`plan_phase_study` writes the synthetic biographies (and, for the remedies, a subsampled set,
+compact fact tuples or popularity groups), the web domain, the token shards, the fact probes
+and one run per ratio x model x budget x seed (plus web-only runs for the capacity theory),
+all into one folder with a `study.json` that `phase predict` reads back. `phase_table` turns
+the store's finished runs into the (model_size, ratio, accuracy) table `phase fit` analyses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mixlab.data.biographies import (
+    ATTRIBUTES,
+    biography_documents,
+    biography_probes,
+    fact_tuples,
+    make_people,
+    make_world,
+    popularity_exposures,
+    render_biography,
+    subsample_people,
+)
+from mixlab.data.config import SourceConfig, TokenizerConfig, format_validation_error, read_yaml
+from mixlab.data.demo_corpora import write_demo_corpora
+from mixlab.data.probes import Probe, write_probes
+from mixlab.errors import InputError
+from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
+
+KNOWLEDGE = "biographies"
+TUPLES = "fact_tuples"
+PROBE_NAME = "facts"
+STUDY_FILE = "study.json"
+# a BPE vocabulary of a few thousand turns these biographies into ~3.4 bytes a token; the
+# renderings written assume fewer (more tokens) so the largest ratio never repeats one
+BYTES_PER_TOKEN_LOW = 2.5
+
+
+class PopularityConfig(BaseModel):
+    """Power-law exposure: group g (0 = most popular) is rendered ∝ 1 / (g + 1)^alpha."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    groups: int = Field(4, ge=2)
+    alpha: float = Field(1.0, ge=0)
+
+
+class WebConfig(BaseModel):
+    """The web domain(s): the stdlib demo corpora (code and prose) or the user's own sources."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    demo_bytes: int = Field(2_000_000, ge=10_000, description="bytes per demo domain")
+    sources: dict[str, list[SourceConfig]] | None = Field(
+        None, description="domain name -> sources, as in a prepare config"
+    )
+
+
+class PhaseConfig(BaseModel):
+    """One phase study: the knowledge set, the web data and the axes ratio x model x tokens x seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    people: int = Field(1000, ge=10)
+    subsample: float = Field(1.0, gt=0, le=1, description="remedy: keep this fraction of people")
+    tuples: float = Field(0.0, ge=0, lt=1, description="remedy: share of compact fact tuples")
+    popularity: PopularityConfig | None = None
+    web: WebConfig = Field(default_factory=WebConfig)
+    tokenizer: TokenizerConfig = Field(
+        default_factory=lambda: TokenizerConfig(vocab_size=2048, sample_bytes=4_000_000)
+    )
+    ratios: list[float] = Field(min_length=1)
+    models: list[str | ModelSpec] = Field(min_length=1)
+    tokens: list[int] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    web_only: list[str | ModelSpec] = Field(
+        default_factory=list, description="sizes trained on web only (phase predict)"
+    )
+    web_only_tokens: int | None = Field(None, gt=0)
+    probe_people: int | None = Field(None, gt=0, description="probe at most this many people")
+    train: dict[str, Any] = Field(default_factory=dict, description="shared TrainConfig fields")
+    tags: list[str] = Field(default_factory=lambda: ["phase"])
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ratios_fit(self) -> PhaseConfig:
+        for i, r in enumerate(self.ratios):
+            if not 0 < r < 1 or r + self.tuples >= 1:
+                raise ValueError(
+                    f"ratios[{i}] = {r}: each ratio must be in (0, 1) and leave room for web "
+                    f"data after the tuples share {self.tuples}"
+                )
+        if any(t <= 0 for t in self.tokens):
+            raise ValueError("tokens: every budget must be positive")
+        for key in ("data", "mixture", "model", "tokens", "seed"):
+            if key in self.train:
+                raise ValueError(f"train.{key} is set by the study, not by its train settings")
+        return self
+
+
+def load_phase_config(path: str | Path) -> tuple[PhaseConfig, Path]:
+    path = Path(path)
+    data = read_yaml(path, "phase config")
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping at the top level")
+    try:
+        return PhaseConfig.model_validate(data), path.resolve().parent
+    except ValidationError as e:
+        raise InputError(format_validation_error(str(path), e)) from None
+
+
+def fact_bits() -> dict[str, float]:
+    """Information in each attribute's value: log2 of how many values it is drawn from."""
+    world = make_world()
+    return {a: math.log2(len(world.values[a])) for a in ATTRIBUTES}
+
+
+def _write_jsonl(path: Path, texts) -> int:
+    n = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for text in texts:
+            handle.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def _renderings(cfg: PhaseConfig, people, weights: np.ndarray) -> np.ndarray:
+    """Renderings per person so that the largest ratio x budget never reads one twice."""
+    sample = [render_biography(p, 0, cfg.seed) for p in people[:50]]
+    bytes_per = float(np.mean([len(t.encode()) + 1 for t in sample]))
+    needed_tokens = 1.1 * max(cfg.ratios) * max(cfg.tokens)
+    needed = needed_tokens * BYTES_PER_TOKEN_LOW / bytes_per  # renderings in all
+    scale = needed / weights.sum()
+    return np.maximum(1, np.ceil(weights * scale)).astype(np.int64)
+
+
+def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, Any]:
+    """Corpora, prepare config and probes of the study; returns what study.json records."""
+    corpora = out / "corpora"
+    corpora.mkdir(parents=True, exist_ok=True)
+    people = make_people(cfg.people, cfg.seed)
+    if cfg.subsample < 1:
+        people = subsample_people(people, cfg.subsample, cfg.seed)
+    if cfg.popularity:
+        group, weight = popularity_exposures(
+            len(people), cfg.popularity.groups, 1_000_000, cfg.popularity.alpha, cfg.seed
+        )
+        weights = weight.astype(float) / weight.max()
+    else:
+        group, weights = np.zeros(len(people), dtype=np.int64), np.ones(len(people))
+    renderings = _renderings(cfg, people, weights)
+    _write_jsonl(corpora / f"{KNOWLEDGE}.jsonl", biography_documents(people, renderings, cfg.seed))
+    domains: dict[str, list[dict[str, Any]]] = {KNOWLEDGE: [{"path": f"{KNOWLEDGE}.jsonl"}]}
+    if cfg.tuples > 0:
+        repeats = max(1, int(renderings.mean()))
+        rng = np.random.default_rng([cfg.seed, 7])
+        docs = list(fact_tuples(people)) * repeats
+        _write_jsonl(corpora / f"{TUPLES}.jsonl", (docs[i] for i in rng.permutation(len(docs))))
+        domains[TUPLES] = [{"path": f"{TUPLES}.jsonl"}]
+
+    if cfg.web.sources:
+        for name, sources in cfg.web.sources.items():
+            if name in (KNOWLEDGE, TUPLES):
+                raise InputError(f"web.sources: domain name {name!r} is reserved for the facts")
+            domains[name] = [
+                {**s.model_dump(mode="json"), "path": str((base_dir / s.path).resolve())}
+                for s in sources
+            ]
+        web = list(cfg.web.sources)
+    else:
+        demo = write_demo_corpora(
+            corpora / "web", max_bytes_per_domain=cfg.web.demo_bytes, seed=cfg.seed, n_people=10
+        )
+        web = ["code", "prose"]
+        for name in web:
+            domains[name] = [{"path": str(demo.domains[name].relative_to(corpora))}]
+
+    prepare_cfg = {
+        "output": "../shards",
+        "seed": cfg.seed,
+        "tokenizer": cfg.tokenizer.model_dump(mode="json", exclude_none=True),
+        "validation": {"fraction": 0.02},
+        "domains": domains,
+    }
+    (corpora / "prepare.yaml").write_text(yaml.safe_dump(prepare_cfg, sort_keys=False))
+
+    probed = people[: cfg.probe_people] if cfg.probe_people else people
+    group_of = {p.index: int(g) for p, g in zip(people, group, strict=True)}
+    probes = biography_probes(probed)
+    if cfg.popularity:
+        probes = [Probe(p.prompt, p.answer, p.target, p.kind, p.answer_marker,
+                        {**p.meta, "group": group_of[p.meta["person"]]}) for p in probes]
+    (out / "probes").mkdir(exist_ok=True)
+    write_probes(out / "probes" / f"{PROBE_NAME}.jsonl", probes)
+
+    bits = fact_bits()
+    groups = []
+    for g in np.unique(group).tolist():
+        members = group == g
+        groups.append({
+            "group": g,
+            "people": int(members.sum()),
+            "renderings_per_person": float(renderings[members].mean()),
+        })
+    return {
+        "people": len(people),
+        "people_generated": cfg.people,
+        "attributes": list(ATTRIBUTES),
+        "bits_per_fact": bits,
+        "renderings": int(renderings.sum()),
+        "groups": groups,
+        "web_domains": web,
+        "probes": len(probes),
+    }
+
+
+def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float]) -> list[TrainConfig]:
+    """One run per ratio x model x budget x seed, then the web-only runs."""
+    base = {
+        "seq_len": 128,
+        "batch_size": 16,
+        "max_epochs": 8.0,
+        **cfg.train,
+        "data": str(out / "shards"),
+    }
+    evaluation = dict(base.get("eval", {}))
+    evaluation["probes"] = {**evaluation.get("probes", {}),
+                            PROBE_NAME: str(out / "probes" / f"{PROBE_NAME}.jsonl")}
+    evaluation.setdefault("max_probes", None)
+    base["eval"] = evaluation
+
+    def mixture(ratio: float) -> dict[str, float]:
+        rest = 1.0 - ratio - (cfg.tuples if ratio > 0 else 0.0)
+        mix = {d: rest * w for d, w in web_shares.items()}
+        if ratio > 0:
+            mix[KNOWLEDGE] = ratio
+            if cfg.tuples > 0:
+                mix[TUPLES] = cfg.tuples
+        return mix
+
+    def run(ratio: float, model: str | ModelSpec, tokens: int, seed: int, tag: str) -> TrainConfig:
+        spec = {"preset": model} if isinstance(model, str) else model.model_dump()
+        fields = {**base, "mixture": mixture(ratio), "model": spec, "tokens": tokens,
+                  "seed": seed, "tags": list(dict.fromkeys([*base.get("tags", []), *cfg.tags, tag]))}
+        return parse_train_config(fields, "phase run", out)
+
+    runs = [run(r, m, t, s, "phase-mix")
+            for r, m, t, s in itertools.product(cfg.ratios, cfg.models, cfg.tokens, cfg.seeds)]
+    web_tokens = cfg.web_only_tokens or max(cfg.tokens)
+    runs += [run(0.0, m, web_tokens, s, "phase-web") for m in cfg.web_only for s in cfg.seeds]
+    return runs
+
+
+def plan_phase_study(
+    cfg: PhaseConfig, base_dir: Path, out: Path, workers: int = 1
+) -> tuple[list[TrainConfig], dict[str, Any]]:
+    """Write the study's data, shards, probes, plan.json and study.json into `out`."""
+    from mixlab.data.config import load_prepare_config
+    from mixlab.data.prepare import prepare
+    from mixlab.sweep.plan import natural_shares, save_plan
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    info = write_phase_data(cfg, base_dir, out)
+    prepare(load_prepare_config(out / "corpora" / "prepare.yaml"), workers=workers)
+    natural = natural_shares(out / "shards")
+    web = {d: natural[d] for d in info["web_domains"]}
+    total = sum(web.values())
+    web = {d: w / total for d, w in web.items()}
+    runs = phase_runs(cfg, out, web)
+    save_plan(runs, out / "plan.json")
+    knowledge_tokens = natural[KNOWLEDGE] / sum(natural.values())  # share, for the record
+    from mixlab.data.prepared import load_prepared
+
+    prepared = load_prepared(out / "shards")
+    bio_tokens = int(prepared.train_tokens()[KNOWLEDGE].size)
+    info.update({
+        "config": cfg.model_dump(mode="json"),
+        "web_shares": web,
+        "knowledge_train_tokens": bio_tokens,
+        "knowledge_share_of_shards": knowledge_tokens,
+        "tokens_per_rendering": bio_tokens / max(1, round(info["renderings"] * 0.98)),
+        "plan": str(out / "plan.json"),
+        "runs": len(runs),
+    })
+    (out / STUDY_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return runs, info
+
+
+def load_study(path: str | Path) -> dict[str, Any]:
+    """study.json of a planned study (the folder or the file)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / STUDY_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a phase study file ({e})") from None
+
+
+def phase_table(
+    store, tag: str | None = None, probe: str = PROBE_NAME, size: str = "n_params_nonembed"
+) -> pd.DataFrame:
+    """Finished mixed runs as rows (run_id, model_size, ratio, tokens, seed, accuracy, ...)."""
+    ids = store.ids(tag=tag, status="done")
+    metric = f"probe/{probe}"
+    rows = []
+    for record in store.get_many(ids):
+        ratio = record.mixture.get(KNOWLEDGE, 0.0)
+        finals = {e.metric: e.value for e in record.evaluations if e.step is None}
+        if not finals:  # the last evaluation of a trainer run carries the step; take the last
+            last: dict[str, tuple[float, float]] = {}
+            for e in record.evaluations:
+                if e.step is not None and e.step >= last.get(e.metric, (-1, 0))[0]:
+                    last[e.metric] = (e.step, e.value)
+            finals = {k: v for k, (_, v) in last.items()}
+        if ratio <= 0 or metric not in finals:
+            continue
+        row = {
+            "run_id": record.id,
+            "model_size": getattr(record, size),
+            "ratio": ratio,
+            "tokens": record.tokens,
+            "seed": record.seed,
+            "accuracy": finals[metric],
+        }
+        row.update({k[len(metric) + 1:]: v for k, v in finals.items() if k.startswith(metric + "/")})
+        rows.append(row)
+    if not rows:
+        raise InputError(f"no finished run with a {KNOWLEDGE!r} share and metric {metric!r}"
+                         + (f" tagged {tag!r}" if tag else ""))
+    return pd.DataFrame(rows).sort_values(["model_size", "ratio", "tokens", "seed"])
+
+
+def web_loss_table(store, web_domains: list[str], tag: str | None = None,
+                   size: str = "n_params_nonembed") -> pd.DataFrame:
+    """Web-only runs: model_size and the web validation loss (mean over web domains, by share)."""
+    ids = store.ids(tag=tag, status="done")
+    rows = []
+    for record in store.get_many(ids):
+        if record.mixture.get(KNOWLEDGE, 0.0) > 0:
+            continue
+        last: dict[str, tuple[float, float]] = {}
+        for e in record.evaluations:
+            step = math.inf if e.step is None else e.step
+            if step >= last.get(e.metric, (-1, 0))[0]:
+                last[e.metric] = (step, e.value)
+        losses = {d: last[f"val_loss/{d}"][1] for d in web_domains if f"val_loss/{d}" in last}
+        if len(losses) != len(web_domains):
+            continue
+        weights = {d: record.mixture.get(d, 0.0) for d in web_domains}
+        total = sum(weights.values()) or 1.0
+        rows.append({
+            "run_id": record.id,
+            "model_size": getattr(record, size),
+            "tokens": record.tokens,
+            "seed": record.seed,
+            "web_loss": sum(losses[d] * weights[d] for d in web_domains) / total,
+        })
+    if not rows:
+        raise InputError("no finished web-only run (mixture without biographies) in the store"
+                         + (f" tagged {tag!r}" if tag else ""))
+    return pd.DataFrame(rows).sort_values(["model_size", "seed"])
+
+
+def read_phase_results(path: str | Path) -> pd.DataFrame:
+    """R.csv (model_size, ratio, accuracy [, tokens, seed]); bad cells name line and column."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV table ({exc})") from None
+    if frame.empty:
+        raise InputError(f"{path}: no rows")
+    limits = {"model_size": (0, math.inf, False), "ratio": (0, 1, False),
+              "accuracy": (0, 1, True), "tokens": (0, math.inf, False), "seed": (-math.inf, math.inf, True)}
+    out = {}
+    for column, (lo, hi, closed) in limits.items():
+        if column not in frame.columns:
+            if column in ("tokens", "seed"):
+                continue
+            raise InputError(f"{path}: no column {column!r}; columns are {', '.join(frame.columns)}")
+        values = []
+        for i, raw in enumerate(frame[column]):
+            where = f"{path}, line {i + 2}: column {column!r}"
+            try:
+                v = float(raw.strip())
+            except ValueError:
+                raise InputError(f"{where}: {raw!r} is not a number") from None
+            if not math.isfinite(v) or not (lo <= v <= hi if closed else lo < v <= hi):
+                bounds = f"[{lo:g}, {hi:g}]" if closed else f"({lo:g}, {hi:g}]"
+                raise InputError(f"{where}: {raw.strip()} is outside {bounds}")
+            values.append(v)
+        out[column] = values
+    return pd.DataFrame(out)
