@@ -24,6 +24,7 @@ import pandas as pd
 import mixlab
 from mixlab.errors import InputError
 from mixlab.report import figures
+from mixlab.report.study_sections import dynamics_sections, phase_sections
 from mixlab.runs import RunStore
 
 STYLE = """
@@ -68,6 +69,7 @@ def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path 
         sections += _law_sections(art)
         sections += _recommendation_sections(art)
         sections += _scaling_sections(art)
+        sections += [_section(t, b) for t, b in phase_sections(art) + dynamics_sections(art)]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mixlab report</title>"
             f"<style>{STYLE}</style></head><body><h1>mixlab report</h1>{''.join(sections)}"
             f"<p class='note'>mixlab {mixlab.__version__}, "

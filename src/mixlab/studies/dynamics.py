@@ -280,6 +280,7 @@ def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path
                           "ratio": {format(k, "g"): v for k, v in ratios.items()}})
     doc: dict[str, Any] = {
         "name": study["name"], "skill": skill, "threshold": threshold, "choices": choices,
+        "target_domain": study.get("target_domain"),
         "emergence": emergence, "speed": speed,
         "auc": auc.to_dict(orient="records"),
     }

@@ -168,6 +168,7 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
         _write_jsonl(corpora / f"{TUPLES}.jsonl", (docs[i] for i in rng.permutation(len(docs))))
         domains[TUPLES] = [{"path": f"{TUPLES}.jsonl"}]
 
+    fewest = 100
     if cfg.web.sources:
         for name, sources in cfg.web.sources.items():
             if name in (KNOWLEDGE, TUPLES):
@@ -182,6 +183,7 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
             corpora / "web", max_bytes_per_domain=cfg.web.demo_bytes, seed=cfg.seed, n_people=10
         )
         web = ["code", "prose"]
+        fewest = min(demo.documents[name] for name in web)
         for name in web:
             domains[name] = [{"path": str(demo.domains[name].relative_to(corpora))}]
 
@@ -189,7 +191,8 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
         "output": "../shards",
         "seed": cfg.seed,
         "tokenizer": cfg.tokenizer.model_dump(mode="json", exclude_none=True),
-        "validation": {"fraction": 0.02},
+        # enough held-out documents of the smallest domain to fill a validation batch
+        "validation": {"fraction": min(0.2, max(0.02, 4 / max(1, fewest)))},
         "domains": domains,
     }
     (corpora / "prepare.yaml").write_text(yaml.safe_dump(prepare_cfg, sort_keys=False))
@@ -236,7 +239,7 @@ def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float]) -> lis
     evaluation = dict(base.get("eval", {}))
     evaluation["probes"] = {**evaluation.get("probes", {}),
                             PROBE_NAME: str(out / "probes" / f"{PROBE_NAME}.jsonl")}
-    evaluation.setdefault("max_probes", None)
+    evaluation.setdefault("max_probes", 1_000_000)  # every fact of every person probed
     base["eval"] = evaluation
 
     def mixture(ratio: float) -> dict[str, float]:

@@ -1,0 +1,147 @@
+"""`phase predict`: the capacity-allocation theory fed from a study's web-only runs.
+
+The web loss of web-only runs at several sizes gives L(M) = C + A·M^-alpha in capacity
+M = bits_per_param·N; the study's knowledge set gives the fact groups (how many facts, how
+often each occurs per knowledge token, how many bits each holds); `CapacityTheory` then
+solves the knapsack for the critical ratio at each size and the critical size at each ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixlab.errors import InputError
+
+
+def fact_groups_from_study(study: dict[str, Any], bits_per_fact: float | None = None) -> list:
+    """One FactGroup per (popularity group, attribute): count, exposure per knowledge token, bits."""
+    from mixlab.laws.phase import FactGroup
+
+    groups = study["groups"]
+    total_renderings = sum(g["people"] * g["renderings_per_person"] for g in groups)
+    per_token = 1.0 / study["tokens_per_rendering"]
+    out = []
+    for g in groups:
+        share = g["renderings_per_person"] / total_renderings  # of knowledge renderings, per person
+        for attribute, bits in study["bits_per_fact"].items():
+            out.append(FactGroup(count=g["people"], exposure=share * per_token,
+                                 bits=bits_per_fact or bits, name=f"{g['group']}:{attribute}"))
+    return out
+
+
+def uniform_fact_groups(people: int, tokens_per_biography: float, bits_per_fact: float | None):
+    """Fact groups of a uniform biography set (every person equally often), 5 attributes."""
+    from mixlab.studies.phase import fact_bits
+
+    study = {"groups": [{"group": 0, "people": people, "renderings_per_person": 1.0}],
+             "tokens_per_rendering": tokens_per_biography, "bits_per_fact": fact_bits()}
+    return fact_groups_from_study(study, bits_per_fact)
+
+
+def read_web_losses(path: Path) -> pd.DataFrame:
+    """A CSV with model_size and web_loss columns (positive numbers), errors naming the line."""
+    from mixlab.commands.scaling import read_columns
+
+    cols = read_columns(path, {"model_size": "model_size", "web_loss": "web_loss"})
+    return pd.DataFrame(cols)
+
+
+def predict_from_study(
+    study: Path | None = None,
+    store: Path | None = None,
+    tag: str | None = None,
+    web_csv: Path | None = None,
+    people: int | None = None,
+    tokens_per_biography: float | None = None,
+    bits_per_fact: float | None = None,
+    bits_per_param: float = 2.0,
+    sizes: list[float] | None = None,
+    ratios: list[float] | None = None,
+    threshold: float = 0.5,
+    phase: Path | None = None,
+) -> dict[str, Any]:
+    """Fit the web-loss law, build the fact groups, and predict r* and N* (JSON-ready)."""
+    from mixlab.laws.phase import CapacityTheory, WebCapacityLaw
+    from mixlab.studies.phase import load_study, web_loss_table
+
+    info = load_study(study) if study is not None else None
+    if (web_csv is None) == (store is None):
+        raise InputError("give exactly one of --web CSV or --store DB (with the web-only runs)")
+    if web_csv is not None:
+        web = read_web_losses(web_csv)
+    else:
+        from mixlab.runs import RunStore
+
+        domains = info["web_domains"] if info else None
+        if domains is None:
+            raise InputError("--store needs --study (which names the web domains)")
+        with RunStore(store, create=False) as db:
+            web = web_loss_table(db, domains, tag=tag)
+    per_size = web.groupby("model_size")["web_loss"].mean()
+    if len(per_size) < 3:
+        raise InputError(f"the web-loss law needs web-only runs at >= 3 model sizes, "
+                         f"got {len(per_size)} ({', '.join(f'{s:g}' for s in per_size.index)})")
+    law = WebCapacityLaw(bits_per_param=bits_per_param).fit(
+        web["model_size"].to_numpy(float), web["web_loss"].to_numpy(float))
+
+    if info is not None:
+        groups = fact_groups_from_study(info, bits_per_fact)
+    elif people and tokens_per_biography:
+        groups = uniform_fact_groups(people, tokens_per_biography, bits_per_fact)
+    else:
+        raise InputError("give --study, or --people and --tokens-per-biography")
+    theory = CapacityTheory(law, groups)
+
+    fitted = json.loads(phase.read_text()) if phase else None
+    if sizes is None:
+        sizes = ([float(s) for s in fitted["critical_ratio"]] if fitted
+                 else [float(s) for s in per_size.index])
+    if ratios is None:
+        ratios = [float(r) for r in fitted["critical_size"]] if fitted else []
+    crit_ratio = {}
+    for s in sizes:
+        entry: dict[str, Any] = {"theory": theory.critical_ratio(s, threshold)}
+        if fitted and format(s, "g") in fitted["critical_ratio"]:
+            entry["fitted"] = fitted["critical_ratio"][format(s, "g")]["value"]
+        crit_ratio[format(s, "g")] = entry
+    crit_size = {}
+    for r in ratios:
+        entry = {"theory": theory.critical_size(r, threshold)}
+        if fitted and format(r, "g") in fitted.get("critical_size", {}):
+            entry["fitted"] = fitted["critical_size"][format(r, "g")]["value"]
+        crit_size[format(r, "g")] = entry
+    lo, hi = min(sizes), max(sizes)
+    grid = np.geomspace(lo / 2, hi * 2, 25)
+    curve = [theory.critical_ratio(float(n), threshold) for n in grid]
+    finite = [(n, c) for n, c in zip(grid, curve, strict=True) if c is not None]
+    exponent: dict[str, Any] = {
+        "theory": theory.exponent([n for n in sizes if theory.critical_ratio(n, threshold)],
+                                  threshold) if len(sizes) >= 2 else None,
+        "asymptotic": theory.asymptotic_exponent,
+        "fitted": (fitted or {}).get("power_law", {}).get("exponent"),
+        "fitted_ci": ((fitted or {}).get("power_law", {}).get("ci") or {}).get("exponent"),
+    }
+    if exponent["theory"] is None and len(finite) >= 2:
+        xs, ys = zip(*finite, strict=True)
+        exponent["theory"] = -float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+    return {
+        "threshold": threshold,
+        "bits_per_param": bits_per_param,
+        "web_law": {k: float(v) for k, v in law.params_.items()},
+        "web_points": int(len(per_size)),
+        "web_losses": {format(float(s), "g"): float(v) for s, v in per_size.items()},
+        "facts": int(sum(g.count for g in groups)),
+        "fact_bits": float(sum(g.count * g.bits for g in groups)),
+        "critical_ratio": crit_ratio,
+        "critical_size": crit_size,
+        "exponent": exponent,
+        "curve": {"sizes": grid.tolist(),
+                  "critical_ratio": [None if c is None or not math.isfinite(c) else c
+                                     for c in curve]},
+    }
