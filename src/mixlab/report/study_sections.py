@@ -105,6 +105,16 @@ def dynamics_sections(art: Path) -> list[tuple[str, str]]:
         body += _rows(["model size", "choice", f"final {target_metric}", "sd", "seeds"],
                       [[r["model_size"], r["choice"], _num(r["mean"]), _num(r["sd"]), r["n"]]
                        for r in doc["target_loss"]])
+    fits = [f for f in doc.get("data_scaling", []) if "error" not in f]
+    if fits:
+        body += ("<p>Loss against tokens at fixed size, L(D) = E + B·D<sup>−a</sup>: is the "
+                 "model still improving? (drop: predicted loss fall from doubling the tokens)</p>")
+        body += _rows(["model size", "choice", "loss", "a", "E", "loss now", "drop at 2×",
+                       "still improving", "tokens / parameter"],
+                      [[f["model_size"], f["choice"], f["metric"], _num(f["a"]), _num(f["E"]),
+                        _num(f["loss_at_last"]), _num(f["drop_from_doubling"]),
+                        "yes" if f["still_improving"] else "no", _num(f.get("tokens_per_param"))]
+                       for f in fits])
     sections = [("Learning dynamics: " + doc["name"], body)]
     if doc.get("compression"):
         rows = doc["compression"]

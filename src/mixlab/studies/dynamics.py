@@ -292,7 +292,11 @@ def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path
     target = study.get("target_domain")
     if target:
         doc["target_loss"] = _final_by_choice(curves, f"val_loss/{target}")
-        doc["data_scaling"] = _data_scaling(curves, f"val_loss/{target}")
+        doc["data_scaling"] = _data_scaling(curves, {c: f"val_loss/{target}" for c in choices})
+    else:  # each choice's own (first) training domain: is more of it still helping?
+        own = {c["name"]: f"val_loss/{_first_domain(c['mixture'])}"
+               for c in study["config"]["choices"]}
+        doc["data_scaling"] = _data_scaling(curves, own)
     if data_dir is not None:
         doc["compression"] = compression_rows(curves, Path(data_dir))
     return doc
@@ -309,16 +313,26 @@ def _final_by_choice(curves: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
     return out
 
 
-def _data_scaling(curves: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
-    """The step law of the target loss against tokens, per choice and size (seed means)."""
+def _first_domain(mixture: dict[str, Any]) -> str:
+    if "kind" not in mixture:
+        return next(iter(mixture))
+    from mixlab.data.schedule import parse_schedule
+
+    return parse_schedule(mixture).domains()[-1]
+
+
+def _data_scaling(curves: pd.DataFrame, metric_of: dict[str, str]) -> list[dict[str, Any]]:
+    """The step law of a loss against tokens, per choice and size (seed means)."""
     import warnings
 
     from mixlab.laws.dynamics import data_scaling_at_fixed_size
     from mixlab.laws.fitting import FitWarning
 
-    rows = curves[(curves["metric"] == metric) & (curves["tokens"] > 0)]
+    rows = curves[curves["tokens"] > 0]
+    rows = rows[rows["metric"] == rows["choice"].map(metric_of)]
     out = []
     for (size, choice), g in rows.groupby(["model_size", "choice"]):
+        metric = metric_of[choice]
         mean = g.groupby("tokens")["value"].mean()
         if len(mean) < 4:
             continue
@@ -328,9 +342,11 @@ def _data_scaling(curves: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
                 fit = data_scaling_at_fixed_size(mean.index.to_numpy(float), mean.to_numpy(float),
                                                  n_params=float(size))
             except InputError as e:
-                out.append({"model_size": int(size), "choice": choice, "error": str(e)})
+                out.append({"model_size": int(size), "choice": choice, "metric": metric,
+                            "error": str(e)})
                 continue
-        out.append({"model_size": int(size), "choice": choice, **fit.to_dict()})
+        out.append({"model_size": int(size), "choice": choice, "metric": metric,
+                    **fit.to_dict()})
     return out
 
 

@@ -41,8 +41,10 @@ KNOWLEDGE = "biographies"
 TUPLES = "fact_tuples"
 PROBE_NAME = "facts"
 STUDY_FILE = "study.json"
-# a BPE vocabulary of a few thousand turns these biographies into ~3.4 bytes a token; the
-# renderings written assume fewer (more tokens) so the largest ratio never repeats one
+# Renderings are written assuming 2.5 bytes a token. A BPE trained on the study's own data
+# packs these biographies tighter (about 5 bytes a token with 60 people and 2048 entries),
+# so at the largest ratios the sampler reads some renderings twice (1.7 epochs at r = 0.45
+# in examples/phase/cpu.yaml); the max_epochs default leaves room for that.
 BYTES_PER_TOKEN_LOW = 2.5
 
 
@@ -135,7 +137,7 @@ def _write_jsonl(path: Path, texts) -> int:
 
 
 def _renderings(cfg: PhaseConfig, people, weights: np.ndarray) -> np.ndarray:
-    """Renderings per person so that the largest ratio x budget never reads one twice."""
+    """Renderings per person, enough for the largest ratio x budget at 2.5 bytes a token."""
     sample = [render_biography(p, 0, cfg.seed) for p in people[:50]]
     bytes_per = float(np.mean([len(t.encode()) + 1 for t in sample]))
     needed_tokens = 1.1 * max(cfg.ratios) * max(cfg.tokens)
