@@ -84,7 +84,7 @@ def main() -> None:
         print(f"  N = {size:>10}: {t['status']:<13} r* = {t['value'] if t['value'] is None else round(t['value'], 4)}{ci}")
     law = phase["power_law"]
     if law.get("exponent") is not None:
-        ci = law["ci"]["exponent"]
+        ci = (law.get("ci") or {}).get("exponent") or [float("nan")] * 2
         print(f"fitted r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}  "
               f"exponent interval [{ci[0]:.3f}, {ci[1]:.3f}]")
     else:

@@ -161,6 +161,31 @@ def test_one_row_per_x_uses_a_residual_bootstrap():
     assert t.params["floor"] < 0.1 and t.params["top"] == pytest.approx(TOP, abs=0.08)
 
 
+def test_many_seeds_use_a_stratified_bootstrap_in_any_row_order():
+    x = np.repeat(RATIOS, 5)
+    rng = np.random.default_rng(4)
+    y = np.clip(true_accuracy(1.6e6, x) + rng.normal(0, 0.03, x.size), 0, 1)
+    t = fit_transition(x, y, n_bootstrap=100, seed=2)
+    truth = COEF * 1.6e6**-GAMMA
+    assert t.bootstrap == "stratified" and t.ci[0] <= truth <= t.ci[1]
+    perm = rng.permutation(x.size)
+    shuffled = fit_transition(x[perm], y[perm], n_bootstrap=100, seed=2)
+    assert shuffled.value == pytest.approx(t.value, rel=1e-6)
+    assert shuffled.ci[0] <= truth <= shuffled.ci[1]
+    assert np.log(shuffled.ci[1] / shuffled.ci[0]) == pytest.approx(
+        np.log(t.ci[1] / t.ci[0]), rel=0.5)
+
+
+def test_stratified_resampling_keeps_each_row_at_its_x():
+    from mixlab.laws.phase import _Curve
+
+    rng = np.random.default_rng(5)
+    x = rng.permutation(np.repeat([1.0, 2.0, 4.0], [2, 3, 5]))
+    for _ in range(5):
+        idx = _Curve(x, 0.5).stratified(rng)
+        assert np.array_equal(x[idx], x)
+
+
 def test_two_points_interpolate_in_log_x():
     t = fit_transition([1e6, 1e6, 4e6, 4e6], [0.2, 0.3, 0.7, 0.8], n_bootstrap=50)
     assert t.status == "bracketed" and t.method == "interpolation"
@@ -171,11 +196,13 @@ def test_two_points_interpolate_in_log_x():
 
 
 def test_crossing_outside_the_range_falls_back_to_interpolation():
-    # a sigmoid through these points crosses 0.5 just above x = 1: the fitted crossing
-    # must not be reported outside the tried range, interpolation takes over
-    t = fit_transition([0.1, 0.2, 0.4, 0.8, 1.0], [0.0, 0.0, 0.0, 0.49, 0.5], n_bootstrap=0)
-    assert t.status == "bracketed"
-    assert 0.8 <= t.value <= 1.0
+    # the data cross 0.5 between x = 8 and 16 only; an increasing sigmoid cannot follow
+    # them and its crossing lies far below x = 1, so interpolation takes over
+    t = fit_transition([1, 2, 4, 8, 16], [0.9, 0.9, 0.9, 0.1, 0.55], n_bootstrap=0)
+    assert t.status == "bracketed" and t.method == "interpolation"
+    assert t.value == pytest.approx(8 * 2 ** (0.4 / 0.45))
+    inverted = fit_transition([1, 2, 4], [0.9, 0.6, 0.2], n_bootstrap=0)
+    assert inverted.status == "inverted" and inverted.value is None
 
 
 # ---------------------------------------------------------------------------------------
@@ -249,6 +276,18 @@ def test_frequent_facts_are_learned_first(web):
     r_low = theory.critical_ratio(1e8, 0.1)
     assert r_low < r
     assert theory.learned_by_group(r_low, 1e8) == pytest.approx([0.0, 0.4])
+
+
+def test_frequent_facts_crowd_out_rare_ones(web):
+    # alone, the rare facts are worth their capacity at r = 0.17; beside a frequent group
+    # too big to learn in full, none of them is
+    freq, rare = FactGroup(3e7, 1e-7, 8.0, "freq"), FactGroup(1e5, 1e-8, 8.0, "rare")
+    r, size = 0.17, 1e8
+    alone = CapacityTheory(web, [rare])
+    assert alone.min_web_capacity(r, rare.exposure) < 2 * size
+    assert alone.fraction_learned(r, size) == 1.0
+    both = CapacityTheory(web, [rare, freq]).learned_by_group(r, size)
+    assert both[0] == 0.0 and 0.5 < both[1] < 1.0
 
 
 def test_fact_group_rejects_bad_fields():

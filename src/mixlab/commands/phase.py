@@ -110,9 +110,9 @@ def phase_fit(
         con.print(table(f"critical ratio per model size (accuracy {threshold:g}) -> {out}",
                         ["model size", "status", "r*", "interval"], rows))
         if law.get("exponent") is not None:
-            ci = law["ci"]["exponent"]
-            con.print(f"r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}  "
-                      f"(exponent interval [{ci[0]:.3f}, {ci[1]:.3f}])")
+            ci = (law.get("ci") or {}).get("exponent")
+            con.print(f"r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}"
+                      + (f"  (exponent interval [{ci[0]:.3f}, {ci[1]:.3f}])" if ci else ""))
         else:
             con.print(f"no power law: {law.get('reason', 'fewer than two bracketed sizes')}")
 

@@ -62,7 +62,7 @@ def phase_sections(art: Path) -> list[tuple[str, str]]:
     law = phase.get("power_law") or {}
     if law.get("exponent") is not None:
         body += (f"<p>Fitted r* = {law['coef']:.4g} · N<sup>−{law['exponent']:.3f}</sup>, "
-                 f"exponent interval {_interval(law['ci']['exponent'])}.</p>")
+                 f"exponent interval {_interval((law.get('ci') or {}).get('exponent'))}.</p>")
     else:
         body += f"<p class='note'>No power law: {html.escape(str(law.get('reason', '')))}</p>"
     if predict:
