@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from mixlab.report.figures import _png, plt
 
@@ -32,6 +33,9 @@ def phase_transition(results: pd.DataFrame, critical: Mapping[str, Any], thresho
             ax.axvline(fit["value"], color=f"C{i}", ls=":", lw=1)
     ax.axhline(threshold, color="grey", lw=0.6, ls="--")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(sorted(results["ratio"].unique()), [f"{r:g}" for r in sorted(results["ratio"].unique())],
+                  fontsize=7)
     ax.set_xlabel("knowledge ratio r (share of training tokens)")
     ax.set_ylabel("facts learned (exact match)")
     ax.set_ylim(-0.02, 1.02)
@@ -66,6 +70,7 @@ def critical_ratio_law(phase: Mapping[str, Any], predict: Mapping[str, Any] | No
                 label=f"capacity theory: N^-{predict['exponent']['theory']:.2f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("model size N (non-embedding parameters)")
     ax.set_ylabel("critical ratio r*")
     ax.set_title("Critical ratio against model size", fontsize=9)
