@@ -47,6 +47,8 @@ class CorpusConfig(BaseModel):
     target_operations: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["*"])
     support_operations: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["+"])
     format: Literal["plain", "cot", "scratchpad"] = "cot"
+    target_format: Literal["plain", "cot", "scratchpad"] | None = None
+    support_format: Literal["plain", "cot", "scratchpad"] | None = None
     train_problems: int = Field(4000, ge=10)
     test_problems: int = Field(200, ge=10)
     per_document: int = Field(8, ge=1)
@@ -142,12 +144,14 @@ def write_corpus(corpus: CorpusConfig, out: Path) -> tuple[Path, dict[str, Path]
                                          corpus.digits, corpus.operations, corpus.seed)
         for fmt in FORMATS:
             add(f"arith_{fmt}", train, fmt, test, f"test_{fmt}")
-    else:
-        for role, ops in (("target", corpus.target_operations),
-                          ("support", corpus.support_operations)):
+    else:  # same operations and seed give the same split: test problems stay unseen by both
+        for role, ops, fmt in (
+            ("target", corpus.target_operations, corpus.target_format or corpus.format),
+            ("support", corpus.support_operations, corpus.support_format or corpus.format),
+        ):
             train, test = make_problem_split(corpus.train_problems, corpus.test_problems,
                                              corpus.digits, ops, corpus.seed)
-            add(role, train, corpus.format, test, f"test_{role}")
+            add(role, train, fmt, test, f"test_{role}")
     config = {
         "output": "../shards",
         "seed": corpus.seed,

@@ -322,13 +322,7 @@ def phase_table(
     rows = []
     for record in store.get_many(ids):
         ratio = record.mixture.get(KNOWLEDGE, 0.0)
-        finals = {e.metric: e.value for e in record.evaluations if e.step is None}
-        if not finals:  # the last evaluation of a trainer run carries the step; take the last
-            last: dict[str, tuple[float, float]] = {}
-            for e in record.evaluations:
-                if e.step is not None and e.step >= last.get(e.metric, (-1, 0))[0]:
-                    last[e.metric] = (e.step, e.value)
-            finals = {k: v for k, (_, v) in last.items()}
+        finals = record.final_metrics()
         if ratio <= 0 or metric not in finals:
             continue
         row = {
@@ -355,12 +349,8 @@ def web_loss_table(store, web_domains: list[str], tag: str | None = None,
     for record in store.get_many(ids):
         if record.mixture.get(KNOWLEDGE, 0.0) > 0:
             continue
-        last: dict[str, tuple[float, float]] = {}
-        for e in record.evaluations:
-            step = math.inf if e.step is None else e.step
-            if step >= last.get(e.metric, (-1, 0))[0]:
-                last[e.metric] = (step, e.value)
-        losses = {d: last[f"val_loss/{d}"][1] for d in web_domains if f"val_loss/{d}" in last}
+        last = record.final_metrics()
+        losses = {d: last[f"val_loss/{d}"] for d in web_domains if f"val_loss/{d}" in last}
         if len(losses) != len(web_domains):
             continue
         weights = {d: record.mixture.get(d, 0.0) for d in web_domains}
