@@ -77,8 +77,13 @@ def run_study(name: str, out_root: Path, workers: int, n_bootstrap: int) -> None
         print(f"  N={e['model_size']:>8,} {e['choice']:<20} {e['status']:<19} {_n(e['value'])}{ci}"
               f"  seeds {e['reached']}/{e['n']}, final acc {mean_final:.3f}, AUC {mean_auc:.3f}")
     for s in doc["speed"]:
-        print(f"  speed N={s['model_size']:,}: {s['choice']} vs {s['reference']}: "
-              + ", ".join(f"at {k}: {_n(v, 3)}" for k, v in s["ratio"].items()))
+        bounds = s.get("bounds", {})
+        print(f"  speed N={s['model_size']:,}: {s['choice']} vs {s['reference']} "
+              "(reference tokens / choice tokens): "
+              + ", ".join(f"at {k}: " + (_n(v, 3) if v is not None else
+                                         " ".join(f"{b.replace('_', ' ')} {x:.3g}"
+                                                  for b, x in bounds.get(k, {}).items()) or "-")
+                          for k, v in s["ratio"].items()))
     for p in doc.get("rank_agreement", {}).get("pairs", []):
         print(f"  rank agreement (AUC) N={p['size_a']:,} vs N={p['size_b']:,}: tau {_n(p['tau'], 3)} "
               f"interval {p['ci']}")
@@ -95,8 +100,10 @@ def run_study(name: str, out_root: Path, workers: int, n_bootstrap: int) -> None
     print("  bits per byte of the training stream (best run; prequential) vs gzip / bz2 / xz:")
     for (domain, size), rows in sorted(comp.items()):
         best = min(rows, key=lambda r: r["model_bits_per_byte"])
+        seen = (f"  ({best['epochs']:.1f} epochs: the model has seen most of it before)"
+                if best["epochs"] > 1 else "")
         print(f"    {domain:<18} N={size:>8,} {best['model_bits_per_byte']:.3f}  "
-              f"{best['gzip']:.3f} / {best['bz2']:.3f} / {best['lzma']:.3f}")
+              f"{best['gzip']:.3f} / {best['bz2']:.3f} / {best['lzma']:.3f}{seen}")
     print(f"  report: {report}")
 
 

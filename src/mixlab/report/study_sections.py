@@ -37,6 +37,18 @@ def _num(v) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
+def _speed(entry: dict[str, Any], level: str) -> str:
+    """The ratio, or its bound when one of the two never reached the level ("≥ 1.5")."""
+    if entry["ratio"].get(level) is not None:
+        return _num(entry["ratio"][level])
+    bound = entry.get("bounds", {}).get(level, {})
+    if "at_least" in bound:
+        return f"≥ {bound['at_least']:.3g}"
+    if "at_most" in bound:
+        return f"≤ {bound['at_most']:.3g}"
+    return "-"
+
+
 def _rows(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
@@ -92,7 +104,7 @@ def dynamics_sections(art: Path) -> list[tuple[str, str]]:
                 "the same accuracy (> 1: the choice is faster).</p>"
         body += _rows(["model size", "choice", "reference", *[f"at {lv}" for lv in levels]],
                       [[s["model_size"], s["choice"], s["reference"],
-                        *[_num(s["ratio"].get(lv)) for lv in levels]] for s in doc["speed"]])
+                        *[_speed(s, lv) for lv in levels]] for s in doc["speed"]])
     agreement = doc.get("rank_agreement")
     if agreement:
         body += f"<p>Rank agreement across sizes (score: {html.escape(agreement['score'])}).</p>"
@@ -118,10 +130,14 @@ def dynamics_sections(art: Path) -> list[tuple[str, str]]:
     sections = [("Learning dynamics: " + doc["name"], body)]
     if doc.get("compression"):
         rows = doc["compression"]
-        comp = _img("compression", fig.compression_bars(rows))
-        comp += _rows(["choice", "model size", "domain", "tokens", "proxy bits/byte", "gzip",
-                       "bz2", "xz"],
+        comp = ("<p class='note'>Prequential code: each batch coded by the model before it "
+                "learned from it. Like for like with the compressors only at ≤ 1 epoch; beyond "
+                "that the model has seen the text it codes.</p>")
+        comp += _img("compression", fig.compression_bars(rows))
+        comp += _rows(["choice", "model size", "domain", "tokens", "epochs", "proxy bits/byte",
+                       "gzip", "bz2", "xz"],
                       [[r["choice"], r["model_size"], r["domain"], f"{r['tokens']:,.0f}",
+                        f"{r.get('epochs', float('nan')):.2g}",
                         _num(r["model_bits_per_byte"]), _num(r["gzip"]), _num(r["bz2"]),
                         _num(r["lzma"])] for r in rows])
         sections.append(("Compression: prequential code length against gzip, bz2, xz", comp))

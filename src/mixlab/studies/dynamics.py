@@ -276,12 +276,22 @@ def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path
             other = group[group["choice"] == choice].sort_values("tokens")
             if ref.empty or other.empty:
                 continue
-            ratios = dyn.speed_ratio(
-                (other["tokens"].to_numpy(float), other["value"].to_numpy(float)),
-                (ref["tokens"].to_numpy(float), ref["value"].to_numpy(float)),
-                levels=(0.5, threshold))
+            mine = (other["tokens"].to_numpy(float), other["value"].to_numpy(float))
+            theirs = (ref["tokens"].to_numpy(float), ref["value"].to_numpy(float))
+            levels = (0.5, threshold)
+            ratios = dyn.speed_ratio(mine, theirs, levels=levels)
+            # one side never got there: the ratio is bounded by that side's last evaluation
+            bounds = {}
+            for level in levels:
+                t_mine = dyn.accuracy_to_tokens(*mine, level)
+                t_ref = dyn.accuracy_to_tokens(*theirs, level)
+                if t_mine and t_ref is None:
+                    bounds[format(level, "g")] = {"at_least": float(theirs[0][-1]) / t_mine}
+                elif t_ref and t_mine is None:
+                    bounds[format(level, "g")] = {"at_most": t_ref / float(mine[0][-1])}
             speed.append({"model_size": int(size), "choice": choice, "reference": reference,
-                          "ratio": {format(k, "g"): v for k, v in ratios.items()}})
+                          "ratio": {format(k, "g"): v for k, v in ratios.items()},
+                          "bounds": bounds})
     doc: dict[str, Any] = {
         "name": study["name"], "skill": skill, "threshold": threshold, "choices": choices,
         "target_domain": study.get("target_domain"),
@@ -381,7 +391,7 @@ def compression_rows(curves: pd.DataFrame, data_dir: Path, max_bytes: int = 4_00
                 continue
             rows.append({"run_id": run_id, "choice": meta.loc[run_id, "choice"],
                          "model_size": int(meta.loc[run_id, "model_size"]), "domain": domain,
-                         "tokens": float(n_tok),
+                         "tokens": float(n_tok), "epochs": float(n_tok) / max(1, len(tokens)),
                          "model_bits_per_byte": bits / (n_tok * bytes_per_token[domain]),
                          **baselines[domain]})
     return rows
