@@ -31,7 +31,8 @@ def main() -> None:
     (base,) = [r for r in runs if r.model.preset == args.model
                and abs(r.mixture.get("biographies", 0.0) - args.ratio) < 1e-9]
     variants = [base.model_copy(update={
-        "optimizer": base.optimizer.model_copy(update={"lr": lr}), "tags": ["phase-lr-check"]})
+        "optimizer": base.optimizer.model_copy(update={"lr": lr}), "tags": ["phase-lr-check"],
+        "run_id": None})  # the plan pins ids; a changed config needs its own
         for lr in args.lr]
     store = args.study / "lr-check.db"
     run_local(variants, store, workers=args.workers)
