@@ -43,8 +43,9 @@ def test_study_and_report_end_to_end(tmp_path, capsys):
     doc = json.loads(out)
     assert doc["choices"] == ["plain", "scratchpad"]
     assert {e["choice"] for e in doc["emergence"]} == {"plain", "scratchpad"}
-    assert all(e["status"] in ("reached", "not_reached", "not_reached_by_all") or e["value"]
-               for e in doc["emergence"])
+    for e in doc["emergence"]:  # one seed: reached means a value, else none
+        assert e["n"] == 1 and (e["status"] == "reached") == (e["reached"] == 1)
+        assert (e["value"] is not None) == (e["status"] == "reached")
     comp = {r["domain"]: r for r in doc["compression"]}
     assert set(comp) == {"arith_plain", "arith_scratchpad"}
     for row in comp.values():

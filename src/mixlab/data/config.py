@@ -185,3 +185,19 @@ def load_prepare_config(path: str | Path) -> PrepareConfig:
     """Read and validate a prepare-config YAML file."""
     path = Path(path)
     return parse_prepare_config(read_yaml(path), origin=str(path), base_dir=path.resolve().parent)
+
+
+def load_typed_yaml(path: str | Path, model: type[BaseModel], what: str) -> tuple[Any, Path]:
+    """A YAML mapping validated into `model`, and the file's folder (relative paths join it).
+
+    Every problem is an `InputError` naming the file and the dotted field.
+    """
+    path = Path(path)
+    data = read_yaml(path, what)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping at the top level")
+    try:
+        return model.model_validate(data), path.resolve().parent
+    except ValidationError as e:
+        raise InputError(format_validation_error(str(path), e)) from None
+

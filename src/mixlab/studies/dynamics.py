@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mixlab.data.arithmetic import (
     FORMATS,
@@ -26,9 +26,10 @@ from mixlab.data.arithmetic import (
     arithmetic_probes,
     make_problem_split,
 )
-from mixlab.data.config import TokenizerConfig, format_validation_error, read_yaml
+from mixlab.data.config import TokenizerConfig, load_typed_yaml
 from mixlab.data.probes import write_probes
 from mixlab.errors import InputError
+from mixlab.studies.common import check_train_overrides, write_text_jsonl
 from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
 
 STUDY_FILE = "study.json"
@@ -98,27 +99,12 @@ class DynamicsConfig(BaseModel):
         for c in self.choices:
             if self.skill not in c.probes:
                 raise ValueError(f"choices[{c.name}]: no probe named {self.skill!r} (the skill)")
-        for key in ("data", "mixture", "model", "tokens", "seed"):
-            if key in self.train:
-                raise ValueError(f"train.{key} is set by the study, not by its train settings")
+        check_train_overrides(self.train)
         return self
 
 
 def load_dynamics_config(path: str | Path) -> tuple[DynamicsConfig, Path]:
-    path = Path(path)
-    data = read_yaml(path, "dynamics config")
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping at the top level")
-    try:
-        return DynamicsConfig.model_validate(data), path.resolve().parent
-    except ValidationError as e:
-        raise InputError(format_validation_error(str(path), e)) from None
-
-
-def _write_lines(path: Path, texts) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for text in texts:
-            handle.write(json.dumps({"text": text}) + "\n")
+    return load_typed_yaml(path, DynamicsConfig, "dynamics config")
 
 
 def write_corpus(corpus: CorpusConfig, out: Path) -> tuple[Path, dict[str, Path]]:
@@ -130,7 +116,7 @@ def write_corpus(corpus: CorpusConfig, out: Path) -> tuple[Path, dict[str, Path]
     domains: dict[str, list[dict[str, str]]] = {}
 
     def add(domain: str, problems, fmt, test, probe_name: str) -> None:
-        _write_lines(folder / f"{domain}.jsonl",
+        write_text_jsonl(folder / f"{domain}.jsonl",
                      arithmetic_documents(problems, fmt, corpus.per_document, corpus.seed))
         domains[domain] = [{"path": f"{domain}.jsonl"}]
         probes[probe_name] = out / "probes" / f"{probe_name}.jsonl"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mixlab.data.biographies import (
     ATTRIBUTES,
@@ -31,10 +31,11 @@ from mixlab.data.biographies import (
     render_biography,
     subsample_people,
 )
-from mixlab.data.config import SourceConfig, TokenizerConfig, format_validation_error, read_yaml
+from mixlab.data.config import SourceConfig, TokenizerConfig, load_typed_yaml
 from mixlab.data.demo_corpora import write_demo_corpora
 from mixlab.data.probes import Probe, write_probes
 from mixlab.errors import InputError
+from mixlab.studies.common import check_train_overrides, write_text_jsonl
 from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
 
 KNOWLEDGE = "biographies"
@@ -104,36 +105,18 @@ class PhaseConfig(BaseModel):
                 )
         if any(t <= 0 for t in self.tokens):
             raise ValueError("tokens: every budget must be positive")
-        for key in ("data", "mixture", "model", "tokens", "seed"):
-            if key in self.train:
-                raise ValueError(f"train.{key} is set by the study, not by its train settings")
+        check_train_overrides(self.train)
         return self
 
 
 def load_phase_config(path: str | Path) -> tuple[PhaseConfig, Path]:
-    path = Path(path)
-    data = read_yaml(path, "phase config")
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping at the top level")
-    try:
-        return PhaseConfig.model_validate(data), path.resolve().parent
-    except ValidationError as e:
-        raise InputError(format_validation_error(str(path), e)) from None
+    return load_typed_yaml(path, PhaseConfig, "phase config")
 
 
 def fact_bits() -> dict[str, float]:
     """Information in each attribute's value: log2 of how many values it is drawn from."""
     world = make_world()
     return {a: math.log2(len(world.values[a])) for a in ATTRIBUTES}
-
-
-def _write_jsonl(path: Path, texts) -> int:
-    n = 0
-    with open(path, "w", encoding="utf-8") as handle:
-        for text in texts:
-            handle.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
-            n += 1
-    return n
 
 
 def _renderings(cfg: PhaseConfig, people, weights: np.ndarray) -> np.ndarray:
@@ -161,13 +144,13 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
     else:
         group, weights = np.zeros(len(people), dtype=np.int64), np.ones(len(people))
     renderings = _renderings(cfg, people, weights)
-    _write_jsonl(corpora / f"{KNOWLEDGE}.jsonl", biography_documents(people, renderings, cfg.seed))
+    write_text_jsonl(corpora / f"{KNOWLEDGE}.jsonl", biography_documents(people, renderings, cfg.seed))
     domains: dict[str, list[dict[str, Any]]] = {KNOWLEDGE: [{"path": f"{KNOWLEDGE}.jsonl"}]}
     if cfg.tuples > 0:
         repeats = max(1, int(renderings.mean()))
         rng = np.random.default_rng([cfg.seed, 7])
         docs = list(fact_tuples(people)) * repeats
-        _write_jsonl(corpora / f"{TUPLES}.jsonl", (docs[i] for i in rng.permutation(len(docs))))
+        write_text_jsonl(corpora / f"{TUPLES}.jsonl", (docs[i] for i in rng.permutation(len(docs))))
         domains[TUPLES] = [{"path": f"{TUPLES}.jsonl"}]
 
     fewest = 100
@@ -272,29 +255,26 @@ def plan_phase_study(
     """Write the study's data, shards, probes, plan.json and study.json into `out`."""
     from mixlab.data.config import load_prepare_config
     from mixlab.data.prepare import prepare
-    from mixlab.sweep.plan import natural_shares, save_plan
+    from mixlab.data.prepared import load_prepared
+    from mixlab.sweep.plan import save_plan
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     info = write_phase_data(cfg, base_dir, out)
     prepare(load_prepare_config(out / "corpora" / "prepare.yaml"), workers=workers)
-    natural = natural_shares(out / "shards")
-    web = {d: natural[d] for d in info["web_domains"]}
-    total = sum(web.values())
-    web = {d: w / total for d, w in web.items()}
+    prepared = load_prepared(out / "shards")
+    train = prepared.train_tokens()
+    web_tokens = {d: float(train[d].size) for d in info["web_domains"]}
+    web = {d: n / sum(web_tokens.values()) for d, n in web_tokens.items()}
     runs = phase_runs(cfg, out, web)
     save_plan(runs, out / "plan.json")
-    knowledge_tokens = natural[KNOWLEDGE] / sum(natural.values())  # share, for the record
-    from mixlab.data.prepared import load_prepared
-
-    prepared = load_prepared(out / "shards")
-    bio_tokens = int(prepared.train_tokens()[KNOWLEDGE].size)
+    bios = train[KNOWLEDGE]
+    bio_documents = int(np.count_nonzero(bios == prepared.tokenizer.eod_id))  # one EOD each
     info.update({
         "config": cfg.model_dump(mode="json"),
         "web_shares": web,
-        "knowledge_train_tokens": bio_tokens,
-        "knowledge_share_of_shards": knowledge_tokens,
-        "tokens_per_rendering": bio_tokens / max(1, round(info["renderings"] * 0.98)),
+        "knowledge_train_tokens": int(bios.size),
+        "tokens_per_rendering": bios.size / max(1, bio_documents),
         "plan": str(out / "plan.json"),
         "runs": len(runs),
     })

@@ -120,16 +120,19 @@ def predict_from_study(
     grid = np.geomspace(lo / 2, hi * 2, 25)
     curve = [theory.critical_ratio(float(n), threshold) for n in grid]
     finite = [(n, c) for n, c in zip(grid, curve, strict=True) if c is not None]
+    # the theory's slope of ln r* on ln N over the asked sizes (or the plotted grid)
+    points = [(s, crit_ratio[format(s, "g")]["theory"]) for s in sizes
+              if crit_ratio[format(s, "g")]["theory"] is not None]
+    points = points if len(points) >= 2 else finite
+    slope = (-float(np.polyfit(np.log([p[0] for p in points]), np.log([p[1] for p in points]), 1)[0])
+             if len(points) >= 2 else None)
+    power_law = (fitted or {}).get("power_law", {})
     exponent: dict[str, Any] = {
-        "theory": theory.exponent([n for n in sizes if theory.critical_ratio(n, threshold)],
-                                  threshold) if len(sizes) >= 2 else None,
+        "theory": slope,
         "asymptotic": theory.asymptotic_exponent,
-        "fitted": (fitted or {}).get("power_law", {}).get("exponent"),
-        "fitted_ci": ((fitted or {}).get("power_law", {}).get("ci") or {}).get("exponent"),
+        "fitted": power_law.get("exponent"),
+        "fitted_ci": (power_law.get("ci") or {}).get("exponent"),
     }
-    if exponent["theory"] is None and len(finite) >= 2:
-        xs, ys = zip(*finite, strict=True)
-        exponent["theory"] = -float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
     return {
         "threshold": threshold,
         "bits_per_param": bits_per_param,

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mixlab.data.config import format_validation_error, read_yaml
+from mixlab.data.config import format_validation_error, load_typed_yaml
 from mixlab.errors import InputError
 from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
 
@@ -52,14 +52,7 @@ class SweepConfig(BaseModel):
 
 
 def load_sweep_config(path: str | Path) -> tuple[SweepConfig, Path]:
-    path = Path(path)
-    data = read_yaml(path, "sweep config")
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping at the top level")
-    try:
-        return SweepConfig.model_validate(data), path.resolve().parent
-    except ValidationError as e:
-        raise InputError(format_validation_error(str(path), e)) from None
+    return load_typed_yaml(path, SweepConfig, "sweep config")
 
 
 def natural_shares(data_dir: Path) -> dict[str, float]:
