@@ -31,7 +31,7 @@ def _n(v, digits: int = 4) -> str:
 
 
 def run_study(name: str, out_root: Path, workers: int, n_bootstrap: int) -> None:
-    from mixlab.laws.fitting import FitWarning
+    from mixlab.laws.core.fitting import FitWarning
     from mixlab.report.build import write_report
     from mixlab.runs import RunStore
     from mixlab.studies.dynamics import (

@@ -37,8 +37,8 @@ def main() -> None:
     import pandas as pd
     import torch
 
-    from mixlab.laws.fitting import FitWarning
-    from mixlab.laws.phase import PhaseAnalysis
+    from mixlab.laws.core.fitting import FitWarning
+    from mixlab.laws.phase.transition import PhaseAnalysis
     from mixlab.report.build import write_report
     from mixlab.runs import RunStore
     from mixlab.studies.phase import load_phase_config, phase_table, plan_phase_study

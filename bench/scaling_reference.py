@@ -38,13 +38,13 @@ import pandas as pd  # noqa: E402
 import scipy  # noqa: E402
 
 from mixlab.laws import make_law  # noqa: E402
-from mixlab.laws.allocation import compute_optimal  # noqa: E402
-from mixlab.laws.crossval import spearman  # noqa: E402
-from mixlab.laws.fitting import FitWarning  # noqa: E402
-from mixlab.laws.nested import nested_predict  # noqa: E402
-from mixlab.laws.scaling import ChinchillaLaw  # noqa: E402
-from mixlab.nested_prediction import nested_inputs  # noqa: E402
+from mixlab.laws.core.fitting import FitWarning  # noqa: E402
+from mixlab.laws.mixing.crossval import spearman  # noqa: E402
+from mixlab.laws.scaling.allocation import compute_optimal  # noqa: E402
+from mixlab.laws.scaling.forms import ChinchillaLaw  # noqa: E402
+from mixlab.laws.scaling.nested import nested_predict  # noqa: E402
 from mixlab.runs import RunStore, import_mixinglaws_logs  # noqa: E402
+from mixlab.studies.nested import nested_inputs  # noqa: E402
 
 EPOCH_FIT = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3658}
 EPOCH_CI = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mixlab.cli import main
-from mixlab.laws.serialize import load_law
+from mixlab.io.laws import load_law
 from mixlab.runs import RunStore
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mixlab import cli
-from mixlab.laws.fitting import FitWarning
+from mixlab.laws.core.fitting import FitWarning
 from mixlab.runs import Evaluation, RunRecord, RunStore
 
 P = {"E": 1.82, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}

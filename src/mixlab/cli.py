@@ -21,7 +21,7 @@ from typer.exceptions import TyperException
 
 from mixlab import __version__
 from mixlab.commands import data, demo, dynamics, law, phase, report, runs, scaling, sweep, train
-from mixlab.console import Output
+from mixlab.commands.console import Output
 from mixlab.errors import InputError
 
 GLOBAL_FLAGS = ("--json", "--quiet", "--debug")

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from mixlab.errors import InputError
-from mixlab.laws.allocation import (
+from mixlab.laws.scaling.allocation import (
     chinchilla_optimal,
     compute_optimal,
     inference_optimal,
     tokens_for_loss,
 )
-from mixlab.laws.scaling import ScalingLaw
+from mixlab.laws.scaling.forms import ScalingLaw
 
 EPOCH = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3658}
 

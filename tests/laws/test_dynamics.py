@@ -11,8 +11,8 @@ import pytest
 from scipy.stats import kendalltau
 
 from mixlab.errors import InputError
-from mixlab.laws import dynamics
-from mixlab.laws.dynamics import (
+from mixlab.laws.dynamics import metrics as dynamics
+from mixlab.laws.dynamics.metrics import (
     accuracy_to_tokens,
     area_under_curve,
     baseline_bits_per_byte,

@@ -8,8 +8,8 @@ import pytest
 
 from mixlab.errors import InputError
 from mixlab.laws import make_law
-from mixlab.laws.fitting import FitWarning
-from mixlab.laws.nested import SharedExponentSizeLaw, nested_predict
+from mixlab.laws.core.fitting import FitWarning
+from mixlab.laws.scaling.nested import SharedExponentSizeLaw, nested_predict
 
 DOMAINS = ["web", "code", "books"]
 SIZES = (3e7, 1e8, 3e8)

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from mixlab.errors import InputError
-from mixlab.laws.fitting import FitWarning
-from mixlab.laws.scaling import (
+from mixlab.io.scaling_laws import load_scaling_law, save_scaling_law
+from mixlab.laws.core.fitting import FitWarning
+from mixlab.laws.scaling.forms import (
     ChinchillaLaw,
     OvertrainLaw,
     ScalingLaw,
@@ -17,7 +18,6 @@ from mixlab.laws.scaling import (
     effective_data,
     make_scaling_law,
 )
-from mixlab.laws.scaling_io import load_scaling_law, save_scaling_law
 
 CHIN = {"E": 1.82, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 

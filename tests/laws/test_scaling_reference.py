@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixlab.laws.scaling import ChinchillaLaw
+from mixlab.laws.scaling.forms import ChinchillaLaw
 
 EPOCH = {"E": 1.817, "alpha": 0.3478, "beta": 0.3658}
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mixlab.console import Output
+from mixlab.commands.console import Output
 
 StoreOpt = Annotated[
     Path,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import output
-from mixlab.console import table
+from mixlab.commands.console import table
 
 app = typer.Typer(help="Prepare corpora as token shards and inspect them.", no_args_is_help=True)
 

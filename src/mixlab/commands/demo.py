@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import output
-from mixlab.console import table
+from mixlab.commands.console import table
 
 
 def demo_command(
@@ -24,7 +24,7 @@ def demo_command(
     """Prepare data, sweep mixtures, fit exp and lgbm laws, recommend, verify, report."""
     from dataclasses import replace
 
-    from mixlab.demo import DemoSettings, run_demo
+    from mixlab.studies.demo import DemoSettings, run_demo
 
     o = output(ctx)
     settings = replace(DemoSettings.quick() if quick else DemoSettings(), workers=workers)

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import StoreOpt, output
+from mixlab.commands.console import table
 from mixlab.commands.sweep import execute_plan
-from mixlab.console import table
 
 app = typer.Typer(
     help="Learning speed, emergence and compression of data choices (formats, curricula, mixtures).",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import output
-from mixlab.console import table
+from mixlab.commands.console import table
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -41,8 +41,8 @@ def law_fit(
     tag: Annotated[str | None, typer.Option(help="With --store: only runs with this tag.")] = None,
 ) -> None:
     """Fit a mixing law on runs and report its cross-validated MAE and Spearman per target."""
-    from mixlab.lawdata import fit_law, read_weights, training_tables
-    from mixlab.laws.serialize import save_law
+    from mixlab.io.laws import save_law
+    from mixlab.studies.mixing_fit import fit_law, read_weights, training_tables
 
     if law not in KINDS:
         raise InputError(f"--law must be one of {', '.join(KINDS)}, not {law!r}")
@@ -79,8 +79,8 @@ def law_predict(
     renormalize: Annotated[bool, typer.Option(help="Rescale mixture rows to sum to 1.")] = False,
 ) -> None:
     """Predict the targets of unseen mixtures."""
-    from mixlab.lawdata import prediction_table
-    from mixlab.laws.serialize import load_law
+    from mixlab.io.laws import load_law
+    from mixlab.studies.mixing_fit import prediction_table
 
     frame = prediction_table(load_law(law_file), mixtures, id_column, renormalize)
     frame.to_csv(out, index=False)
@@ -127,10 +127,10 @@ def law_optimize(
     seed: Annotated[int, typer.Option(help="Seed for restarts and bootstrap.")] = 0,
 ) -> None:
     """Recommend the mixture minimising the predicted target under constraints."""
-    from mixlab.lawdata import constraints, read_json, training_tables
+    from mixlab.export.mixtures import format_mixture
+    from mixlab.io.laws import load_law
     from mixlab.laws import optimize_mixture
-    from mixlab.laws.serialize import load_law
-    from mixlab.mixture_formats import format_mixture
+    from mixlab.studies.mixing_fit import constraints, read_json, training_tables
 
     law = load_law(law_file)
     cons = constraints(
@@ -198,8 +198,8 @@ def law_critical_share(
     target: Annotated[str | None, typer.Option(help="The original domain's loss metric.")] = None,
 ) -> None:
     """Continual pretraining: the least share of original data that keeps its loss in bound."""
+    from mixlab.io.laws import load_law
     from mixlab.laws import critical_share
-    from mixlab.laws.serialize import load_law
 
     result = critical_share(
         load_law(law_file),

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import StoreOpt, TagOpt, output
+from mixlab.commands.console import table
 from mixlab.commands.sweep import execute_plan
-from mixlab.console import table
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -81,7 +81,7 @@ def phase_fit(
     out: Annotated[Path, typer.Option(help="PHASE.json to write.")] = Path("phase.json"),
 ) -> None:
     """Critical ratio per size, critical size per ratio, and r* = c * N^-gamma, with intervals."""
-    from mixlab.laws.phase import PhaseAnalysis
+    from mixlab.laws.phase.transition import PhaseAnalysis
     from mixlab.studies.phase import phase_table, read_phase_results
 
     if (results is None) == (store is None):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import StoreOpt, TagOpt, output
-from mixlab.console import table
+from mixlab.commands.console import table
 from mixlab.errors import InputError
 
 app = typer.Typer(help="Import, list, show and export runs in the run store.", no_args_is_help=True)

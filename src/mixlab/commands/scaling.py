@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from mixlab.commands.common import StoreOpt, TagOpt, output
-from mixlab.console import table
+from mixlab.commands.console import table
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -78,7 +78,7 @@ def read_columns(path: Path, columns: dict[str, str]) -> dict[str, Any]:
 
 
 def _law_json(path: Path):
-    from mixlab.laws.scaling_io import load_scaling_law
+    from mixlab.io.scaling_laws import load_scaling_law
 
     return load_scaling_law(path)
 
@@ -134,8 +134,8 @@ def scaling_fit(
 ) -> None:
     """Fit a scaling law to a runs table and write it as JSON."""
     _quiet_blas()
-    from mixlab.laws.scaling import make_scaling_law
-    from mixlab.laws.scaling_io import save_scaling_law
+    from mixlab.io.scaling_laws import save_scaling_law
+    from mixlab.laws.scaling.forms import make_scaling_law
 
     if form not in FORMS:
         raise InputError(f"--form must be one of {', '.join(FORMS)}, not {form!r}")
@@ -267,7 +267,7 @@ def scaling_allocate(
 ) -> None:
     """Compute-optimal N and D for a budget; with inference demand, the cheaper-overall choice."""
     _quiet_blas()
-    from mixlab.laws.allocation import compute_optimal, inference_optimal
+    from mixlab.laws.scaling.allocation import compute_optimal, inference_optimal
 
     law = _law_json(fit)
     T = 0.0 if inference_tokens is None else inference_tokens
@@ -353,11 +353,11 @@ def scaling_nested(
 ) -> None:
     """Nested prediction: step laws, then size laws, then a mixing law, then the optimum."""
     _quiet_blas()
+    from mixlab.io.scaling_laws import read_json, write_json
     from mixlab.laws import make_law
-    from mixlab.laws.scaling import StepLaw
-    from mixlab.laws.scaling_io import read_json, write_json
-    from mixlab.nested_prediction import nested_from_store
+    from mixlab.laws.scaling.forms import StepLaw
     from mixlab.runs import RunStore
+    from mixlab.studies.nested import nested_from_store
 
     w = None
     if weights is not None:

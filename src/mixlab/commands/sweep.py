@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import StoreOpt, output
-from mixlab.console import table
+from mixlab.commands.console import table
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -74,7 +74,7 @@ def execute_plan(
     """Run a plan file's pending runs with progress; exit 1 if any failed (shared by studies)."""
     from contextlib import nullcontext
 
-    from mixlab.console import sweep_progress
+    from mixlab.commands.console import sweep_progress
     from mixlab.sweep.execute import run_local, run_ray
     from mixlab.sweep.plan import load_plan
 

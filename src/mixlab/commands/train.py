@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import StoreOpt, output
-from mixlab.console import table
+from mixlab.commands.console import table
 
 
 def train_command(
@@ -20,7 +20,7 @@ def train_command(
     """Train one proxy model on a mixture and record it (evaluations as it goes) in the store."""
     from contextlib import nullcontext
 
-    from mixlab.console import train_progress
+    from mixlab.commands.console import train_progress
     from mixlab.runs import RunStore
     from mixlab.train.config import load_train_config
     from mixlab.train.loop import train

@@ -1,36 +1,18 @@
 """Scientific core: functional forms, robust fitting, evaluation, design and optimisation.
 
-Pure numerics on arrays (numpy, scipy, lightgbm); no torch and no file I/O outside
-`serialize`.
+Pure numerics on arrays (numpy, scipy, lightgbm); no torch and no file I/O (law files are
+read and written by :mod:`mixlab.io.laws`). Families: core/ (fitting engine, bootstrap,
+checks), mixing/, scaling/, phase/, dynamics/.
 """
 
-from mixlab.laws.base import LAW_KINDS, MixingLaw, law_from_dict
-from mixlab.laws.bootstrap import (
+from mixlab.laws.core.bootstrap import (
     BootstrapResult,
     bootstrap_fits,
     bootstrap_indices,
     bootstrap_law,
     percentile_interval,
 )
-from mixlab.laws.continual import CriticalShare, critical_share
-from mixlab.laws.crossval import (
-    CVReport,
-    cross_validate,
-    fit_with_cv,
-    kfold_splits,
-    loo_splits,
-    score_predictions,
-    shuffle_splits,
-    spearman,
-)
-from mixlab.laws.design import (
-    check_prior,
-    dirichlet_design,
-    round_mixtures,
-    simplex_grid,
-    validate_mixture_list,
-)
-from mixlab.laws.fitting import (
+from mixlab.laws.core.fitting import (
     CurveModel,
     FitResult,
     FitWarning,
@@ -41,15 +23,33 @@ from mixlab.laws.fitting import (
     grid_starts,
     random_starts,
 )
-from mixlab.laws.mixing import ExpLaw, ImplicitLaw
-from mixlab.laws.optimize import (
+from mixlab.laws.mixing.base import LAW_KINDS, MixingLaw, law_from_dict
+from mixlab.laws.mixing.continual import CriticalShare, critical_share
+from mixlab.laws.mixing.crossval import (
+    CVReport,
+    cross_validate,
+    fit_with_cv,
+    kfold_splits,
+    loo_splits,
+    score_predictions,
+    shuffle_splits,
+    spearman,
+)
+from mixlab.laws.mixing.design import (
+    check_prior,
+    dirichlet_design,
+    round_mixtures,
+    simplex_grid,
+    validate_mixture_list,
+)
+from mixlab.laws.mixing.explicit import ExpLaw, ImplicitLaw
+from mixlab.laws.mixing.optimize import (
     MixtureConstraints,
     OptimizationResult,
     optimize_mixture,
     project_to_box_simplex,
 )
-from mixlab.laws.regression import LGBMLaw, LinearLaw
-from mixlab.laws.serialize import load_law, save_law
+from mixlab.laws.mixing.regression import LGBMLaw, LinearLaw
 
 
 def make_law(kind: str, **params: object) -> MixingLaw:
@@ -70,8 +70,8 @@ __all__ = [
     "MixtureConstraints", "OptimizationResult", "ParamSpec", "Squared", "bootstrap_fits",
     "bootstrap_indices", "bootstrap_law", "check_prior", "critical_share", "cross_validate",
     "dirichlet_design", "fit_model", "fit_with_cv", "grid_starts", "kfold_splits",
-    "law_from_dict", "load_law", "loo_splits", "make_law", "optimize_mixture",
+    "law_from_dict", "loo_splits", "make_law", "optimize_mixture",
     "percentile_interval", "project_to_box_simplex", "random_starts", "round_mixtures",
-    "save_law", "score_predictions", "shuffle_splits", "simplex_grid", "spearman",
+    "score_predictions", "shuffle_splits", "simplex_grid", "spearman",
     "validate_mixture_list",
 ]

@@ -236,7 +236,7 @@ def dynamics_curves(store, study: dict[str, Any]) -> pd.DataFrame:
 def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path | None = None,
                      n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Emergence per choice x size, speed ratios, AUC, rank agreement, compression, data scaling."""
-    from mixlab.laws import dynamics as dyn
+    from mixlab.laws.dynamics import metrics as dyn
 
     skill = f"probe/{study['skill']}"
     threshold = study["threshold"]
@@ -325,8 +325,8 @@ def _data_scaling(curves: pd.DataFrame, metric_of: dict[str, str]) -> list[dict[
     """The step law of a loss against tokens, per choice and size (seed means)."""
     import warnings
 
-    from mixlab.laws.dynamics import data_scaling_at_fixed_size
-    from mixlab.laws.fitting import FitWarning
+    from mixlab.laws.core.fitting import FitWarning
+    from mixlab.laws.dynamics.metrics import data_scaling_at_fixed_size
 
     rows = curves[curves["tokens"] > 0]
     rows = rows[rows["metric"] == rows["choice"].map(metric_of)]
@@ -355,7 +355,7 @@ def compression_rows(curves: pd.DataFrame, data_dir: Path, max_bytes: int = 4_00
     """Prequential bits per byte of each run's training stream per domain, next to
     gzip / bz2 / lzma on that domain's training text (its first `max_bytes`)."""
     from mixlab.data.prepared import load_prepared
-    from mixlab.laws.dynamics import baseline_bits_per_byte
+    from mixlab.laws.dynamics.metrics import baseline_bits_per_byte
 
     prepared = load_prepared(data_dir)
     tokenizer = prepared.tokenizer

@@ -21,7 +21,7 @@ from mixlab.errors import InputError
 
 def fact_groups_from_study(study: dict[str, Any], bits_per_fact: float | None = None) -> list:
     """One FactGroup per (popularity group, attribute): count, exposure per knowledge token, bits."""
-    from mixlab.laws.phase import FactGroup
+    from mixlab.laws.phase.transition import FactGroup
 
     groups = study["groups"]
     total_renderings = sum(g["people"] * g["renderings_per_person"] for g in groups)
@@ -67,7 +67,7 @@ def predict_from_study(
     phase: Path | None = None,
 ) -> dict[str, Any]:
     """Fit the web-loss law, build the fact groups, and predict r* and N* (JSON-ready)."""
-    from mixlab.laws.phase import CapacityTheory, WebCapacityLaw
+    from mixlab.laws.phase.transition import CapacityTheory, WebCapacityLaw
     from mixlab.studies.phase import load_study, web_loss_table
 
     info = load_study(study) if study is not None else None

@@ -68,7 +68,7 @@ def design_mixtures(
     design: MixtureDesign, domains: list[str], natural: dict[str, float]
 ) -> list[dict[str, float]]:
     """The mixtures a design asks for, each a {domain: weight} summing to 1."""
-    from mixlab.laws import design as designs
+    from mixlab.laws.mixing import design as designs
 
     if design.kind == "list":
         if not design.mixtures:

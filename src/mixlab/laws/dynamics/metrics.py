@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.base import _jsonable
-from mixlab.laws.bootstrap import percentile_interval
-from mixlab.laws.scaling import StepLaw
+from mixlab.laws.core.bootstrap import percentile_interval
+from mixlab.laws.mixing.base import _jsonable
+from mixlab.laws.scaling.forms import StepLaw
 
 __all__ = [
     "CompressionRow",

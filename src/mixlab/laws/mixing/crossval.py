@@ -10,8 +10,8 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw
-from mixlab.laws.validation import check_mixtures, check_run_ids, check_targets, check_weights
+from mixlab.laws.core.checks import check_mixtures, check_run_ids, check_targets, check_weights
+from mixlab.laws.mixing.base import MixingLaw
 
 __all__ = [
     "CVReport",

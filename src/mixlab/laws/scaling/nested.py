@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw
-from mixlab.laws.bootstrap import percentile_interval
-from mixlab.laws.fitting import CurveModel, FitWarning, ParamSpec, fit_model
-from mixlab.laws.optimize import MixtureConstraints, OptimizationResult, optimize_mixture
-from mixlab.laws.scaling import (
+from mixlab.laws.core.bootstrap import percentile_interval
+from mixlab.laws.core.fitting import CurveModel, FitWarning, ParamSpec, fit_model
+from mixlab.laws.mixing.base import MixingLaw
+from mixlab.laws.mixing.optimize import MixtureConstraints, OptimizationResult, optimize_mixture
+from mixlab.laws.scaling.forms import (
     EXPONENT_MAX,
     TWO_TERM_EXPONENTS,
     SizeLaw,

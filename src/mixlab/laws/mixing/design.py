@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.validation import check_mixtures
+from mixlab.laws.core.checks import check_mixtures
 
 __all__ = [
     "check_prior",

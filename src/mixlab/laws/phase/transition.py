@@ -41,10 +41,10 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 
 from mixlab.errors import InputError
-from mixlab.laws.base import _jsonable
-from mixlab.laws.bootstrap import percentile_interval
-from mixlab.laws.fitting import CurveModel, ParamSpec, fit_model
-from mixlab.laws.scaling import SizeLaw
+from mixlab.laws.core.bootstrap import percentile_interval
+from mixlab.laws.core.fitting import CurveModel, ParamSpec, fit_model
+from mixlab.laws.mixing.base import _jsonable
+from mixlab.laws.scaling.forms import SizeLaw
 
 __all__ = [
     "CapacityTheory",

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw
-from mixlab.laws.fitting import CurveModel, FitResult, ParamSpec, fit_model, make_loss
+from mixlab.laws.core.fitting import CurveModel, FitResult, ParamSpec, fit_model, make_loss
+from mixlab.laws.mixing.base import MixingLaw
 
 __all__ = ["ExpLaw", "ImplicitLaw", "FEATURES"]
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw
-from mixlab.laws.fitting import FitWarning
+from mixlab.laws.core.fitting import FitWarning
+from mixlab.laws.mixing.base import MixingLaw
 
 __all__ = ["LinearLaw", "LGBMLaw"]
 

@@ -22,10 +22,10 @@ import numpy as np
 from scipy.optimize import minimize
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw
-from mixlab.laws.bootstrap import bootstrap_law, percentile_interval
-from mixlab.laws.design import check_prior, dirichlet_design
-from mixlab.laws.fitting import FitWarning
+from mixlab.laws.core.bootstrap import bootstrap_law, percentile_interval
+from mixlab.laws.core.fitting import FitWarning
+from mixlab.laws.mixing.base import MixingLaw
+from mixlab.laws.mixing.design import check_prior, dirichlet_design
 
 __all__ = ["MixtureConstraints", "OptimizationResult", "optimize_mixture", "project_to_box_simplex"]
 

@@ -20,13 +20,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.fitting import FitWarning
-from mixlab.laws.validation import (
+from mixlab.laws.core.checks import (
     check_mixtures,
     check_run_ids,
     check_targets,
     check_weights,
 )
+from mixlab.laws.core.fitting import FitWarning
 
 __all__ = ["MixingLaw", "law_from_dict", "LAW_KINDS"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mixlab.errors import InputError
-from mixlab.laws.scaling import ScalingLaw, scaling_law_from_dict
+from mixlab.laws.scaling.forms import ScalingLaw, scaling_law_from_dict
 
 __all__ = ["load_scaling_law", "read_json", "save_scaling_law", "write_json"]
 

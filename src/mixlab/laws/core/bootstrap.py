@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw
-from mixlab.laws.fitting import FitWarning
+from mixlab.laws.core.fitting import FitWarning
+from mixlab.laws.mixing.base import MixingLaw
 
 __all__ = ["BootstrapResult", "bootstrap_fits", "bootstrap_indices", "bootstrap_law",
            "percentile_interval"]

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mixlab.errors import InputError
-from mixlab.mixture_formats import format_mixture
+from mixlab.export.mixtures import format_mixture
 
 MIX = {"web": 0.5, "code": 0.3, "books": 0.2, "math": 0.0}
 

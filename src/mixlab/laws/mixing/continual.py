@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw
+from mixlab.laws.mixing.base import MixingLaw
 
 __all__ = ["CriticalShare", "critical_share"]
 

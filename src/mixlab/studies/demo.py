@@ -20,9 +20,9 @@ import pandas as pd
 
 from mixlab.data.demo_corpora import write_demo_corpora
 from mixlab.data.prepare import prepare
+from mixlab.export.mixtures import format_mixture
+from mixlab.io.laws import save_law
 from mixlab.laws import FitWarning, MixtureConstraints, fit_with_cv, make_law, optimize_mixture
-from mixlab.laws.serialize import save_law
-from mixlab.mixture_formats import format_mixture
 from mixlab.report.build import write_report
 from mixlab.runs import RunStore
 from mixlab.sweep.execute import run_local

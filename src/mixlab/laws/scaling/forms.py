@@ -28,9 +28,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.base import _jsonable
-from mixlab.laws.bootstrap import bootstrap_fits, percentile_interval
-from mixlab.laws.fitting import (
+from mixlab.laws.core.bootstrap import bootstrap_fits, percentile_interval
+from mixlab.laws.core.fitting import (
     CurveModel,
     FitResult,
     ParamSpec,
@@ -38,6 +37,7 @@ from mixlab.laws.fitting import (
     grid_starts,
     make_loss,
 )
+from mixlab.laws.mixing.base import _jsonable
 
 __all__ = [
     "EPOCH_GRID",

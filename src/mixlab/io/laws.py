@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw, law_from_dict
+from mixlab.laws.mixing.base import MixingLaw, law_from_dict
 
 __all__ = ["load_law", "save_law"]
 

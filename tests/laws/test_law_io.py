@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mixlab.errors import InputError
+from mixlab.io.laws import load_law, save_law
 from mixlab.laws import (
     ExpLaw,
     FitWarning,
@@ -12,8 +13,6 @@ from mixlab.laws import (
     LGBMLaw,
     LinearLaw,
     law_from_dict,
-    load_law,
-    save_law,
 )
 
 from .conftest import DOMAINS, exp_truth

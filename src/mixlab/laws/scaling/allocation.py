@@ -20,7 +20,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from mixlab.errors import InputError
-from mixlab.laws.scaling import ScalingLaw
+from mixlab.laws.scaling.forms import ScalingLaw
 
 __all__ = [
     "Allocation",

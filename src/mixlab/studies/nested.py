@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from mixlab.errors import InputError
-from mixlab.laws.base import MixingLaw
-from mixlab.laws.nested import NestedResult, nested_predict
+from mixlab.laws.mixing.base import MixingLaw
+from mixlab.laws.scaling.nested import NestedResult, nested_predict
 from mixlab.runs.store import RunStore
 
 __all__ = ["mixture_key", "nested_from_store", "nested_inputs"]
