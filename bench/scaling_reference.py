@@ -94,8 +94,8 @@ def chinchilla(ref: Path, n_boot: int, full_grid: bool) -> None:
         print(f"   {name:6s} {ours:9.4g} {theirs:9.4g} {100 * diff:+6.2f}%  "
               f"[{lo:7.4g}, {hi:7.4g}]  {ci_txt:>16s}  {overlap}")
     keep = law.rows_
-    objs = {"ours": law.objective_, "Epoch's refit": law.objective(X[keep], y[keep], EPOCH_FIT),
-            "Hoffmann et al. (published)": law.objective(X[keep], y[keep], HOFFMANN)}
+    objs = {"ours": law.cost_, "Epoch's refit": law.cost(X[keep], y[keep], EPOCH_FIT),
+            "Hoffmann et al. (published)": law.cost(X[keep], y[keep], HOFFMANN)}
     print("   objective (Huber 1e-3 on log loss, summed over the 240 points):")
     for k, v in objs.items():
         print(f"     {k:28s} {v:.6f}")
@@ -110,7 +110,7 @@ def chinchilla(ref: Path, n_boot: int, full_grid: bool) -> None:
         full = ChinchillaLaw(drop_highest=5, n_refine=None).fit(X, y)
         same = max(abs(full.params_[k] / law.params_[k] - 1) for k in law.params_)
         print(f"   full grid (all 4500 starts refined, {time.perf_counter() - t0:.0f} s): "
-              f"objective {full.objective_:.9f}, largest parameter difference "
+              f"objective {full.cost_:.9f}, largest parameter difference "
               f"{100 * same:.3f}%")
 
 

@@ -46,7 +46,7 @@ def test_fit_predict_allocate(runs_csv, tmp_path, capsys):
     data = json.loads(fit.read_text())
     assert data["form"] == "chinchilla" and data["n_points"] == 62
     assert set(data["params"]) == {"E", "A", "B", "alpha", "beta"}
-    assert set(data["ci"]) == set(data["params"]) and data["objective"] > 0
+    assert set(data["ci"]) == set(data["params"]) and data["cost"] > 0
     assert data["params"]["alpha"] == pytest.approx(P["alpha"], rel=0.1)
     assert json.loads(out)["out"] == str(fit)
 

@@ -10,7 +10,7 @@ def test_prediction_interval_contains_truth(rng):
     R = rng.dirichlet(np.ones(4), 60)
     y = exp_truth(R)[:, :1] + rng.normal(0, 0.01, (60, 1))
     law = ExpLaw(loss="squared").fit(R, y)
-    boot = bootstrap_law(law, R, y, n_boot=30, seed=1)
+    boot = bootstrap_law(law, R, y, n_bootstrap=30, seed=1)
     points = rng.dirichlet(np.ones(4) * 3, 10)
     lo, hi = boot.interval(points, level=0.95)
     truth = exp_truth(points)[:, :1]
@@ -24,8 +24,8 @@ def test_linear_coefficient_interval_and_determinism(rng):
     beta = np.array([1.0, 2.0, 3.0])
     y = (R @ beta + rng.normal(0, 0.05, 80))[:, None]
     law = LinearLaw().fit(R, y)
-    b1 = bootstrap_law(law, R, y, n_boot=50, seed=7)
-    b2 = bootstrap_law(law, R, y, n_boot=50, seed=7)
+    b1 = bootstrap_law(law, R, y, n_bootstrap=50, seed=7)
+    b2 = bootstrap_law(law, R, y, n_bootstrap=50, seed=7)
     np.testing.assert_array_equal(b1.predict(R[:5]), b2.predict(R[:5]))
     lo, hi = b1.param_interval(0.95)["coef"]
     assert np.all((lo[0] <= beta) & (beta <= hi[0]))
@@ -40,6 +40,6 @@ def test_bootstrap_can_refit_only_some_targets(rng):
     R = rng.dirichlet(np.ones(4), 40)
     Y = exp_truth(R)
     law = LinearLaw().fit(R, Y, target_names=["a", "b"])
-    boot = bootstrap_law(law, R, Y, n_boot=3, targets=["b"])
+    boot = bootstrap_law(law, R, Y, n_bootstrap=3, targets=["b"])
     assert boot.predict(R[:4]).shape == (3, 4, 1)
     assert boot.laws[0].target_names_ == ["b"]

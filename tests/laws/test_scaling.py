@@ -68,7 +68,7 @@ def test_chinchilla_recovers_parameters(rng):
     assert p["beta"] == pytest.approx(CHIN["beta"], rel=0.06)
     assert law.fit_info_["success"]
     # a worse parameter set scores a higher objective on the same points
-    assert law.objective(X, y) < law.objective(X, y, {**p, "beta": 0.28})
+    assert law.cost(X, y) < law.cost(X, y, {**p, "beta": 0.28})
 
 
 def test_chinchilla_drop_highest_leaves_out_outliers(rng):

@@ -20,4 +20,4 @@ def test_epoch_refit_within_one_percent(reference_data):
     for name, value in EPOCH.items():
         assert law.params_[name] == pytest.approx(value, rel=0.01)
     kept = law.rows_
-    assert law.objective(X[kept], y[kept], HOFFMANN) > 2 * law.objective_
+    assert law.cost(X[kept], y[kept], HOFFMANN) > 2 * law.cost_

@@ -14,7 +14,6 @@ from mixlab.errors import InputError
 app = typer.Typer(
     help="Fit data mixing laws, predict unseen mixtures, recommend a mixture.", no_args_is_help=True
 )
-KINDS = ("exp", "implicit", "linear", "lgbm")
 IdOpt = Annotated[str, typer.Option(help="Run-id column of the tables.")]
 
 
@@ -42,10 +41,11 @@ def law_fit(
 ) -> None:
     """Fit a mixing law on runs and report its cross-validated MAE and Spearman per target."""
     from mixlab.io.laws import save_law
+    from mixlab.laws.core.estimator import kinds
     from mixlab.studies.mixing_fit import fit_law, read_weights, training_tables
 
-    if law not in KINDS:
-        raise InputError(f"--law must be one of {', '.join(KINDS)}, not {law!r}")
+    if law not in kinds("mixing"):
+        raise InputError(f"--law must be one of {', '.join(kinds('mixing'))}, not {law!r}")
     R, Y = training_tables(
         mixtures, metrics, id_column=id_column, store=store, tag=tag, renormalize=renormalize
     )

@@ -19,7 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-FORMS = ("chinchilla", "size", "step", "overtrain")
 
 
 def _quiet_blas() -> None:
@@ -135,10 +134,11 @@ def scaling_fit(
     """Fit a scaling law to a runs table and write it as JSON."""
     _quiet_blas()
     from mixlab.io.scaling_laws import save_scaling_law
+    from mixlab.laws.core.estimator import kinds
     from mixlab.laws.scaling.forms import make_scaling_law
 
-    if form not in FORMS:
-        raise InputError(f"--form must be one of {', '.join(FORMS)}, not {form!r}")
+    if form not in kinds("scaling"):
+        raise InputError(f"--form must be one of {', '.join(kinds('scaling'))}, not {form!r}")
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
     cols: dict[str, str] = {"--loss-column": loss_column}

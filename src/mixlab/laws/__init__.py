@@ -12,6 +12,7 @@ from mixlab.laws.core.bootstrap import (
     bootstrap_law,
     percentile_interval,
 )
+from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, Result, kinds, make
 from mixlab.laws.core.fitting import (
     CurveModel,
     FitResult,
@@ -21,7 +22,6 @@ from mixlab.laws.core.fitting import (
     Squared,
     fit_model,
     grid_starts,
-    random_starts,
 )
 from mixlab.laws.mixing.base import LAW_KINDS, MixingLaw, law_from_dict
 from mixlab.laws.mixing.continual import CriticalShare, critical_share
@@ -54,24 +54,17 @@ from mixlab.laws.mixing.regression import LGBMLaw, LinearLaw
 
 def make_law(kind: str, **params: object) -> MixingLaw:
     """A law by its kind name ('exp', 'implicit', 'linear', 'lgbm') and hyperparameters."""
-    from mixlab.errors import InputError
-
-    if kind not in LAW_KINDS:
-        raise InputError(f"unknown law kind {kind!r}; known: {sorted(LAW_KINDS)}")
-    try:
-        return LAW_KINDS[kind](**params)
-    except TypeError as exc:
-        raise InputError(f"law {kind!r}: {exc}") from None
+    return make(kind, "mixing", **params)
 
 
 __all__ = [
-    "LAW_KINDS", "BootstrapResult", "CVReport", "CriticalShare", "CurveModel", "ExpLaw",
+    "DEFAULT_LEVEL", "LAW_KINDS", "BootstrapResult", "Estimator", "Result", "kinds", "CVReport", "CriticalShare", "CurveModel", "ExpLaw",
     "FitResult", "FitWarning", "Huber", "ImplicitLaw", "LGBMLaw", "LinearLaw", "MixingLaw",
     "MixtureConstraints", "OptimizationResult", "ParamSpec", "Squared", "bootstrap_fits",
     "bootstrap_indices", "bootstrap_law", "check_prior", "critical_share", "cross_validate",
     "dirichlet_design", "fit_model", "fit_with_cv", "grid_starts", "kfold_splits",
     "law_from_dict", "loo_splits", "make_law", "optimize_mixture",
-    "percentile_interval", "project_to_box_simplex", "random_starts", "round_mixtures",
+    "percentile_interval", "project_to_box_simplex", "round_mixtures",
     "score_predictions", "shuffle_splits", "simplex_grid", "spearman",
     "validate_mixture_list",
 ]

@@ -37,7 +37,7 @@ __all__ = [
     "fit_model",
     "grid_starts",
     "make_loss",
-    "random_starts",
+    "screen_starts",
 ]
 
 
@@ -196,22 +196,6 @@ def grid_starts(model: CurveModel, grid: Mapping[str, Sequence[float]]) -> np.nd
     return np.array(list(itertools.product(*axes)), dtype=float).reshape(-1, len(axes))
 
 
-def random_starts(
-    model: CurveModel,
-    n: int,
-    lower: Sequence[float],
-    upper: Sequence[float],
-    seed: int | np.random.Generator = 0,
-) -> np.ndarray:
-    """`n` seeded starts drawn uniformly in [lower, upper] (log-uniformly for log params)."""
-    rng = np.random.default_rng(seed)
-    lo = model.to_internal(np.asarray(lower, dtype=float))
-    hi = model.to_internal(np.asarray(upper, dtype=float))
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-        raise InputError("random_starts: start ranges must be finite (and > 0 for log params)")
-    return model.to_external(rng.uniform(lo, hi, size=(n, len(lo))))
-
-
 # ---------------------------------------------------------------------------------------
 # Fitting
 
@@ -222,7 +206,7 @@ class FitResult:
 
     params: np.ndarray
     names: list[str]
-    loss: float
+    cost: float  # the robust objective at `params` (not a model's loss)
     success: bool
     message: str
     n_starts: int
@@ -230,11 +214,42 @@ class FitResult:
     n_at_best: int
     r2: float
     nfev: int
-    start_losses: np.ndarray = field(repr=False)
+    start_costs: np.ndarray = field(repr=False)
     at_bounds: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, float]:
         return {n: float(v) for n, v in zip(self.names, self.params, strict=True)}
+
+
+def screen_starts(
+    model: CurveModel,
+    Z: np.ndarray,
+    y: np.ndarray,
+    starts: np.ndarray,
+    k: int | None,
+    *,
+    loss: str | Loss = "huber",
+    delta: float = 1e-3,
+    residual: str = "log",
+) -> np.ndarray:
+    """The `k` starts with the lowest robust cost (all of them when `k` is None).
+
+    Scoring a start costs one prediction; refining it, a full L-BFGS run.  Ties keep the
+    grid order, so the choice is deterministic.
+    """
+    starts = np.atleast_2d(np.asarray(starts, dtype=float))
+    if k is None or k >= len(starts):
+        return starts
+    rho = make_loss(loss, delta)
+    target = np.log(y) if residual == "log" else y
+    scores = np.empty(len(starts))
+    with np.errstate(all="ignore"):
+        for i, theta in enumerate(starts):
+            pred = model.predict(theta, Z)
+            r = (np.log(np.maximum(pred, 1e-300)) if residual == "log" else pred) - target
+            val = float(np.sum(rho.rho(r)))
+            scores[i] = val if np.isfinite(val) else np.inf
+    return starts[np.argsort(scores, kind="stable")[: max(1, int(k))]]
 
 
 def _residual_transform(kind: str) -> tuple[Callable, Callable]:
@@ -413,14 +428,14 @@ def fit_model(
         results = [run(s, rho) for s in starts]
     nfev += sum(r[4] for r in results)
 
-    losses = np.array([r[0] for r in results])
-    best = int(np.argmin(losses))
+    costs = np.array([r[0] for r in results])
+    best = int(np.argmin(costs))
     fun, u, success, message, _ = results[best]
     theta = model.to_external(u)
     resid = prob.resid(u)
     ss_tot = float(np.sum((prob.gy - prob.gy.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else float("nan")
-    n_at_best = int(np.sum(losses <= fun + 1e-6 * max(abs(fun), 1e-12)))
+    n_at_best = int(np.sum(costs <= fun + 1e-6 * max(abs(fun), 1e-12)))
     at_bounds = []
     for j in range(p):
         room = 1e-6 * min(span[j], 1.0) + 1e-12
@@ -430,9 +445,9 @@ def fit_model(
         if hit and model.names[j] not in quiet_bounds:
             at_bounds.append(model.names[j])
     result = FitResult(
-        params=theta, names=model.names, loss=fun, success=success, message=message,
+        params=theta, names=model.names, cost=fun, success=success, message=message,
         n_starts=len(starts), n_converged=sum(r[2] for r in results), n_at_best=n_at_best,
-        r2=r2, nfev=nfev, start_losses=losses, at_bounds=at_bounds,
+        r2=r2, nfev=nfev, start_costs=costs, at_bounds=at_bounds,
     )
     if warn:
         _warn_about(result, n_rows=y.size, label=label, min_r2=min_r2, penalized=penalty > 0)
@@ -448,7 +463,7 @@ def _warn_about(
             f"{label}: {n_rows} rows for {p} parameters; the fit is underdetermined",
             FitWarning, stacklevel=3,
         )
-    if not np.isfinite(res.loss):
+    if not np.isfinite(res.cost):
         warnings.warn(f"{label}: every start diverged", FitWarning, stacklevel=3)
     elif not res.success:
         warnings.warn(

@@ -23,14 +23,14 @@ import gzip
 import lzma
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.core.bootstrap import percentile_interval
-from mixlab.laws.mixing.base import _jsonable
+from mixlab.laws.core.bootstrap import bootstrap_indices, percentile_interval
+from mixlab.laws.core.estimator import DEFAULT_LEVEL, Result
 from mixlab.laws.scaling.forms import StepLaw
 
 __all__ = [
@@ -162,7 +162,7 @@ def emergence_point(
 
 
 @dataclass
-class Emergence:
+class Emergence(Result):
     """Emergence points of one skill over seeds.
 
     `status` is "reached" (every seed reached the threshold), "not_reached_by_all" or
@@ -189,15 +189,12 @@ class Emergence:
     level: float
     sustain: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
 
 
 def _bootstrap_median(points: np.ndarray, n_bootstrap: int, level: float,
                       seed: int) -> tuple[float, float]:
     """Percentile interval of the median over seeds resampled with replacement."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(points), (n_bootstrap, len(points)))
+    idx = bootstrap_indices(len(points), n_bootstrap, seed)
     lo, hi = percentile_interval(np.median(points[idx], axis=1), level)
     return float(lo), float(hi)
 
@@ -205,7 +202,7 @@ def _bootstrap_median(points: np.ndarray, n_bootstrap: int, level: float,
 def emergence_across_seeds(
     curves: Sequence[tuple[Any, Any]],
     threshold: float = 0.9,
-    level: float = 0.95,
+    level: float = DEFAULT_LEVEL,
     sustain: bool = False,
     n_bootstrap: int = 2000,
     seed: int = 0,
@@ -325,7 +322,7 @@ def kendall_tau(a: Any, b: Any) -> float:
 
 
 @dataclass
-class RankAgreement:
+class RankAgreement(Result):
     """Kendall tau between the choices' rankings at each pair of model sizes.
 
     `pairs`: one dict per pair of sizes {size_a, size_b, tau, ci, n_choices} (size_a <
@@ -339,8 +336,6 @@ class RankAgreement:
     n_bootstrap: int
     higher_is_better: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
 
 
 def _py(value: Any) -> Any:
@@ -392,7 +387,7 @@ def _sorted_labels(values: Any) -> list[Any]:
 def rank_agreement(
     table: Any,
     n_bootstrap: int = 2000,
-    level: float = 0.95,
+    level: float = DEFAULT_LEVEL,
     seed: int = 0,
     higher_is_better: bool = False,
 ) -> RankAgreement:
@@ -421,7 +416,7 @@ def rank_agreement(
              for (c, s), g in t.groupby(["choice", "model_size"], sort=False)["score"]}
     mean = {k: float(v.mean()) for k, v in cells.items()}
     boot = None if n_bootstrap == 0 else {
-        k: v[rng.integers(0, len(v), (n_bootstrap, len(v)))].mean(axis=1)
+        k: v[bootstrap_indices(len(v), n_bootstrap, rng)].mean(axis=1)
         for k, v in cells.items()}
     pairs = [_rank_pair(sa, sb, choices, mean, boot, level)
              for i, sa in enumerate(sizes) for sb in sizes[i + 1:]]
@@ -527,7 +522,7 @@ def bits_per_byte(code_bits: float, n_bytes: int) -> float:
 
 
 @dataclass
-class CompressionRow:
+class CompressionRow(Result):
     """One domain: the model's bits per byte against the compressors' on a sample."""
 
     domain: str
@@ -539,8 +534,6 @@ class CompressionRow:
     n_bytes: int
     sample_bytes: int | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def compression_table(
@@ -579,7 +572,7 @@ def compression_table(
 
 
 @dataclass
-class DataScaling:
+class DataScaling(Result):
     """A step law L(D) = E + B D^-a fitted to one model's loss against training tokens.
 
     `still_improving` is whether doubling the tokens is predicted to lower the loss by more
@@ -603,8 +596,6 @@ class DataScaling:
     drop_ci: tuple[float, float] | None
     law: StepLaw = field(repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable({f.name: getattr(self, f.name) for f in fields(self) if f.name != "law"})
 
 
 def _doubling_drop(B: Any, a: Any, tokens: float) -> Any:
@@ -618,7 +609,7 @@ def data_scaling_at_fixed_size(
     n_bootstrap: int = 0,
     n_params: float | None = None,
     tolerance: float = 0.01,
-    level: float = 0.95,
+    level: float = DEFAULT_LEVEL,
     seed: int = 0,
     min_fraction: float = 0.0,
 ) -> DataScaling:

@@ -12,10 +12,9 @@ handles a weighted target is its `weighted` parameter:
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -26,66 +25,28 @@ from mixlab.laws.core.checks import (
     check_targets,
     check_weights,
 )
+from mixlab.laws.core.estimator import Estimator, FamilyKinds, jsonable
+from mixlab.laws.core.estimator import law_from_dict as _any_law_from_dict
 from mixlab.laws.core.fitting import FitWarning
 
 __all__ = ["MixingLaw", "law_from_dict", "LAW_KINDS"]
 
 FORMAT = "mixlab.law"
 FORMAT_VERSION = 1
-LAW_KINDS: dict[str, type[MixingLaw]] = {}
+LAW_KINDS = FamilyKinds("mixing")
+_jsonable = jsonable  # the name other modules used before core.estimator
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    return x
-
-
-class MixingLaw:
+class MixingLaw(Estimator):
     """Base class: a map from a mixture on the simplex to one or more predicted metrics.
 
     Hyperparameters are the constructor arguments, kept as plain attributes; everything
     learned by `fit` ends with an underscore.
     """
 
-    kind: ClassVar[str] = ""
+    family = "mixing"
+    fitted_attr = "domain_names_"
     weighted: str
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            LAW_KINDS[cls.kind] = cls
-
-    # ---- sklearn habits -------------------------------------------------------------
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as currently set."""
-        sig = inspect.signature(type(self).__init__)
-        return {
-            name: getattr(self, name) for name in sig.parameters if name != "self"
-        }
-
-    def clone(self) -> MixingLaw:
-        """An unfitted copy with the same hyperparameters."""
-        return type(self)(**self.get_params())
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "domain_names_")
-
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise InputError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     # ---- fit / predict ----------------------------------------------------------------
 
@@ -264,25 +225,8 @@ class MixingLaw:
         })
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MixingLaw:
-        """Rebuild a fitted law from :meth:`to_dict` output."""
-        return law_from_dict(data, expected=cls)
-
-
-def law_from_dict(data: Mapping[str, Any], expected: type[MixingLaw] | None = None) -> MixingLaw:
-    """Rebuild any fitted law from its dict, dispatching on `kind`."""
-    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-        raise InputError(f"not a fitted mixlab law (expected format {FORMAT!r})")
-    if data.get("version") != FORMAT_VERSION:
-        raise InputError(f"fitted law: unsupported version {data.get('version')!r}")
-    kind = data.get("kind")
-    if kind not in LAW_KINDS:
-        raise InputError(f"fitted law: unknown kind {kind!r}; known: {sorted(LAW_KINDS)}")
-    klass = LAW_KINDS[kind]
-    if expected is not None and expected is not MixingLaw and not issubclass(klass, expected):
-        raise InputError(f"fitted law: kind {kind!r} is not a {expected.__name__}")
-    try:
-        law = klass(**data["hyperparams"])
+    def _rebuild(cls, data: Mapping[str, Any]) -> MixingLaw:
+        law = cls(**data["hyperparams"])
         law.domain_names_ = list(data["domain_names"])
         law.metric_names_ = list(data["metric_names"])
         law.target_names_ = list(data["target_names"])
@@ -296,6 +240,12 @@ def law_from_dict(data: Mapping[str, Any], expected: type[MixingLaw] | None = No
         law.cv_ = data.get("cv")
         law.fit_info_ = list(data.get("fit_info") or [])
         law._params_from_dict(data["params"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"fitted law ({kind}): malformed field ({exc!r})") from None
+        return law
+
+
+def law_from_dict(data: Mapping[str, Any], expected: type[MixingLaw] | None = None) -> MixingLaw:
+    """Rebuild any fitted mixing law from its dict, dispatching on `kind`."""
+    law = _any_law_from_dict(data, family="mixing")
+    if expected is not None and not isinstance(law, expected):
+        raise InputError(f"fitted law: kind {law.kind!r} is not a {expected.__name__}")
     return law

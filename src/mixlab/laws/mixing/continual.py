@@ -9,20 +9,20 @@ L(p) - threshold on a grid and refining each with Brent's method.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
 
 from mixlab.errors import InputError
+from mixlab.laws.core.estimator import Result
 from mixlab.laws.mixing.base import MixingLaw
 
 __all__ = ["CriticalShare", "critical_share"]
 
 
 @dataclass
-class CriticalShare:
+class CriticalShare(Result):
     """The answer, or `reachable=False` with the closest the law can get."""
 
     reachable: bool
@@ -35,8 +35,6 @@ class CriticalShare:
     target: str
     message: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def critical_share(

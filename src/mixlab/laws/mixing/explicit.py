@@ -218,7 +218,7 @@ class _SumOfExpsLaw(MixingLaw):
             res = self._fit_one(lay, X, Y[:, j], rng, label)
             self._store(j, lay, res.params)
             self.fit_info_.append({
-                "target": self.fitted_names_[j], "loss": res.loss, "r2": res.r2,
+                "target": self.fitted_names_[j], "cost": res.cost, "r2": res.r2,
                 "success": res.success, "n_starts": res.n_starts, "n_at_best": res.n_at_best,
             })
 
@@ -476,7 +476,7 @@ class ImplicitLaw(_SumOfExpsLaw):
             starts.append(s)
         # alpha is scale free: moving every exponent by one unit away from the explicit
         # law's costs alpha times the explicit law's whole misfit
-        penalty = float(self.alpha) * 2.0 * max(first.loss, 1e-300) / max(int(mask.sum()), 1)
+        penalty = float(self.alpha) * 2.0 * max(first.cost, 1e-300) / max(int(mask.sum()), 1)
         return fit_model(
             lay.model(), X, y, starts=np.array(starts), loss=self.loss, delta=self.delta,
             method=self.method, maxiter=self.maxiter, penalty=penalty, penalty_mask=mask,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from scipy.optimize import minimize
 
 from mixlab.errors import InputError
 from mixlab.laws.core.bootstrap import bootstrap_law, percentile_interval
+from mixlab.laws.core.estimator import DEFAULT_LEVEL, Result
 from mixlab.laws.core.fitting import FitWarning
 from mixlab.laws.mixing.base import MixingLaw
 from mixlab.laws.mixing.design import check_prior, dirichlet_design
@@ -144,7 +145,7 @@ def project_to_box_simplex(V: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.
 
 
 @dataclass
-class OptimizationResult:
+class OptimizationResult(Result):
     """The recommended mixture, its predicted target, and how sure the law is."""
 
     mixture: dict[str, float]
@@ -166,8 +167,6 @@ class OptimizationResult:
     def weights(self) -> np.ndarray:
         return np.array(list(self.mixture.values()))
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _objective_vector(law: MixingLaw, target: str | Mapping[str, float] | None) -> np.ndarray:
@@ -203,7 +202,7 @@ def optimize_mixture(
     pin_unlearned: bool = True,
     data: tuple[Any, Any] | None = None,
     n_bootstrap: int = 20,
-    level: float = 0.9,
+    level: float = DEFAULT_LEVEL,
     seed: int = 0,
 ) -> OptimizationResult:
     """Minimise (or maximise) the law's predicted target over the feasible mixtures.
@@ -329,10 +328,10 @@ def optimize_mixture(
     if data is not None and n_bootstrap > 0:
         needed = np.flatnonzero(vec != 0)
         sub = [law.target_names_[i] for i in needed] if law.weights_ is None else None
-        boot = bootstrap_law(law, data[0], data[1], n_boot=n_bootstrap, seed=seed,
+        boot = bootstrap_law(law, data[0], data[1], n_bootstrap=n_bootstrap, seed=seed,
                              targets=sub)
         pts = w[None, :] if ref_w is None else np.vstack([w, ref_w])
-        P = boot.predict(pts) @ (vec if sub is None else vec[needed])  # (n_boot, 1 or 2)
+        P = boot.predict(pts) @ (vec if sub is None else vec[needed])  # (n_bootstrap, 1 or 2)
         lo_hi = percentile_interval(P[:, 0], level)
         interval = (float(lo_hi[0]), float(lo_hi[1]))
         if ref_w is not None:

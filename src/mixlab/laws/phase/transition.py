@@ -41,9 +41,9 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 
 from mixlab.errors import InputError
-from mixlab.laws.core.bootstrap import percentile_interval
+from mixlab.laws.core.bootstrap import bootstrap_indices, percentile_interval
+from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, Result, jsonable
 from mixlab.laws.core.fitting import CurveModel, ParamSpec, fit_model
-from mixlab.laws.mixing.base import _jsonable
 from mixlab.laws.scaling.forms import SizeLaw
 
 __all__ = [
@@ -75,7 +75,7 @@ def _key(v: float) -> str:
 
 
 @dataclass
-class Transition:
+class Transition(Result):
     """Where accuracy crosses `threshold` along x, with a bootstrap interval.
 
     `status` is "bracketed" (some x has mean accuracy below the threshold and a larger x at
@@ -95,30 +95,13 @@ class Transition:
     n_points: int
     threshold: float
     method: str = "sigmoid"
-    level: float = 0.95
+    level: float = DEFAULT_LEVEL
     x_range: tuple[float, float] = (float("nan"), float("nan"))
     bootstrap: str | None = None
     boot_bracketed_share: float | None = None
     boot_values: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (NaN becomes None; `boot_values` is left out)."""
-        def num(v: float | None) -> float | None:
-            return None if v is None or not np.isfinite(v) else float(v)
-
-        return _jsonable({
-            "value": num(self.value),
-            "ci": None if self.ci is None else [num(self.ci[0]), num(self.ci[1])],
-            "status": self.status,
-            "method": self.method,
-            "params": {k: num(v) for k, v in self.params.items()},
-            "n_points": self.n_points,
-            "threshold": self.threshold,
-            "level": self.level,
-            "x_range": [num(self.x_range[0]), num(self.x_range[1])],
-            "bootstrap": self.bootstrap,
-            "boot_bracketed_share": num(self.boot_bracketed_share),
-        })
+    strict_json = True  # to_dict: NaN becomes None; `boot_values` is left out
 
 
 def _sigmoid_model(u_lo: float, u_hi: float, k_lo: float, k_hi: float) -> CurveModel:
@@ -273,7 +256,7 @@ def fit_transition(
     accuracy: Any,
     threshold: float = 0.5,
     n_bootstrap: int = 500,
-    level: float = 0.95,
+    level: float = DEFAULT_LEVEL,
     seed: int | Sequence[int] = 0,
     bootstrap: str = "auto",
 ) -> Transition:
@@ -348,7 +331,8 @@ def _transition(x: np.ndarray, y: np.ndarray, threshold: float, n_bootstrap: int
     warm = theta[None, :] if np.all(np.isfinite(theta)) else None
     boot = np.full(n_bootstrap, np.nan)
     for b in range(n_bootstrap):
-        pick = c.stratified(rng) if scheme == "stratified" else rng.integers(0, y.size, y.size)
+        pick = (c.stratified(rng) if scheme == "stratified"
+                else bootstrap_indices(y.size, 1, rng)[0])
         _, boot[b], _, _ = c.estimate(np.clip(centre + dev[pick], 0.0, 1.0), warm)
     boot = np.exp(boot)
     ok = np.isfinite(boot)
@@ -365,24 +349,20 @@ def _transition(x: np.ndarray, y: np.ndarray, threshold: float, n_bootstrap: int
 
 
 @dataclass
-class PowerLaw:
+class PowerLaw(Result):
     """r* = coef * N^-exponent, least squares of ln r* on ln N, with a bootstrap interval."""
 
     coef: float
     exponent: float
     sizes: list[float]
     ci: dict[str, tuple[float, float]] | None = None
-    n_boot: int = 0
+    n_bootstrap: int = 0
     boot: np.ndarray = field(default_factory=lambda: np.empty((0, 2)), repr=False)
 
     def predict(self, sizes: Any) -> np.ndarray:
         """The critical ratio the law gives at each model size."""
         return self.coef * np.asarray(sizes, dtype=float) ** -self.exponent
 
-    def to_dict(self) -> dict[str, Any]:
-        ci = None if self.ci is None else {k: list(v) for k, v in self.ci.items()}
-        return _jsonable({"coef": self.coef, "exponent": self.exponent, "ci": ci,
-                          "sizes": self.sizes, "n_boot": self.n_boot})
 
 
 def _line(ln_n: np.ndarray, ln_r: np.ndarray) -> tuple[float, float]:
@@ -391,7 +371,7 @@ def _line(ln_n: np.ndarray, ln_r: np.ndarray) -> tuple[float, float]:
     return float(np.exp(icpt)), float(-slope)
 
 
-class PhaseAnalysis:
+class PhaseAnalysis(Estimator):
     """Critical ratios per model size, critical sizes per ratio, and r*(N) as a power law.
 
     `fit(table)` reads columns `model_size`, `ratio` (knowledge share in (0, 1]) and
@@ -408,10 +388,13 @@ class PhaseAnalysis:
     line, over the replicates in which every size has a crossing.
     """
 
+    kind = "phase"
+    family = "phase"
     label = "phase analysis"
+    fitted_attr = "critical_ratio_"
     columns = ("model_size", "ratio", "accuracy")
 
-    def __init__(self, threshold: float = 0.5, n_bootstrap: int = 500, level: float = 0.95,
+    def __init__(self, threshold: float = 0.5, n_bootstrap: int = 500, level: float = DEFAULT_LEVEL,
                  seed: int = 0, tokens: float | None = None, bootstrap: str = "auto") -> None:
         self.threshold = threshold
         self.n_bootstrap = n_bootstrap
@@ -419,14 +402,6 @@ class PhaseAnalysis:
         self.seed = seed
         self.tokens = tokens
         self.bootstrap = bootstrap
-
-    def get_params(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "n_bootstrap": self.n_bootstrap,
-                "level": self.level, "seed": self.seed, "tokens": self.tokens,
-                "bootstrap": self.bootstrap}
-
-    def __repr__(self) -> str:
-        return f"PhaseAnalysis({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     # ---- input --------------------------------------------------------------------------
 
@@ -538,22 +513,21 @@ class PhaseAnalysis:
                 lo, hi = percentile_interval(law.boot, self.level)
                 law.ci = {"coef": (float(lo[0]), float(hi[0])),
                           "exponent": (float(lo[1]), float(hi[1]))}
-                law.n_boot = len(B)
+                law.n_bootstrap = len(B)
         self.power_law_ = law
 
     # ---- output -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The PHASE.json contract: thresholds, every transition, the power law."""
-        if not hasattr(self, "critical_ratio_"):
-            raise InputError("this PhaseAnalysis is not fitted yet; call fit first")
+        self._check_fitted()
         if self.power_law_ is not None:
             power = self.power_law_.to_dict()
         else:
             sizes = [s for s, t in self.critical_ratio_.items() if t.status == "bracketed"]
             power = {"coef": None, "exponent": None, "ci": None, "sizes": sizes,
-                     "n_boot": 0, "reason": self.power_law_reason_}
-        return _jsonable({
+                     "n_bootstrap": 0, "reason": self.power_law_reason_}
+        return jsonable({
             "threshold": float(self.threshold),
             "level": float(self.level),
             "tokens": None if self.tokens_used_ is None
@@ -568,7 +542,7 @@ class PhaseAnalysis:
 # Capacity-allocation theory (Gu et al.'s knapsack)
 
 
-class WebCapacityLaw:
+class WebCapacityLaw(Estimator):
     """Web loss against capacity: L(M) = C + A M^-alpha, M = bits_per_param * N bits.
 
     Fitted like the other scaling laws (:class:`~mixlab.laws.scaling.SizeLaw`: Huber loss
@@ -576,6 +550,8 @@ class WebCapacityLaw:
     capacity buys, -dL/dM, in the loss's units (nats) per bit.
     """
 
+    kind = "web_capacity"
+    family = "phase"
     label = "web capacity law"
 
     def __init__(self, bits_per_param: float = 2.0, loss: str = "huber", delta: float = 1e-3,
@@ -601,10 +577,6 @@ class WebCapacityLaw:
         if not (np.isfinite(self.bits_per_param) and self.bits_per_param > 0):
             raise InputError(f"{self.label}: bits_per_param must be positive, got "
                              f"{self.bits_per_param!r}")
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise InputError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     def fit(self, sizes: Any, web_losses: Any) -> WebCapacityLaw:
         """Fit on model sizes N (parameters) and their web validation losses."""
@@ -641,7 +613,15 @@ class WebCapacityLaw:
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return {"bits_per_param": float(self.bits_per_param), "params": dict(self.params_)}
+        return {"format": self.format, "version": 1, "kind": self.kind,
+                "hyperparams": self.get_params(),
+                "bits_per_param": float(self.bits_per_param), "params": dict(self.params_)}
+
+    @classmethod
+    def _rebuild(cls, data: Mapping[str, Any]) -> WebCapacityLaw:
+        law = cls(**data["hyperparams"])
+        law.params_ = {k: float(data["params"][k]) for k in ("C", "A", "alpha")}
+        return law
 
 
 @dataclass(frozen=True)

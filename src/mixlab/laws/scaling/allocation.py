@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from mixlab.errors import InputError
+from mixlab.laws.core.estimator import Result
 from mixlab.laws.scaling.forms import ScalingLaw
 
 __all__ = [
@@ -37,7 +38,7 @@ SCAN = 400
 
 
 @dataclass
-class Allocation:
+class Allocation(Result):
     """A model size and token count with what they cost and the loss they reach."""
 
     n_params: float
@@ -56,10 +57,8 @@ class Allocation:
     def tokens_per_param(self) -> float:
         return self.tokens / self.n_params
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.update(total_flops=self.total_flops, tokens_per_param=self.tokens_per_param)
-        return out
+    def _extra(self) -> dict[str, Any]:
+        return {"total_flops": self.total_flops, "tokens_per_param": self.tokens_per_param}
 
 
 def _positive(value: float, what: str) -> float:

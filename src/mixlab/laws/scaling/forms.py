@@ -20,7 +20,6 @@ from refits on bootstrap resamples of the points, each started at the full-data 
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -29,6 +28,8 @@ import numpy as np
 
 from mixlab.errors import InputError
 from mixlab.laws.core.bootstrap import bootstrap_fits, percentile_interval
+from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, FamilyKinds, jsonable, make
+from mixlab.laws.core.estimator import law_from_dict as _any_law_from_dict
 from mixlab.laws.core.fitting import (
     CurveModel,
     FitResult,
@@ -36,8 +37,8 @@ from mixlab.laws.core.fitting import (
     fit_model,
     grid_starts,
     make_loss,
+    screen_starts,
 )
-from mixlab.laws.mixing.base import _jsonable
 
 __all__ = [
     "EPOCH_GRID",
@@ -56,7 +57,7 @@ __all__ = [
 FORMAT = "mixlab.scaling_law"
 FORMAT_VERSION = 1
 EXPONENT_MAX = 5.0
-SCALING_FORMS: dict[str, type[ScalingLaw]] = {}
+SCALING_FORMS = FamilyKinds("scaling")
 
 # Besiroglu et al.'s grid, in their log-space units: e = log E, a = log A, b = log B.
 EPOCH_GRID: dict[str, tuple[float, ...]] = {
@@ -83,48 +84,17 @@ def effective_data(D: Any, U: Any, r_star: float) -> np.ndarray:
     return ud + ud * r_star * -np.expm1(-reps / r_star)
 
 
-def screen_starts(
-    model: CurveModel,
-    Z: np.ndarray,
-    y: np.ndarray,
-    starts: np.ndarray,
-    k: int | None,
-    *,
-    loss: Any = "huber",
-    delta: float = 1e-3,
-    residual: str = "log",
-) -> np.ndarray:
-    """The `k` starts with the lowest robust objective (all of them when `k` is None).
-
-    Scoring a start costs one prediction; refining it, a full L-BFGS run.  Ties keep the
-    grid order, so the choice is deterministic.
-    """
-    starts = np.atleast_2d(np.asarray(starts, dtype=float))
-    if k is None or k >= len(starts):
-        return starts
-    rho = make_loss(loss, delta)
-    target = np.log(y) if residual == "log" else y
-    scores = np.empty(len(starts))
-    with np.errstate(all="ignore"):
-        for i, theta in enumerate(starts):
-            pred = model.predict(theta, Z)
-            r = (np.log(np.maximum(pred, 1e-300)) if residual == "log" else pred) - target
-            val = float(np.sum(rho.rho(r)))
-            scores[i] = val if np.isfinite(val) else np.inf
-    return starts[np.argsort(scores, kind="stable")[: max(1, int(k))]]
-
-
-class ScalingLaw:
+class ScalingLaw(Estimator):
     """Base class: a loss law in one or more positive variables (steps, N, D, ...).
 
     Hyperparameters are constructor arguments kept as plain attributes; what `fit` learns
-    ends with an underscore: `params_` (name -> value), `objective_` (the robust loss at
+    ends with an underscore: `params_` (name -> value), `cost_` (the robust objective at
     the optimum), `n_points_`, `dropped_` (rows left out), `fit_info_`, and after a
     bootstrap `boot_params_` (n_boot, p) and `ci_` (name -> [low, high]).
     """
 
-    form: ClassVar[str] = ""
-    label: ClassVar[str] = ""
+    family = "scaling"
+    format = FORMAT
 
     # hyperparameters every law has (set by subclasses' __init__)
     loss: str
@@ -137,41 +107,10 @@ class ScalingLaw:
     seed: int
     maxiter: int
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.form:
-            SCALING_FORMS[cls.form] = cls
-
-    # ---- sklearn habits -------------------------------------------------------------
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as currently set."""
-        sig = inspect.signature(type(self).__init__)
-        return {n: getattr(self, n) for n in sig.parameters if n != "self"}
-
-    def set_params(self, **params: Any) -> ScalingLaw:
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"{self.label}: unknown hyperparameter {name!r}")
-            setattr(self, name, value)
-        return self
-
-    def clone(self, **overrides: Any) -> ScalingLaw:
-        """An unfitted copy with the same hyperparameters (some replaced by `overrides`)."""
-        return type(self)(**{**self.get_params(), **overrides})
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
     @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "params_")
-
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise InputError(f"this {type(self).__name__} is not fitted yet; call fit first")
+    def form(self) -> str:
+        """The kind, under the name the scaling CLI and old law files use."""
+        return self.kind
 
     # ---- what a form defines --------------------------------------------------------
 
@@ -323,7 +262,7 @@ class ScalingLaw:
             )
         res = self._fit_arrays(Z, yf, starts)
         self.params_ = res.as_dict()
-        self.objective_ = float(res.loss)
+        self.cost_ = float(res.cost)
         self.n_points_ = int(rows.size)
         self.n_given_ = int(len(y))
         self.dropped_ = dropped
@@ -395,7 +334,7 @@ class ScalingLaw:
             P = np.stack([self._f(th, Z) for th in self.boot_params_])
         return percentile_interval(P, self.level if level is None else level)
 
-    def objective(self, X: Any, y: Any, params: Mapping[str, float] | None = None) -> float:
+    def cost(self, X: Any, y: Any, params: Mapping[str, float] | None = None) -> float:
         """The robust objective (summed over every given row) at `params` or the fit."""
         if params is None:
             self._check_fitted()
@@ -414,10 +353,11 @@ class ScalingLaw:
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to predict without the data, as JSON-able values."""
         self._check_fitted()
-        return _jsonable({
+        return jsonable({
             "format": FORMAT,
             "version": FORMAT_VERSION,
-            "form": self.form,
+            "kind": self.kind,
+            "form": self.kind,
             "hyperparams": self.get_params(),
             "variables": list(self.variables),
             "params": self.params_,
@@ -426,7 +366,7 @@ class ScalingLaw:
             "n_points": self.n_points_,
             "n_given": self.n_given_,
             "dropped": self.dropped_,
-            "objective": self.objective_,
+            "cost": self.cost_,
             "fit_info": self.fit_info_,
             "bootstrap": None if self.boot_params_ is None else {
                 "n": int(len(self.boot_params_)), "seed": self.seed,
@@ -435,48 +375,29 @@ class ScalingLaw:
         })
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ScalingLaw:
-        """Rebuild a fitted law from :meth:`to_dict` output."""
-        law = scaling_law_from_dict(data)
-        if cls is not ScalingLaw and not isinstance(law, cls):
-            raise InputError(f"scaling law: form {law.form!r} is not a {cls.__name__}")
-        return law
-
-
-def scaling_law_from_dict(data: Mapping[str, Any]) -> ScalingLaw:
-    """Rebuild any fitted scaling law from its dict, dispatching on `form`."""
-    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-        raise InputError(f"not a fitted mixlab scaling law (expected format {FORMAT!r})")
-    if data.get("version") != FORMAT_VERSION:
-        raise InputError(f"scaling law: unsupported version {data.get('version')!r}")
-    form = data.get("form")
-    if form not in SCALING_FORMS:
-        raise InputError(f"scaling law: unknown form {form!r}; known: {sorted(SCALING_FORMS)}")
-    try:
-        law = SCALING_FORMS[form](**data["hyperparams"])
+    def _rebuild(cls, data: Mapping[str, Any]) -> ScalingLaw:
+        law = cls(**data["hyperparams"])
         law.params_ = {n: float(data["params"][n]) for n in law.param_names}
         law.ci_ = {k: [float(v[0]), float(v[1])] for k, v in (data.get("ci") or {}).items()}
         law.n_points_ = int(data["n_points"])
         law.n_given_ = int(data.get("n_given", data["n_points"]))
         law.dropped_ = list(data.get("dropped") or [])
-        law.objective_ = float(data["objective"])
+        law.cost_ = float(data["cost"] if "cost" in data else data["objective"])
         law.fit_info_ = dict(data.get("fit_info") or {})
         boot = data.get("bootstrap")
         law.boot_params_ = None if not boot else np.asarray(boot["params"], float).reshape(
             -1, len(law.param_names))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"scaling law ({form}): malformed field ({exc!r})") from None
-    return law
+        return law
+
+
+def scaling_law_from_dict(data: Mapping[str, Any]) -> ScalingLaw:
+    """Rebuild any fitted scaling law from its dict, dispatching on `kind` (`form`)."""
+    return _any_law_from_dict(data, family="scaling")
 
 
 def make_scaling_law(form: str, **params: Any) -> ScalingLaw:
     """A scaling law by its form name ('step', 'size', 'chinchilla', 'overtrain')."""
-    if form not in SCALING_FORMS:
-        raise InputError(f"unknown scaling-law form {form!r}; known: {sorted(SCALING_FORMS)}")
-    try:
-        return SCALING_FORMS[form](**params)
-    except TypeError as exc:
-        raise InputError(f"scaling law {form!r}: {exc}") from None
+    return make(form, "scaling", "scaling-law form", **params)
 
 
 # ---------------------------------------------------------------------------------------
@@ -528,7 +449,7 @@ class StepLaw(_PowerLaw1D):
     min_fraction * largest S).
     """
 
-    form = "step"
+    kind = "step"
     label = "step law"
     names = ("E", "B", "a")
 
@@ -542,7 +463,7 @@ class StepLaw(_PowerLaw1D):
         drop_highest: int = 0,
         n_refine: int | None = 3,
         n_bootstrap: int = 0,
-        level: float = 0.95,
+        level: float = DEFAULT_LEVEL,
         seed: int = 0,
         maxiter: int = 2000,
     ) -> None:
@@ -580,7 +501,7 @@ class StepLaw(_PowerLaw1D):
 class SizeLaw(_PowerLaw1D):
     """Loss against model size: L(N) = E + A * N^-b."""
 
-    form = "size"
+    kind = "size"
     label = "size law"
     names = ("E", "A", "b")
 
@@ -592,7 +513,7 @@ class SizeLaw(_PowerLaw1D):
         drop_highest: int = 0,
         n_refine: int | None = 3,
         n_bootstrap: int = 0,
-        level: float = 0.95,
+        level: float = DEFAULT_LEVEL,
         seed: int = 0,
         maxiter: int = 2000,
     ) -> None:
@@ -646,7 +567,7 @@ class ChinchillaLaw(_NDLaw):
     et al. fitted 15.4) or `"fit"`; the inputs then include `U`, the unique tokens.
     """
 
-    form = "chinchilla"
+    kind = "chinchilla"
     label = "chinchilla law"
 
     def __init__(
@@ -659,7 +580,7 @@ class ChinchillaLaw(_NDLaw):
         grid: Mapping[str, Sequence[float]] | None = None,
         n_refine: int | None = 32,
         n_bootstrap: int = 0,
-        level: float = 0.95,
+        level: float = DEFAULT_LEVEL,
         seed: int = 0,
         maxiter: int = 2000,
     ) -> None:
@@ -761,7 +682,7 @@ class OvertrainLaw(_NDLaw):
     B = b 6^-eta and alpha = beta = 2 eta.
     """
 
-    form = "overtrain"
+    kind = "overtrain"
     label = "overtrain law"
 
     def __init__(
@@ -772,7 +693,7 @@ class OvertrainLaw(_NDLaw):
         residual: str = "log",
         n_refine: int | None = 16,
         n_bootstrap: int = 0,
-        level: float = 0.95,
+        level: float = DEFAULT_LEVEL,
         seed: int = 0,
         maxiter: int = 2000,
     ) -> None:

@@ -29,8 +29,13 @@ import numpy as np
 import pandas as pd
 
 from mixlab.errors import InputError
-from mixlab.laws.core.bootstrap import percentile_interval
-from mixlab.laws.core.fitting import CurveModel, FitWarning, ParamSpec, fit_model
+from mixlab.laws.core.bootstrap import (
+    bootstrap_indices,
+    bootstrap_replicates,
+    percentile_interval,
+)
+from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, jsonable
+from mixlab.laws.core.fitting import CurveModel, ParamSpec, fit_model, screen_starts
 from mixlab.laws.mixing.base import MixingLaw
 from mixlab.laws.mixing.optimize import MixtureConstraints, OptimizationResult, optimize_mixture
 from mixlab.laws.scaling.forms import (
@@ -38,7 +43,6 @@ from mixlab.laws.scaling.forms import (
     TWO_TERM_EXPONENTS,
     SizeLaw,
     StepLaw,
-    screen_starts,
 )
 
 __all__ = ["NestedResult", "SharedExponentSizeLaw", "nested_predict"]
@@ -46,12 +50,17 @@ __all__ = ["NestedResult", "SharedExponentSizeLaw", "nested_predict"]
 NESTED_FORMAT = "mixlab.nested"
 
 
-class SharedExponentSizeLaw:
+class SharedExponentSizeLaw(Estimator):
     """L_g(N) = E_g + A_g N^-b: one size law per group (mixture) with a common exponent b.
 
     Fitted jointly by the shared engine (Huber on log residuals, L-BFGS); starts pick b on
     a grid with E_g, A_g by least squares, then the best few are refined.
     """
+
+    kind = "shared_size"
+    family = "nested"
+    label = "shared-exponent size law"
+    fitted_attr = "theta_"
 
     def __init__(self, loss: str = "huber", delta: float = 1e-3, n_refine: int = 4,
                  maxiter: int = 5000) -> None:
@@ -113,15 +122,30 @@ class SharedExponentSizeLaw:
             starts = np.atleast_2d(init)
         res = fit_model(model, Z, y, starts=starts, loss=self.loss, delta=self.delta,
                         residual="log", method="lbfgs", maxiter=self.maxiter,
-                        label="shared-exponent size law")
+                        label=self.label)
         self.theta_ = res.params
         self.n_groups_ = G
-        self.objective_ = float(res.loss)
+        self.cost_ = float(res.cost)
         return self
 
     @property
     def exponent_(self) -> float:
+        self._check_fitted()
         return float(self.theta_[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return jsonable({"format": self.format, "version": 1, "kind": self.kind,
+                         "hyperparams": self.get_params(), "theta": self.theta_,
+                         "n_groups": self.n_groups_, "cost": self.cost_})
+
+    @classmethod
+    def _rebuild(cls, data: Mapping[str, Any]) -> SharedExponentSizeLaw:
+        law = cls(**data["hyperparams"])
+        law.theta_ = np.asarray(data["theta"], dtype=float)
+        law.n_groups_ = int(data["n_groups"])
+        law.cost_ = float(data["cost"])
+        return law
 
     def params(self, g: int) -> dict[str, float]:
         G = self.n_groups_
@@ -146,7 +170,7 @@ class NestedResult:
     fit_mixtures: list[str]
     size_exponent: str
     optimum: OptimizationResult | None = None
-    level: float = 0.95
+    level: float = DEFAULT_LEVEL
     size_samples: np.ndarray | None = None  # (n_boot, n_mixtures)
     boot_laws: list[MixingLaw] = field(default_factory=list)
     optimum_samples: np.ndarray | None = None  # (n_boot,)
@@ -231,7 +255,7 @@ def nested_predict(
     constraints: MixtureConstraints | None = None,
     n_bootstrap: int = 0,
     mixture_resampling: str = "residual",
-    level: float = 0.95,
+    level: float = DEFAULT_LEVEL,
     seed: int = 0,
 ) -> NestedResult:
     """Predict every mixture's loss at `target_steps` and `target_size`; fit `law` on them.
@@ -335,7 +359,7 @@ def nested_predict(
 def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.ndarray]],
                step_fits: Mapping[str, StepLaw], size_stage: Any, size_fit: Any,
                R_all: np.ndarray, fit_idx: np.ndarray, rng: np.random.Generator,
-               n_boot: int, mixture_resampling: str) -> None:
+               n_bootstrap: int, mixture_resampling: str) -> None:
     """Replicates that resample curve points (stages 1-2), then residuals or mixtures."""
     target = result.target_steps
     init = size_fit.theta_ if result.size_exponent == "shared" else size_fit
@@ -343,36 +367,32 @@ def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.n
     fitted_y = result.mixtures["predicted"].to_numpy()[fit_idx]
     resid = fitted_y - result.law.predict(R_all[fit_idx])[:, 0]
     resid = resid - resid.mean()
-    size_samples, laws, opt_samples = [], [], []
-    n_warned = 0
-    for _ in range(n_boot):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FitWarning)
+
+    def replicate(_: int) -> tuple[np.ndarray, MixingLaw]:
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             preds = []
             for rid, fitted in step_fits.items():
                 S, v = arrays[rid]
-                idx = rng.integers(0, len(v), len(v))
+                idx = bootstrap_indices(len(v), 1, rng)[0]
                 refit = fitted.clone(min_step=0.0, min_fraction=0.0, drop_highest=0).fit(
                     S[idx], v[idx], init=fitted.params_)
                 preds.append(refit.predict([target])[0])
             size_pred, _ = size_stage(np.array(preds), init)
             idx, y = fit_idx, size_pred[fit_idx]
             if mixture_resampling == "cases":
-                pick = rng.integers(0, len(fit_idx), len(fit_idx))
+                pick = bootstrap_indices(len(fit_idx), 1, rng)[0]
                 idx, y = fit_idx[pick], y[pick]
             elif mixture_resampling == "residual":
-                y = y + resid[rng.integers(0, len(resid), len(resid))]
+                y = y + resid[bootstrap_indices(len(resid), 1, rng)[0]]
             law = result.law.clone().fit(R_all[idx], y[:, None], domain_names=result.domains,
                                          target_names=["loss"], renormalize=True)
-        n_warned += any(issubclass(w.category, FitWarning) for w in caught)
-        size_samples.append(size_pred)
-        laws.append(law)
-        if opt_w is not None:
-            opt_samples.append(float(law.predict(opt_w)[0, 0]))
-    if n_warned:
-        warnings.warn(f"{n_warned} of {n_boot} nested bootstrap replicates raised a FitWarning",
-                      FitWarning, stacklevel=3)
+        return size_pred, law
+
+    reps = bootstrap_replicates(replicate, n_bootstrap, "nested bootstrap replicates")
+    size_samples = [size_pred for size_pred, _ in reps]
+    laws = [law for _, law in reps]
+    opt_samples = [] if opt_w is None else [float(law.predict(opt_w)[0, 0]) for law in laws]
     result.size_samples = np.array(size_samples)
     result.boot_laws = laws
     result.optimum_samples = None if opt_w is None else np.array(opt_samples)
