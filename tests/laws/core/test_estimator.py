@@ -115,3 +115,26 @@ def test_law_files_written_by_the_old_code_load_and_predict_the_same():
     assert step.ci_ == expected["step_ci"] and step.cost_ == old_step["objective"]
     with pytest.raises(InputError, match="is not a SizeLaw"):
         SizeLaw.from_dict(old_step)
+
+
+def test_step_and_size_laws_are_one_power_law_with_named_variable():
+    common = [
+        "loss",
+        "delta",
+        "residual",
+        "drop_highest",
+        "n_refine",
+        "n_bootstrap",
+        "level",
+        "seed",
+        "maxiter",
+    ]
+    assert list(StepLaw().get_params()) == ["min_step", "min_fraction", *common]
+    assert list(SizeLaw().get_params()) == common
+    x = np.geomspace(1e6, 1e9, 8)
+    y = 2.0 + 300.0 * x**-0.4
+    step = StepLaw().fit(x, y)
+    size = SizeLaw().fit(x, y)
+    assert step.variables == ("S",) and size.variables == ("N",)
+    assert list(step.params_.values()) == pytest.approx(list(size.params_.values()))
+    assert size.params_["b"] == pytest.approx(0.4, rel=1e-3)

@@ -85,12 +85,17 @@ class Estimator:
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            name
-            for name, p in sig.parameters.items()
-            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+        """Constructor argument names; an `__init__` taking ``**kwargs`` adds its parent's."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if "__init__" not in klass.__dict__:
+                continue
+            params = inspect.signature(klass.__init__).parameters.values()
+            names += [p.name for p in params if p.name != "self" and p.kind not in
+                      (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names]
+            if not any(p.kind is p.VAR_KEYWORD for p in params):
+                break
+        return names
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments, as currently set."""

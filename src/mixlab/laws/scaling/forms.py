@@ -45,6 +45,7 @@ __all__ = [
     "SCALING_FORMS",
     "ChinchillaLaw",
     "OvertrainLaw",
+    "PowerLaw1D",
     "ScalingLaw",
     "SizeLaw",
     "StepLaw",
@@ -404,10 +405,41 @@ def make_scaling_law(form: str, **params: Any) -> ScalingLaw:
 # Two-term power laws in one variable: step and size
 
 
-class _PowerLaw1D(ScalingLaw):
-    """L(x) = E + K * x^-k on Z = log x."""
+class PowerLaw1D(ScalingLaw):
+    """One power law in one variable: L(x) = E + K * x^-k, fitted on Z = log x.
 
-    names: ClassVar[tuple[str, str, str]]  # (E, K, k)
+    The one form behind :class:`StepLaw` (x = steps) and :class:`SizeLaw` (x = parameters),
+    which differ only in the variable's and the parameters' names (`variable`, `names`).
+    """
+
+    variable: ClassVar[str] = "x"
+    names: ClassVar[tuple[str, str, str]] = ("E", "K", "k")
+
+    def __init__(
+        self,
+        loss: str = "huber",
+        delta: float = 1e-3,
+        residual: str = "log",
+        drop_highest: int = 0,
+        n_refine: int | None = 3,
+        n_bootstrap: int = 0,
+        level: float = DEFAULT_LEVEL,
+        seed: int = 0,
+        maxiter: int = 2000,
+    ) -> None:
+        self.loss = loss
+        self.delta = delta
+        self.residual = residual
+        self.drop_highest = drop_highest
+        self.n_refine = n_refine
+        self.n_bootstrap = n_bootstrap
+        self.level = level
+        self.seed = seed
+        self.maxiter = maxiter
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return (self.variable,)
 
     def _specs(self) -> list[ParamSpec]:
         e, c, k = self.names
@@ -442,46 +474,22 @@ class _PowerLaw1D(ScalingLaw):
         return float(self.params_[self.names[2]])
 
 
-class StepLaw(_PowerLaw1D):
+class StepLaw(PowerLaw1D):
     """Loss curve of one run: L(S) = E + B * S^-a (S steps, or tokens).
 
     Points before the warm-up ends are left out: those with S < max(min_step,
-    min_fraction * largest S).
+    min_fraction * largest S).  Other hyperparameters as :class:`PowerLaw1D`.
     """
 
     kind = "step"
     label = "step law"
+    variable = "S"
     names = ("E", "B", "a")
 
-    def __init__(
-        self,
-        min_step: float = 0.0,
-        min_fraction: float = 0.0,
-        loss: str = "huber",
-        delta: float = 1e-3,
-        residual: str = "log",
-        drop_highest: int = 0,
-        n_refine: int | None = 3,
-        n_bootstrap: int = 0,
-        level: float = DEFAULT_LEVEL,
-        seed: int = 0,
-        maxiter: int = 2000,
-    ) -> None:
+    def __init__(self, min_step: float = 0.0, min_fraction: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.min_step = min_step
         self.min_fraction = min_fraction
-        self.loss = loss
-        self.delta = delta
-        self.residual = residual
-        self.drop_highest = drop_highest
-        self.n_refine = n_refine
-        self.n_bootstrap = n_bootstrap
-        self.level = level
-        self.seed = seed
-        self.maxiter = maxiter
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        return ("S",)
 
     def _check_hyper(self) -> None:
         super()._check_hyper()
@@ -498,38 +506,13 @@ class StepLaw(_PowerLaw1D):
         return X[:, 0] >= self.warmup_end(X[:, 0])
 
 
-class SizeLaw(_PowerLaw1D):
+class SizeLaw(PowerLaw1D):
     """Loss against model size: L(N) = E + A * N^-b."""
 
     kind = "size"
     label = "size law"
+    variable = "N"
     names = ("E", "A", "b")
-
-    def __init__(
-        self,
-        loss: str = "huber",
-        delta: float = 1e-3,
-        residual: str = "log",
-        drop_highest: int = 0,
-        n_refine: int | None = 3,
-        n_bootstrap: int = 0,
-        level: float = DEFAULT_LEVEL,
-        seed: int = 0,
-        maxiter: int = 2000,
-    ) -> None:
-        self.loss = loss
-        self.delta = delta
-        self.residual = residual
-        self.drop_highest = drop_highest
-        self.n_refine = n_refine
-        self.n_bootstrap = n_bootstrap
-        self.level = level
-        self.seed = seed
-        self.maxiter = maxiter
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        return ("N",)
 
 
 # ---------------------------------------------------------------------------------------
