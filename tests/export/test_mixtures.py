@@ -46,7 +46,7 @@ def test_hf_probabilities_in_dataset_order():
 def test_bad_requests():
     with pytest.raises(InputError, match="--format must be one of"):
         format_mixture(MIX, "csv")
-    with pytest.raises(InputError, match="summing to 1"):
+    with pytest.raises(InputError, match="weights sum to 0.5, not 1"):
         format_mixture({"a": 0.5}, "json")
     with pytest.raises(InputError, match="not in the mixture: ghost"):
         format_mixture(MIX, "megatron", paths={"ghost": "/x"})

@@ -25,7 +25,7 @@ def test_nan_names_row_and_column(mixtures):
 def test_weights_not_summing_to_one(mixtures):
     R = mixtures.copy()
     R[5] *= 0.97
-    with pytest.raises(InputError, match="row 5 weights sum to 0.97"):
+    with pytest.raises(InputError, match="row 5: weights sum to 0.97"):
         LinearLaw().fit(R, exp_truth(mixtures))
     law = LinearLaw().fit(R, exp_truth(mixtures), renormalize=True)
     assert law.n_runs_ == len(R)

@@ -15,29 +15,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from mixlab.errors import InputError
-
-WEIGHT_TOLERANCE = 1e-6
+from mixlab.mixture import WEIGHT_TOLERANCE, check_mixture
 
 
 def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
-    """Weights must be finite, non-negative and sum to 1 within 1e-6."""
-    if not weights:
-        raise ValueError("the mixture names no domain")
-    for name, w in weights.items():
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"weight of {name!r} is {w}; weights must be finite and >= 0")
-    total = math.fsum(weights.values())
-    if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        raise ValueError(f"weights sum to {total:.9g}, not 1 (within {WEIGHT_TOLERANCE})")
-    return dict(weights)
-
-
-def normalize_weights(weights: Mapping[str, float]) -> dict[str, float]:
-    """Scale non-negative weights to sum to 1 (for users who ask to renormalise)."""
-    total = math.fsum(weights.values())
-    if total <= 0:
-        raise InputError("mixture weights sum to zero")
-    return {name: w / total for name, w in weights.items()}
+    """A stage's or phase's mixture, checked by the one mixture rule."""
+    return check_mixture(weights)
 
 
 def _vector(weights: Mapping[str, float], domains: Sequence[str]) -> np.ndarray:

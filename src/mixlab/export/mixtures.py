@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from mixlab.errors import InputError
+from mixlab.mixture import check_mixture
 
 FORMATS = ("json", "megatron", "olmo", "hf")
 
@@ -38,9 +39,8 @@ def format_mixture(
     """
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    weights = {d: float(w) for d, w in mixture.items() if not (drop_zero and w == 0)}
-    if not weights or abs(sum(mixture.values()) - 1) > 1e-6:
-        raise InputError(f"a mixture must have weights summing to 1, got {sum(mixture.values())!r}")
+    mixture = check_mixture(mixture)
+    weights = {d: w for d, w in mixture.items() if not (drop_zero and w == 0)}
     paths = dict(paths or {})
     unknown = sorted(set(paths) - set(mixture))
     if unknown:

@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mixlab.mixture import WEIGHT_TOLERANCE, check_mixture
+
 Status = Literal["running", "done", "failed"]
-WEIGHT_TOLERANCE = 1e-6
+__all__ = ["WEIGHT_TOLERANCE", "Evaluation", "RunRecord"]
 
 
 class Evaluation(BaseModel):
@@ -58,19 +60,7 @@ class RunRecord(BaseModel):
     @field_validator("mixture")
     @classmethod
     def _simplex(cls, mixture: dict[str, float]) -> dict[str, float]:
-        if not mixture:
-            raise ValueError("mixture is empty")
-        for domain, w in mixture.items():
-            if not math.isfinite(w) or w < 0:
-                raise ValueError(
-                    f"weight of domain {domain!r} is {w}; weights must be finite and >= 0"
-                )
-        total = sum(mixture.values())
-        if abs(total - 1.0) > WEIGHT_TOLERANCE:
-            raise ValueError(
-                f"mixture weights sum to {total!r}, not 1 (tolerance {WEIGHT_TOLERANCE})"
-            )
-        return mixture
+        return check_mixture(mixture)
 
     @field_validator("tags")
     @classmethod

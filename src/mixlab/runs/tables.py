@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mixlab.errors import InputError
-from mixlab.runs.record import WEIGHT_TOLERANCE
+from mixlab.mixture import WEIGHT_TOLERANCE, sum_error
 
 CURVE_COLUMNS = ["run_id", "step", "tokens", "metric", "value"]
 
@@ -99,11 +99,9 @@ def validate_mixtures(
     off = sums.index[(sums - 1.0).abs() > WEIGHT_TOLERANCE]
     if len(off):
         run_id = off[0]
-        raise InputError(
-            f"{path}, {_where(mixtures.index.get_loc(run_id), run_id)}: weights sum to "
-            f"{float(sums[run_id])!r}, not 1 (tolerance {WEIGHT_TOLERANCE}; {len(off)} row(s) like this); "
-            "pass --renormalize to rescale them"
-        )
+        raise InputError(sum_error(
+            float(sums[run_id]), f"{path}, {_where(mixtures.index.get_loc(run_id), run_id)}",
+            f"; {len(off)} row(s) like this; pass --renormalize to rescale them"))
     return mixtures
 
 

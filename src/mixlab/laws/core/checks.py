@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mixlab.errors import InputError
+from mixlab.mixture import WEIGHT_TOLERANCE, sum_error
 
 __all__ = [
     "check_mixtures",
@@ -77,7 +78,7 @@ def check_mixtures(
     *,
     run_ids: Sequence[Any] | None = None,
     renormalize: bool = False,
-    atol: float = 1e-6,
+    atol: float = WEIGHT_TOLERANCE,
     what: str = "mixtures",
 ) -> tuple[np.ndarray, list[str]]:
     """Validate a mixture table: finite, non-negative weights whose rows sum to 1.
@@ -109,10 +110,8 @@ def check_mixtures(
     if off.size and not renormalize:
         i = int(off[0])
         more = f" (and {off.size - 1} more rows)" if off.size > 1 else ""
-        raise InputError(
-            f"{what}: {row_label(i, run_ids)} weights sum to {sums[i]:.6g}, not 1 "
-            f"(tolerance {atol:g}){more}; pass renormalize=True to rescale rows"
-        )
+        raise InputError(sum_error(sums[i], f"{what}: {row_label(i, run_ids)}",
+                                   f"{more}; pass renormalize=True to rescale rows"))
     if renormalize:
         arr = arr / sums[:, None]
     return arr, names

@@ -18,6 +18,7 @@ import numpy as np
 
 from mixlab.errors import InputError
 from mixlab.laws.core.checks import check_mixtures
+from mixlab.mixture import WEIGHT_TOLERANCE
 
 __all__ = [
     "check_prior",
@@ -176,7 +177,7 @@ def validate_mixture_list(
     *,
     renormalize: bool = False,
     allow_duplicates: bool = False,
-    atol: float = 1e-6,
+    atol: float = WEIGHT_TOLERANCE,
 ) -> tuple[np.ndarray, list[str]]:
     """Check user-given mixtures: a table, an array, or a list of {domain: weight} dicts.
 
