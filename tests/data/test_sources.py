@@ -14,8 +14,9 @@ from mixlab.errors import InputError
 
 
 def read_all(path: Path, **kwargs: object) -> list[str]:
+    """The training documents of a source (its validation and test files left out)."""
     files = expand_source(SourceConfig(path=path, **kwargs))
-    return [d for f in files for d in read_documents(f)]
+    return [d for f in files if f.split in (None, "train") for d in read_documents(f)]
 
 
 @pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz", "a.jsonl.zst"])

@@ -15,32 +15,60 @@ MIX = {"web": 0.5, "code": 0.3, "books": 0.2, "math": 0.0}
 
 def test_json_keeps_weights_and_extra():
     doc = json.loads(format_mixture(MIX, "json", extra={"predicted": 2.5}))
-    assert doc == {"mixture": {"web": 0.5, "code": 0.3, "books": 0.2}, "predicted": 2.5}
+    assert doc["mixture"] == {"web": 0.5, "code": 0.3, "books": 0.2}
+    assert doc["predicted"] == 2.5
+    assert doc["export"]["tokenizer"] is None and "tokenizer unknown" in doc["export"]["tokenizer_note"]
+
+
+PATHS = {"web": "/d/web_text", "code": "/d/code_text", "books": "/d/books_text"}
 
 
 def test_megatron_data_path_alternates_weight_and_prefix():
-    text = format_mixture(MIX, "megatron", paths={"web": "/d/web_text", "code": ["/d/c1", "/d/c2"]})
+    text = format_mixture(MIX, "megatron", paths=PATHS)
     tokens = text.split()
     pairs = list(zip(tokens[::2], tokens[1::2], strict=True))
-    assert pairs == [("0.5", "/d/web_text"), ("0.15", "/d/c1"), ("0.15", "/d/c2"), ("0.2", "books")]
-    assert sum(float(w) for w, _ in pairs) == pytest.approx(1.0)
+    assert pairs == [("0.5", "/d/web_text"), ("0.3", "/d/code_text"), ("0.2", "/d/books_text")]
 
 
-def test_olmo_source_mixture():
+def test_megatron_without_paths_names_the_fix():
+    with pytest.raises(InputError, match="mixlab data export SHARDS --format megatron"):
+        format_mixture(MIX, "megatron")
+
+
+def test_megatron_splits_by_tokens_of_user_prefixes(tmp_path):
+    import numpy as np
+
+    from mixlab.export.tokens import write_megatron
+
+    a, b = tmp_path / "c1", tmp_path / "c2"
+    write_megatron(a, np.ones(300, dtype=np.uint16), np.array([100, 200]), np.dtype("<u2"))
+    write_megatron(b, np.ones(100, dtype=np.uint16), np.array([100]), np.dtype("<u2"))
+    text = format_mixture(MIX, "megatron", paths={**PATHS, "code": [str(a), str(b)]})
+    tokens = text.split()
+    assert [float(w) for w in tokens[2:6:2]] == pytest.approx([0.225, 0.075])
+    with pytest.raises(InputError, match="cannot split its weight"):
+        format_mixture(MIX, "megatron", paths={**PATHS, "code": ["/x/1", "/x/2"]})
+
+
+def test_olmo_source_mixture_has_every_required_field():
     doc = yaml.safe_load(
-        format_mixture(MIX, "olmo", max_epochs={"books": 4}, requested_tokens=10**9)
+        format_mixture(
+            MIX, "olmo", paths=PATHS, max_epochs={"books": 4}, requested_tokens=10**9, seed=7
+        )
     )
     sources = doc["source_list"]["sources"]
     assert [s["source_name"] for s in sources] == ["web", "code", "books"]
     assert sum(s["target_ratio"] for s in sources) == pytest.approx(1.0)
-    assert sources[2]["max_repetition_ratio"] == 4.0 and sources[0]["paths"] == ["web"]
-    assert doc["requested_tokens"] == 10**9
+    assert sources[2]["max_repetition_ratio"] == 4.0 and sources[0]["paths"] == ["/d/web_text"]
+    assert doc["requested_tokens"] == 10**9 and doc["global_batch_size"] > 0
+    assert doc["seed"] == 7
+    with pytest.raises(InputError, match="--token-budget"):
+        format_mixture(MIX, "olmo", paths=PATHS)
 
 
-def test_hf_probabilities_in_dataset_order():
-    doc = json.loads(format_mixture(MIX, "hf"))
-    assert doc["datasets"] == ["web", "code", "books"]
-    assert doc["probabilities"] == [0.5, 0.3, 0.2]
+def test_hf_needs_document_lengths():
+    with pytest.raises(InputError, match="mean document length"):
+        format_mixture(MIX, "hf", paths=PATHS, requested_tokens=1000)
 
 
 def test_bad_requests():

@@ -9,6 +9,7 @@ import typer
 
 from mixlab.commands.common import output
 from mixlab.commands.console import table
+from mixlab.errors import InputError
 
 app = typer.Typer(help="Prepare corpora as token shards and inspect them.", no_args_is_help=True)
 
@@ -21,16 +22,37 @@ def data_prepare(
         int | None, typer.Option(help="Tokeniser processes (default: cores).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Rebuild the tokenizer and every domain.")] = False,
+    val_split: Annotated[
+        str | None,
+        typer.Option(
+            help="Validation size where a dataset has no validation split of its own: a "
+            "fraction (0.01) or a number of documents (500)."
+        ),
+    ] = None,
 ) -> None:
-    """Tokenise every domain once into train / validation shards (only what changed)."""
+    """Tokenise every domain once into train / validation shards (only what changed).
+
+    Splits in the data are kept: a dataset's own validation split is its validation set, and
+    test files never reach the shards.
+    """
     from contextlib import nullcontext
 
     from mixlab.data.prepare import prepare
     from mixlab.data.progress import rich_progress
 
     out = output(ctx)
+    split: float | int | None = None
+    if val_split is not None:
+        try:
+            split = int(val_split) if val_split.strip().isdigit() else float(val_split)
+        except ValueError:
+            raise InputError(f"--val-split {val_split!r}: not a fraction or a count") from None
     with nullcontext(None) if out.quiet or out.json else rich_progress() as progress:
-        summary = prepare(config, progress=progress, workers=workers, force=force)
+        summary = prepare(
+            config, progress=progress, workers=workers, force=force, val_split=split
+        )
+    for w in summary.warnings:
+        out.info(f"[yellow]warning:[/] {w}")
     result = summary.to_dict()
     out.result(
         result,
@@ -87,5 +109,43 @@ def data_demo_corpora(
         lambda con: con.print(
             f"wrote {len(corpora.domains)} domains and "
             f"{corpora.config} (next: mixlab data prepare {corpora.config})"
+        ),
+    )
+
+
+@app.command("export")
+def data_export(
+    ctx: typer.Context,
+    shards: Annotated[Path, typer.Argument(help="A prepared folder (mixlab data prepare).")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="megatron, olmo, nanogpt or hf (parquet).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default SHARDS/export-FORMAT).")
+    ] = None,
+    max_file_tokens: Annotated[
+        int | None, typer.Option(help="Split a domain into files of at most this many tokens.")
+    ] = None,
+) -> None:
+    """Write each domain's tokens in a trainer's own format, with a manifest and the tokenizer."""
+    from mixlab.export.tokens import export_tokens
+
+    done = export_tokens(shards, fmt, out, max_file_tokens=max_file_tokens)
+    o = output(ctx)
+    for w in done.warnings:
+        o.info(f"[yellow]warning:[/] {w}")
+    rows = [
+        (name, d["train"]["tokens"], d["train"]["documents"], len(d["train"]["files"]),
+         d["validation"]["tokens"])
+        for name, d in done.manifest["domains"].items()
+    ]
+    o.result(
+        done.to_dict(),
+        lambda con: con.print(
+            table(
+                f"{done.directory} ({fmt}, {done.manifest['dtype']}, tokenizer copied)",
+                ["domain", "train tokens", "train documents", "files", "validation tokens"],
+                rows,
+            )
         ),
     )

@@ -124,10 +124,19 @@ def law_optimize(
     paths: Annotated[
         Path | None, typer.Option(help="JSON domain -> data path(s) for exports.")
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Token export (mixlab data export) or prepared folder the paths, "
+                     "document lengths and tokenizer come from."),
+    ] = None,
+    unit: Annotated[str, typer.Option(help="Shares in tokens (proxy tokenizer) or bytes.")] = "tokens",
+    global_batch_size: Annotated[
+        int | None, typer.Option(help="OLMo: global batch size in tokens.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for restarts and bootstrap.")] = 0,
 ) -> None:
     """Recommend the mixture minimising the predicted target under constraints."""
-    from mixlab.export.mixtures import format_mixture
+    from mixlab.export.mixtures import write_mixture_export
     from mixlab.io.laws import load_law
     from mixlab.laws import optimize_mixture
     from mixlab.studies.mixing_fit import constraints, read_json, training_tables
@@ -160,15 +169,19 @@ def law_optimize(
         seed=seed,
     )
     doc = result.to_dict()
-    text = format_mixture(
+    write_mixture_export(
+        out,
         result.mixture,
         fmt,
         paths=read_json(paths) if paths else None,
+        data=data,
+        unit=unit,
         max_epochs=None if max_epochs is None else dict.fromkeys(result.mixture, max_epochs),
         requested_tokens=int(token_budget) if token_budget else None,
+        global_batch_size=global_batch_size,
+        seed=seed,
         extra={k: v for k, v in doc.items() if k != "mixture"},
     )
-    out.write_text(text)
     rows = [(d, w, (result.reference or {}).get(d)) for d, w in result.mixture.items()]
 
     def render(con):

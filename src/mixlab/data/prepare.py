@@ -20,7 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from mixlab.data.config import PrepareConfig, SourceConfig, load_prepare_config
+from mixlab.data.config import (
+    PrepareConfig,
+    SourceConfig,
+    ValidationSplitConfig,
+    load_prepare_config,
+)
 from mixlab.data.manifest import (
     TOKENIZER_NAME,
     digest,
@@ -67,6 +72,28 @@ class DomainSummary:
     validation_tokens: int
     input_bytes: int
     seconds: float = 0.0
+    validation_source: str = "drawn"  # drawn (seeded choice) | dataset (its own split)
+    skipped_test_files: int = 0
+
+
+# Standard error of a mean loss over n tokens is about sigma / sqrt(n); with sigma = 2.5 nats
+# per token (typical of small language models) 0.01 nats needs 62,500 tokens.
+LOSS_SIGMA_NATS = 2.5
+LOSS_PRECISION_NATS = 0.01
+MIN_VALIDATION_TOKENS = round((LOSS_SIGMA_NATS / LOSS_PRECISION_NATS) ** 2)
+
+
+def validation_warning(name: str, tokens: int) -> str | None:
+    """A warning when a validation split is too small to measure a loss to 0.01 nats."""
+    if tokens >= MIN_VALIDATION_TOKENS:
+        return None
+    se = LOSS_SIGMA_NATS / max(tokens, 1) ** 0.5
+    return (
+        f"domain {name!r}: validation holds {tokens} tokens, too few to measure a loss to "
+        f"{LOSS_PRECISION_NATS} nats (standard error about {se:.3f} nats at "
+        f"{LOSS_SIGMA_NATS} nats per token; need {MIN_VALIDATION_TOKENS}); raise validation "
+        "(--val-split) or add data"
+    )
 
 
 @dataclass
@@ -78,6 +105,7 @@ class PrepareSummary:
     domains: list[DomainSummary] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def tokens_written(self) -> int:
@@ -101,6 +129,7 @@ class PrepareSummary:
             "removed": self.removed,
             "seconds": self.seconds,
             "tokens_written": self.tokens_written,
+            "warnings": self.warnings,
         }
 
 
@@ -285,12 +314,20 @@ def _tokenize_domain(
     """Write the domain's train and validation shards; returns their manifest entries."""
     domain_dir.mkdir(parents=True, exist_ok=True)
     total = sum(sizes)
-    read = {"bytes": 0}
+    read = {"bytes": 0, "text_bytes": 0, "train_docs": 0}
+    own_validation = any(f.split == "validation" for f in files)
+    # The dataset's own validation files come last, so its documents are the shard's tail.
+    order = sorted(range(len(files)), key=lambda i: files[i].split == "validation")
 
     def documents() -> Iterator[str]:
-        for f, size in zip(files, sizes, strict=True):
-            yield from read_documents(f)
-            read["bytes"] += size
+        for i in order:
+            f = files[i]
+            for text in read_documents(f):
+                read["text_bytes"] += len(text.encode("utf-8"))
+                if f.split != "validation":
+                    read["train_docs"] += 1
+                yield text
+            read["bytes"] += sizes[i]
 
     all_path = domain_dir / f"all{TMP_MARK}{os.getpid()}.bin"
     args = (tokenizer.dtype, tokenizer.vocab_size, tokenizer.eod_id)
@@ -307,7 +344,13 @@ def _tokenize_domain(
             writer.commit()
         source = Shard(all_path)
         paths = ", ".join(sorted({str(f.path) for f in files}))
-        is_val = _validation_mask(name, source.n_docs, config, paths)
+        if own_validation:
+            is_val = np.zeros(source.n_docs, dtype=bool)
+            is_val[read["train_docs"] :] = True
+            if is_val.all() or not is_val.any():
+                raise InputError(f"domain {name!r}: its own train or validation split is empty ({paths})")
+        else:
+            is_val = _validation_mask(name, source.n_docs, config, paths)
         _report(
             progress, PrepareProgress("split", name, total, total, source.n_docs, source.n_tokens)
         )
@@ -328,6 +371,8 @@ def _tokenize_domain(
         del source
     finally:
         all_path.unlink(missing_ok=True)
+    splits["text_bytes"] = read["text_bytes"]
+    splits["validation_source"] = "dataset" if own_validation else "drawn"
     return splits
 
 
@@ -343,6 +388,8 @@ def _summary_of(name: str, status: str, entry: dict[str, Any], seconds: float) -
         validation_tokens=val["tokens"],
         input_bytes=sum(i["bytes"] for i in entry["inputs"]),
         seconds=seconds,
+        validation_source=entry.get("validation_source", "drawn"),
+        skipped_test_files=len(entry.get("skipped_inputs", [])),
     )
 
 
@@ -351,16 +398,32 @@ def prepare(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     force: bool = False,
+    val_split: float | int | None = None,
 ) -> PrepareSummary:
     """Build (or bring up to date) the token shards a prepare config describes.
 
     `workers` overrides the config (default: the cores available). `force` rebuilds the
-    tokenizer and every domain. Bad input raises `InputError` naming the path or field.
+    tokenizer and every domain. `val_split` (a fraction, or a number of documents) overrides
+    the config's validation size for domains without a validation split of their own. Bad
+    input raises `InputError` naming the path or field.
     """
     started = time.perf_counter()
     if not isinstance(config, PrepareConfig):
         config = load_prepare_config(config)
-    domain_files = {name: expand_sources(sources) for name, sources in config.domains.items()}
+    if val_split is not None:
+        try:
+            validation = ValidationSplitConfig.model_validate(val_split)
+        except ValueError as error:
+            raise InputError(f"--val-split {val_split!r}: {error}") from None
+        config = config.model_copy(update={"validation": validation})
+    domain_files, skipped = {}, {}
+    for name, sources in config.domains.items():
+        found = expand_sources(sources)
+        # Test documents never reach the shards: not for training, not for validation.
+        domain_files[name] = [f for f in found if f.split != "test"]
+        skipped[name] = [f for f in found if f.split == "test"]
+        if not domain_files[name]:
+            raise InputError(f"domain {name!r}: only test-split files found in its sources")
     out = config.output
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -388,6 +451,7 @@ def prepare(
                     {
                         "path": str(f.path),
                         "format": f.format,
+                        "split": f.split,
                         "bytes": size,
                         "sha256": sha256_file(f.path),
                     }
@@ -417,7 +481,10 @@ def prepare(
                     "fingerprint": fingerprint,
                     "sources": [s.model_dump(mode="json") for s in config.domains[name]],
                     "inputs": inputs,
+                    "skipped_inputs": [str(f.path) for f in skipped[name]],
                     "tokenizer_sha256": tokenizer_info["sha256"],
+                    "text_bytes": splits.pop("text_bytes"),
+                    "validation_source": splits.pop("validation_source"),
                     "splits": splits,
                 }
                 domains[name] = entry
@@ -441,6 +508,9 @@ def prepare(
             write_manifest(out, manifest)
             shutil.rmtree(out / "domains" / name, ignore_errors=True)
             summary.removed.append(name)
+    summary.warnings = [
+        w for d in summary.domains if (w := validation_warning(d.name, d.validation_tokens))
+    ]
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -1,10 +1,14 @@
 """Readers that turn a domain's source paths into a stream of documents (strings).
 
-Supported: folders or files of `.txt` (one document per file), `.jsonl` / `.jsonl.gz` /
-`.jsonl.zst` (one document per line, text field configurable), `.parquet` (text column
-configurable), and Hugging Face datasets written by `save_to_disk` (arrow stream files, read
-with pyarrow directly). Empty or null texts are skipped. Problems raise `InputError` naming
-the path and the reason.
+Supported: folders or files of `.txt` (one document per file), JSON lines (`.jsonl`,
+`.ndjson`, and Dolma's `.json.gz`, each optionally `.gz` / `.zst`: one document per line,
+text field configurable), `.parquet` (FineWeb and Hub layouts; text column configurable),
+and Hugging Face datasets written by `save_to_disk` (arrow stream files, read with pyarrow
+directly). Empty or null texts are skipped. Problems raise `InputError` naming the path.
+
+Splits are kept apart, never merged: a file's split comes from the Hub's naming rules
+(`data/train-*.parquet`, `test/...`, `validation-00000-of-00001.parquet`), and a saved
+DatasetDict's splits from its dataset_dict.json. Every `InputFile` carries its split.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +31,25 @@ SUFFIX_FORMATS: dict[str, str] = {
     ".jsonl": "jsonl",
     ".jsonl.gz": "jsonl",
     ".jsonl.zst": "jsonl",
+    ".ndjson": "jsonl",
+    ".ndjson.gz": "jsonl",
+    ".ndjson.zst": "jsonl",
+    ".json.gz": "jsonl",  # Dolma: one JSON document per line, gzipped
+    ".json.zst": "jsonl",
     ".parquet": "parquet",
 }
+# The Hub's split keywords (huggingface datasets' data_files patterns).
+SPLIT_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev"),
+    "test": ("test", "testing", "eval", "evaluation"),
+}
+_SPLIT_NAME = re.compile(
+    r"^(?P<kw>" + "|".join(k for ks in SPLIT_KEYWORDS.values() for k in ks) + r")(?:[-._ 0-9]|$)"
+)
+_SPLIT_INFIX = re.compile(
+    r"[-._ ](?P<kw>" + "|".join(k for ks in SPLIT_KEYWORDS.values() for k in ks) + r")(?:[-._ 0-9]|$)"
+)
 HF_MARKERS = ("state.json", "dataset_dict.json")
 
 
@@ -38,6 +60,7 @@ class InputFile:
     path: Path
     format: str  # txt | jsonl | parquet | hf_arrow
     text_field: str = "text"
+    split: str | None = None  # train | validation | test, when the layout says so
 
 
 def _suffix_format(path: Path) -> str | None:
@@ -87,17 +110,58 @@ def _hf_arrow_files(folder: Path, split: str | None) -> list[Path]:
     return files
 
 
+def split_of(relative: Path) -> str | None:
+    """The split the Hub's naming rules give a file (by its folders, then its name), if any."""
+    for part in relative.parts:
+        low = part.lower()
+        m = _SPLIT_NAME.match(low) or _SPLIT_INFIX.search(low)
+        if m:
+            kw = m["kw"]
+            return next(split for split, kws in SPLIT_KEYWORDS.items() if kw in kws)
+    return None
+
+
+def _hf_split_names(folder: Path) -> list[str] | None:
+    dict_file = folder / "dataset_dict.json"
+    if not dict_file.is_file():
+        return None
+    try:
+        return list(json.loads(dict_file.read_text(encoding="utf-8"))["splits"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{dict_file}: not a readable dataset_dict.json ({error})") from None
+
+
 def expand_source(source: SourceConfig) -> list[InputFile]:
-    """The files a source names, in a stable order; folders are searched recursively."""
+    """The files a source names, in a stable order; folders are searched recursively.
+
+    Without `split`, a layout with splits gives train files (split "train"), the dataset's own
+    validation files ("validation") and test files ("test", which prepare never trains on).
+    With `split`, only that split's files are read, as training data.
+    """
     path = source.path
     if not path.exists():
         raise InputError(f"{path}: does not exist")
     if path.is_dir() and (
         source.format == "hf_disk" or (source.format == "auto" and _is_hf_dataset(path))
     ):
-        return [
-            InputFile(p, "hf_arrow", source.text_field) for p in _hf_arrow_files(path, source.split)
+        splits = _hf_split_names(path)
+        if splits is None or source.split is not None:
+            return [
+                InputFile(p, "hf_arrow", source.text_field)
+                for p in _hf_arrow_files(path, source.split)
+            ]
+        out = [
+            InputFile(p, "hf_arrow", source.text_field, "train")
+            for p in _hf_arrow_files(path, None)
         ]
+        for name in splits:
+            kind = split_of(Path(name))
+            if kind in ("validation", "test"):
+                out += [
+                    InputFile(p, "hf_arrow", source.text_field, kind)
+                    for p in _hf_arrow_files(path / name, None)
+                ]
+        return out
     if source.format == "hf_disk":
         raise InputError(f"{path}: format 'hf_disk' needs a folder written by save_to_disk")
     if path.is_file():
@@ -110,16 +174,26 @@ def expand_source(source: SourceConfig) -> list[InputFile]:
         return [InputFile(path, fmt, source.text_field)]
     files: list[InputFile] = []
     for child in sorted(path.rglob("*")):
-        if not child.is_file() or any(
-            part.startswith(".") for part in child.relative_to(path).parts
-        ):
+        relative = child.relative_to(path)
+        if not child.is_file() or any(part.startswith(".") for part in relative.parts):
             continue
         fmt = _suffix_format(child)
         if fmt is not None and (source.format in ("auto", fmt)):
-            files.append(InputFile(child, fmt, source.text_field))
+            files.append(InputFile(child, fmt, source.text_field, split_of(relative)))
     if not files:
         wanted = ", ".join(SUFFIX_FORMATS) if source.format == "auto" else source.format
         raise InputError(f"{path}: folder contains no input files ({wanted})")
+    if source.split is not None:
+        chosen = [f for f in files if f.split == source.split]
+        if not chosen:
+            found = sorted({f.split or "none" for f in files})
+            raise InputError(
+                f"{path}: no files of split {source.split!r} (splits found: {', '.join(found)})"
+            )
+        return [InputFile(f.path, f.format, f.text_field) for f in chosen]
+    if any(f.split for f in files):
+        # A layout with splits: files without one are training data, like the Hub's default.
+        files = [f if f.split else InputFile(f.path, f.format, f.text_field, "train") for f in files]
     return files
 
 

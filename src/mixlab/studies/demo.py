@@ -20,7 +20,8 @@ import pandas as pd
 
 from mixlab.data.demo_corpora import write_demo_corpora
 from mixlab.data.prepare import prepare
-from mixlab.export.mixtures import format_mixture
+from mixlab.export.mixtures import write_mixture_export
+from mixlab.export.tokens import export_tokens
 from mixlab.io.laws import save_law
 from mixlab.laws import FitWarning, MixtureConstraints, fit_with_cv, make_law, optimize_mixture
 from mixlab.report.build import write_report
@@ -190,14 +191,16 @@ def run_demo(
     (out / "recommendation.json").write_text(json.dumps(rec_doc, indent=2))
     (out / "mixture").mkdir(exist_ok=True)
     for fmt, name in EXPORTS.items():
-        (out / "mixture" / name).write_text(
-            format_mixture(
-                recommended,
-                fmt,
-                max_epochs={d: settings.max_epochs for d in recommended},
-                requested_tokens=settings.tokens,
-                extra={"predicted": rec_doc} if fmt == "json" else None,
-            )
+        # The trainers' own token files, so each export runs as written.
+        data = shards if fmt == "json" else export_tokens(shards, fmt).directory
+        write_mixture_export(
+            out / "mixture" / name,
+            recommended,
+            fmt,
+            data=data,
+            max_epochs={d: settings.max_epochs for d in recommended},
+            requested_tokens=settings.tokens,
+            extra={"predicted": rec_doc} if fmt == "json" else None,
         )
 
     say("5/6 verify: train the recommended mixture at the same budget as the natural one")
