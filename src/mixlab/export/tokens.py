@@ -9,7 +9,7 @@
   else uint32 (OLMo-core's `get_dtype` rule).
 - `nanogpt`: nanoGPT's `train.bin` / `val.bin`, raw uint16 tokens, and `meta.pkl` with the
   vocabulary size; uint32 (with a warning) when ids do not fit.
-- `hf`: Parquet files with one document per row in an `input_ids` column, for
+- `hf`: Parquet files with one document per row (`input_ids`, `num_tokens`, `domain`), for
   `datasets.load_dataset("parquet", ...)`.
 
 Each export writes `export.json` (paths, tokens, documents, dtype per file, the tokenizer
@@ -163,7 +163,9 @@ def _file_name(fmt: str, split: str, part: int, n_parts: int) -> str:
     return f"{split}-{part:05d}-of-{n_parts:05d}.parquet"
 
 
-def _write_parquet(path: Path, tokens: np.ndarray, lengths: np.ndarray, dtype: np.dtype) -> None:
+def _write_parquet(
+    path: Path, tokens: np.ndarray, lengths: np.ndarray, dtype: np.dtype, domain: str
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -172,7 +174,13 @@ def _write_parquet(path: Path, tokens: np.ndarray, lengths: np.ndarray, dtype: n
     column = pa.LargeListArray.from_arrays(pa.array(offsets), values).cast(
         pa.list_(values.type)
     )
-    table = pa.table({"input_ids": column, "num_tokens": pa.array(lengths, type=pa.int64())})
+    table = pa.table(
+        {
+            "input_ids": column,
+            "num_tokens": pa.array(lengths, type=pa.int64()),
+            "domain": pa.array([domain] * len(lengths), type=pa.string()),
+        }
+    )
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
@@ -247,7 +255,7 @@ def export_tokens(
                 if fmt == "megatron":
                     write_megatron(path, tokens, lengths, dtype)
                 elif fmt == "hf":
-                    _write_parquet(path, tokens, lengths, dtype)
+                    _write_parquet(path, tokens, lengths, dtype, name)
                 else:
                     _write_bytes(path, np.ascontiguousarray(tokens, dtype=dtype).tobytes())
                 files.append(
