@@ -43,13 +43,74 @@ def runs_import(
     ] = None,
     tokens_per_step: Annotated[float | None, typer.Option(help="Tokens per step (logs).")] = None,
     max_run_id: Annotated[int | None, typer.Option(help="Skip log runs with a higher id.")] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option(help="One runs table (W&B runs-table CSV or any CSV), columns by pattern."),
+    ] = None,
+    mixture_columns: Annotated[
+        list[str] | None,
+        typer.Option(help="With --table: glob of the mixture columns ('mix_*'; * = domain)."),
+    ] = None,
+    metric_columns: Annotated[
+        list[str] | None, typer.Option(help="With --table: glob of the metric columns.")
+    ] = None,
+    n_column: Annotated[
+        str | None, typer.Option(help="With --table: model-size column (1.2e8 or 125M).")
+    ] = None,
+    tokens_column: Annotated[
+        str | None, typer.Option(help="With --table: training-tokens column.")
+    ] = None,
+    trainer_state: Annotated[
+        list[Path] | None,
+        typer.Option(help="HF Trainer trainer_state.json (repeatable; run id = its folder)."),
+    ] = None,
+    tensorboard: Annotated[
+        list[Path] | None,
+        typer.Option(help="TensorBoard log folder (repeatable; run id = folder name)."),
+    ] = None,
     store: StoreOpt = Path("mixlab.db"),
 ) -> None:
-    """Import runs trained elsewhere: wide tables, long curves, or Data Mixing Laws logs."""
+    """Import runs trained elsewhere: wide tables, one runs table, long curves, trainer logs,
+    or Data Mixing Laws logs."""
     from mixlab.runs import RunStore, import_curves, import_mixinglaws_logs, import_wide
+    from mixlab.runs.table_import import import_logs, import_table
 
     out, tags = output(ctx), tag or []
-    if mixinglaws_log:
+    if table is not None:
+        if mixtures or metrics or curves or mixinglaws_log:
+            raise InputError("--table takes no --mixtures, --metrics, --curves or logs")
+        if not mixture_columns or not metric_columns:
+            raise InputError("--table needs --mixture-columns and --metric-columns patterns")
+        with RunStore(store) as s:
+            summary = import_table(
+                s,
+                table,
+                mixture_columns=mixture_columns,
+                metric_columns=metric_columns,
+                id_column=id_column,
+                n_column=n_column,
+                tokens_column=tokens_column,
+                tags=tags,
+                renormalize=renormalize,
+                id_prefix=id_prefix,
+            )
+    elif trainer_state or tensorboard:
+        if mixtures is None or metrics or curves:
+            raise InputError("--trainer-state / --tensorboard need --mixtures (and no --metrics)")
+        kind, logs = ("trainer_state", trainer_state) if trainer_state else ("tensorboard", tensorboard)
+        with RunStore(store) as s:
+            summary = import_logs(
+                s,
+                logs,
+                mixtures,
+                kind=kind,
+                id_column=id_column,
+                tags=tags,
+                renormalize=renormalize,
+                tokens_per_step=tokens_per_step,
+                id_prefix=id_prefix,
+            )
+    elif mixinglaws_log:
         if mixtures or metrics or curves:
             raise InputError("--mixinglaws-log takes no --mixtures, --metrics or --curves")
         names = [d.strip() for d in domains.split(",")] if domains else None
