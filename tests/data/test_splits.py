@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
+
 from mixlab.cli import main
 from mixlab.data import load_prepared, prepare
 from mixlab.data.sources import split_of
@@ -19,8 +20,13 @@ def texts_of(out: Path, domain: str, split: str) -> set[str]:
 
 
 def write_config(root: Path, domains: dict, **extra) -> Path:
-    config = {"output": "shards", "tokenizer": {"kind": "bytes"}, "workers": 1,
-              "domains": domains, **extra}
+    config = {
+        "output": "shards",
+        "tokenizer": {"kind": "bytes"},
+        "workers": 1,
+        "domains": domains,
+        **extra,
+    }
     path = root / "prepare.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -64,9 +70,7 @@ def test_saved_dataset_dict_validation_split_is_used(tmp_path: Path, tools) -> N
     tools.write_hf_dataset(root / "train", tools.docs("t", 12))
     tools.write_hf_dataset(root / "validation", tools.docs("v", 3))
     tools.write_hf_dataset(root / "test", tools.docs("e", 3))
-    (root / "dataset_dict.json").write_text(
-        json.dumps({"splits": ["train", "validation", "test"]})
-    )
+    (root / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "validation", "test"]}))
     prepare(write_config(tmp_path, {"d": "dd"}))
     out = tmp_path / "shards"
     assert texts_of(out, "d", "validation") == set(tools.docs("v", 3))

@@ -20,8 +20,9 @@ import yaml
 
 from mixlab.data.prepare import prepare
 from mixlab.data.prepared import load_prepared
+from mixlab.data.token_files import read_megatron
 from mixlab.export.mixtures import format_mixture, load_export_data, write_mixture_export
-from mixlab.export.tokens import export_tokens, read_megatron
+from mixlab.export.tokens import export_tokens
 
 # Domains with very different document lengths, so token and document shares differ.
 DOMAINS = {"short": (24000, 8, 30), "medium": (9000, 40, 100), "long": (3000, 100, 260)}
@@ -36,8 +37,10 @@ def consumer(module: str, package: str):
             warnings.simplefilter("ignore")
             return importlib.import_module(module)
     except Exception as error:  # a broken optional install is a skip too, with its reason
-        pytest.skip(f"{package} is not installed ({type(error).__name__}: {error}); "
-                    f"pip install '.[consumers]' (see the Makefile's setup)")
+        pytest.skip(
+            f"{package} is not installed ({type(error).__name__}: {error}); "
+            f"pip install '.[consumers]' (see the Makefile's setup)"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +100,9 @@ def test_megatron_reads_indexed_datasets_and_blends_by_tokens(prepared, tmp_path
             assert len(indexed) == f["documents"]
             first = np.asarray(indexed[0])
             assert np.array_equal(first, shard.document(total_docs))  # token for token
-            assert np.array_equal(np.asarray(indexed[len(indexed) - 1]),
-                                  shard.document(total_docs + len(indexed) - 1))
+            assert np.array_equal(
+                np.asarray(indexed[len(indexed) - 1]), shard.document(total_docs + len(indexed) - 1)
+            )
             total_docs += len(indexed)
             tokens, lengths = read_megatron(prefix)  # mixlab's own reader agrees
             assert tokens.size == f["tokens"] and lengths.size == f["documents"]
@@ -159,8 +163,14 @@ def test_olmo_core_source_mixture_runs_as_written(prepared, tmp_path):
     export = export_tokens(prepared, "olmo", tmp_path / "olmo", max_file_tokens=300_000)
     out = tmp_path / "mix.yaml"
     written = write_mixture_export(
-        out, MIXTURE, "olmo", data=export.directory, requested_tokens=BUDGET,
-        global_batch_size=64 * 16, max_epochs={"long": 2.0}, seed=3,
+        out,
+        MIXTURE,
+        "olmo",
+        data=export.directory,
+        requested_tokens=BUDGET,
+        global_batch_size=64 * 16,
+        max_epochs={"long": 2.0},
+        seed=3,
     )
     sidecar = json.loads(written[1].read_text())
     assert sidecar["tokenizer"]["sha256"] == export.manifest["tokenizer"]["sha256"]
@@ -192,8 +202,9 @@ def test_olmo_core_source_mixture_runs_as_written(prepared, tmp_path):
     dataset.prepare()
     first = np.asarray(dataset[0]["input_ids"])
     assert first.size == 64 and first.max() < data.tokenizer.vocab_size
-    raw = np.concatenate([np.fromfile(p, dtype=dtype) for s in config.source_list.sources
-                          for p in s.paths])
+    raw = np.concatenate(
+        [np.fromfile(p, dtype=dtype) for s in config.source_list.sources for p in s.paths]
+    )
     windows = np.lib.stride_tricks.sliding_window_view(raw, 8)
     assert (windows == first[:8]).all(axis=1).any()  # a window of real tokens
 
@@ -213,8 +224,13 @@ def test_hf_datasets_interleave_realises_token_shares(prepared, tmp_path):
 
     out = tmp_path / "mix.hf.json"
     write_mixture_export(
-        out, MIXTURE, "hf", data=export.directory, requested_tokens=BUDGET,
-        max_epochs={"long": 2.0}, seed=0,
+        out,
+        MIXTURE,
+        "hf",
+        data=export.directory,
+        requested_tokens=BUDGET,
+        max_epochs={"long": 2.0},
+        seed=0,
     )
     spec = json.loads(out.read_text())
     assert spec["seed"] == 0 and spec["stopping_strategy"] == "first_exhausted"

@@ -38,7 +38,7 @@ def test_megatron_without_paths_names_the_fix():
 def test_megatron_splits_by_tokens_of_user_prefixes(tmp_path):
     import numpy as np
 
-    from mixlab.export.tokens import write_megatron
+    from mixlab.data.token_files import write_megatron
 
     a, b = tmp_path / "c1", tmp_path / "c2"
     write_megatron(a, np.ones(300, dtype=np.uint16), np.array([100, 200]), np.dtype("<u2"))

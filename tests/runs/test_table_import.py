@@ -57,9 +57,22 @@ def test_patterns_name_domains_by_the_star():
 def test_wandb_runs_table_imports_and_fits_end_to_end(tmp_path, capsys):
     csv = wandb_csv(tmp_path / "wandb_export.csv")
     db = tmp_path / "runs.db"
-    args = ["runs", "import", "--table", str(csv), "--mixture-columns", "mix_*",
-            "--metric-columns", "val/*", "--n-column", "model_size",
-            "--tokens-column", "train_tokens", "--store", str(db)]
+    args = [
+        "runs",
+        "import",
+        "--table",
+        str(csv),
+        "--mixture-columns",
+        "mix_*",
+        "--metric-columns",
+        "val/*",
+        "--n-column",
+        "model_size",
+        "--tokens-column",
+        "train_tokens",
+        "--store",
+        str(db),
+    ]
     assert main(args) == 2  # rounded weights do not sum to 1: named, not silently fixed
     assert "sum" in capsys.readouterr().err
     assert main([*args, "--renormalize"]) == 0
@@ -71,8 +84,23 @@ def test_wandb_runs_table_imports_and_fits_end_to_end(tmp_path, capsys):
     assert set(record.final_metrics()) == {"loss_web", "loss_code", "loss_books", "loss"}
 
     law = tmp_path / "law.json"
-    code = main(["--json", "law", "fit", "--store", str(db), "--out", str(law),
-                 "--target", "loss_web", "--target", "loss_code", "--folds", "4"])
+    code = main(
+        [
+            "--json",
+            "law",
+            "fit",
+            "--store",
+            str(db),
+            "--out",
+            str(law),
+            "--target",
+            "loss_web",
+            "--target",
+            "loss_code",
+            "--folds",
+            "4",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     cv = json.loads(out)["cv"]["targets"]
@@ -82,23 +110,43 @@ def test_wandb_runs_table_imports_and_fits_end_to_end(tmp_path, capsys):
 def test_matched_text_column_is_named(tmp_path):
     csv = wandb_csv(tmp_path / "w.csv", n=5)
     with RunStore(tmp_path / "r.db") as store, pytest.raises(InputError, match="'State'"):
-        import_table(store, csv, mixture_columns=["mix_*"], metric_columns=["State"],
-                     renormalize=True)
+        import_table(
+            store, csv, mixture_columns=["mix_*"], metric_columns=["State"], renormalize=True
+        )
 
 
 def test_trainer_state_imports_as_curves(tmp_path, capsys):
     run = tmp_path / "run-a" / "checkpoint-30"
     run.mkdir(parents=True)
     history = [
-        {"step": 10, "epoch": 0.1, "loss": 3.5, "learning_rate": 1e-3, "num_input_tokens_seen": 4096},
+        {
+            "step": 10,
+            "epoch": 0.1,
+            "loss": 3.5,
+            "learning_rate": 1e-3,
+            "num_input_tokens_seen": 4096,
+        },
         {"step": 20, "eval_loss": 3.1, "eval_runtime": 2.0, "num_input_tokens_seen": 8192},
         {"step": 30, "loss": 2.9, "num_input_tokens_seen": 12288},
     ]
     (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
     (tmp_path / "mix.csv").write_text("index,web,code\nrun-a,0.4,0.6\n")
     db = tmp_path / "r.db"
-    assert main(["runs", "import", "--trainer-state", str(run / "trainer_state.json"),
-                 "--mixtures", str(tmp_path / "mix.csv"), "--store", str(db)]) == 0
+    assert (
+        main(
+            [
+                "runs",
+                "import",
+                "--trainer-state",
+                str(run / "trainer_state.json"),
+                "--mixtures",
+                str(tmp_path / "mix.csv"),
+                "--store",
+                str(db),
+            ]
+        )
+        == 0
+    )
     with RunStore(db) as store:
         record = store.get("run-a")
     assert [e.value for e in record.curve("loss")] == [3.5, 2.9]

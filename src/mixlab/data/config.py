@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mixlab.errors import InputError
 
-SourceFormat = Literal["auto", "txt", "jsonl", "parquet", "hf_disk"]
+SourceFormat = Literal["auto", "txt", "jsonl", "parquet", "hf_disk", "megatron", "olmo", "nanogpt"]
 DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -28,6 +28,9 @@ class SourceConfig(BaseModel):
     format: SourceFormat = "auto"
     text_field: str = Field("text", min_length=1, description="JSONL field / column name")
     split: str | None = Field(None, description="split of a saved Hugging Face DatasetDict")
+    dtype: Literal["uint16", "uint32"] = Field(
+        "uint16", description="token dtype of pre-tokenised olmo / nanogpt files"
+    )
 
 
 class TokenizerConfig(BaseModel):

@@ -36,6 +36,7 @@ from mixlab.data.manifest import (
 from mixlab.data.parallel import ParallelEncoder, chunk_documents, default_workers
 from mixlab.data.shards import TMP_MARK, Shard, ShardWriter, read_header
 from mixlab.data.sources import InputFile, expand_sources, read_documents, sha256_file
+from mixlab.data.token_files import TOKEN_FORMATS, read_token_documents
 from mixlab.data.tokenizer import TextTokenizer, byte_tokenizer, train_bpe
 from mixlab.data.tokenizer_sample import draw_training_sample
 from mixlab.errors import InputError
@@ -329,11 +330,32 @@ def _tokenize_domain(
                 yield text
             read["bytes"] += sizes[i]
 
+    def token_blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        read["text_bytes"] = None  # not known without decoding
+        for i in order:
+            f = files[i]
+            for tokens, lengths in read_token_documents(
+                f.path, f.format, tokenizer.eod_id, tokenizer.vocab_size, f.dtype
+            ):
+                if f.split != "validation":
+                    read["train_docs"] += lengths.size
+                yield tokens, lengths
+            read["bytes"] += sizes[i]
+
     all_path = domain_dir / f"all{TMP_MARK}{os.getpid()}.bin"
     args = (tokenizer.dtype, tokenizer.vocab_size, tokenizer.eod_id)
     try:
         with ShardWriter(all_path, *args) as writer:
-            for tokens, lengths in encoder.map(chunk_documents(documents())):
+            pretokenised = [f.format in TOKEN_FORMATS for f in files]
+            if any(pretokenised) and not all(pretokenised):
+                raise InputError(
+                    f"domain {name!r}: mixes text files and pre-tokenised files; give them "
+                    "separate domains"
+                )
+            blocks = (
+                token_blocks() if any(pretokenised) else encoder.map(chunk_documents(documents()))
+            )
+            for tokens, lengths in blocks:
                 writer.write(tokens, lengths)
                 _report(
                     progress,
@@ -424,6 +446,13 @@ def prepare(
         skipped[name] = [f for f in found if f.split == "test"]
         if not domain_files[name]:
             raise InputError(f"domain {name!r}: only test-split files found in its sources")
+        if config.tokenizer.kind != "file" and any(
+            f.format in TOKEN_FORMATS for f in domain_files[name]
+        ):
+            raise InputError(
+                f"domain {name!r} holds pre-tokenised files: name the tokenizer that made them "
+                "(tokenizer.kind: file, tokenizer.path: its tokenizer.json)"
+            )
     out = config.output
     try:
         out.mkdir(parents=True, exist_ok=True)

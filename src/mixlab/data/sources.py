@@ -61,6 +61,7 @@ class InputFile:
     format: str  # txt | jsonl | parquet | hf_arrow
     text_field: str = "text"
     split: str | None = None  # train | validation | test, when the layout says so
+    dtype: str = "uint16"  # of pre-tokenised olmo / nanogpt files
 
 
 def _suffix_format(path: Path) -> str | None:
@@ -139,6 +140,8 @@ def expand_source(source: SourceConfig) -> list[InputFile]:
     With `split`, only that split's files are read, as training data.
     """
     path = source.path
+    if source.format in TOKEN_SUFFIX:
+        return _token_files(source)
     if not path.exists():
         raise InputError(f"{path}: does not exist")
     if path.is_dir() and (
@@ -194,6 +197,39 @@ def expand_source(source: SourceConfig) -> list[InputFile]:
     if any(f.split for f in files):
         # A layout with splits: files without one are training data, like the Hub's default.
         files = [f if f.split else InputFile(f.path, f.format, f.text_field, "train") for f in files]
+    return files
+
+
+TOKEN_SUFFIX = {"megatron": ".idx", "olmo": ".npy", "nanogpt": ".bin"}
+
+
+def _token_files(source: SourceConfig) -> list[InputFile]:
+    """Pre-tokenised files: Megatron prefixes (by their .idx), OLMo .npy, nanoGPT .bin."""
+    path, fmt = source.path, source.format
+    suffix = TOKEN_SUFFIX[fmt]
+    if fmt == "megatron" and not path.is_dir():
+        prefix = Path(str(path).removesuffix(".bin").removesuffix(".idx"))
+        if not prefix.with_name(prefix.name + ".idx").is_file():
+            raise InputError(f"{path}: no Megatron dataset here (PREFIX.bin and PREFIX.idx)")
+        return [InputFile(prefix.with_name(prefix.name + ".bin"), fmt, split=None)]
+    if not path.exists():
+        raise InputError(f"{path}: does not exist")
+    if path.is_file():
+        return [InputFile(path, fmt, dtype=source.dtype)]
+    found = sorted(p for p in path.rglob(f"*{suffix}") if p.is_file())
+    if not found:
+        raise InputError(f"{path}: folder contains no {fmt} token files (*{suffix})")
+    files = []
+    for f in found:
+        if fmt == "megatron":
+            f = f.with_suffix(".bin")
+        files.append(InputFile(f, fmt, split=split_of(f.relative_to(path)), dtype=source.dtype))
+    if source.split is not None:
+        files = [InputFile(f.path, fmt, dtype=f.dtype) for f in files if f.split == source.split]
+        if not files:
+            raise InputError(f"{path}: no {fmt} files of split {source.split!r}")
+    elif any(f.split for f in files):
+        files = [f if f.split else InputFile(f.path, fmt, split="train", dtype=f.dtype) for f in files]
     return files
 
 

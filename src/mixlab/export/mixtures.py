@@ -201,8 +201,15 @@ def format_mixture(
         return _megatron(shares, _files(shares, paths, data, "megatron"), data) + "\n"
     if fmt == "olmo":
         return _olmo(
-            shares, _files(shares, paths, data, "olmo"), data, epochs, requested_tokens,
-            global_batch_size, seed, unit, record,
+            shares,
+            _files(shares, paths, data, "olmo"),
+            data,
+            epochs,
+            requested_tokens,
+            global_batch_size,
+            seed,
+            unit,
+            record,
         )
     return _hf(shares, paths, data, epochs, requested_tokens, seed, unit, record)
 
@@ -239,7 +246,7 @@ def _megatron(
     files: Mapping[str, list[tuple[str, int | None]]],
     data: ExportData | None,
 ) -> str:
-    from mixlab.export.tokens import read_megatron
+    from mixlab.data.token_files import read_megatron
 
     parts = []
     for d, w in shares.items():

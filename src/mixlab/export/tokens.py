@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,12 @@ from mixlab.data.manifest import TOKENIZER_NAME, write_atomic
 from mixlab.data.prepared import load_prepared
 from mixlab.data.shards import Shard
 from mixlab.data.sources import sha256_file
+from mixlab.data.token_files import _write_bytes, write_megatron
 from mixlab.errors import InputError
 
 FORMATS = ("megatron", "olmo", "nanogpt", "hf")
 EXPORT_MANIFEST = "export.json"
 EXPORT_FORMAT = "mixlab-token-export"
-MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
-MEGATRON_DTYPE_CODES = {"uint8": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5, "uint16": 8}
 SPLITS = ("train", "validation")
 
 
@@ -83,75 +81,6 @@ def _document_chunks(shard: Shard, max_tokens: int | None) -> list[tuple[int, in
     return chunks
 
 
-def write_megatron(prefix: Path, tokens: np.ndarray, lengths: np.ndarray, dtype: np.dtype) -> None:
-    """One Megatron indexed dataset (`prefix.bin` + `prefix.idx`), a sequence per document."""
-    code = MEGATRON_DTYPE_CODES[dtype.name]
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if lengths.size and lengths.max() > np.iinfo(np.int32).max:
-        raise InputError(f"{prefix}: a document longer than 2^31 tokens cannot be indexed")
-    pointers = np.zeros(lengths.size, dtype="<i8")
-    np.cumsum(lengths[:-1] * dtype.itemsize, out=pointers[1:])
-    _write_bytes(prefix.with_suffix(".bin"), np.ascontiguousarray(tokens, dtype=dtype).tobytes())
-    index = b"".join(
-        [
-            MEGATRON_MAGIC,
-            struct.pack("<Q", 1),
-            struct.pack("<B", code),
-            struct.pack("<Q", lengths.size),
-            struct.pack("<Q", lengths.size + 1),
-            lengths.astype("<i4").tobytes(),
-            pointers.tobytes(),
-            np.arange(lengths.size + 1, dtype="<i8").tobytes(),
-        ]
-    )
-    _write_bytes(prefix.with_suffix(".idx"), index)
-
-
-def read_megatron(prefix: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens and document lengths of a Megatron indexed dataset (the inverse of the writer).
-
-    Documents are the index's document boundaries; a document of several sequences has
-    their tokens concatenated.
-    """
-    prefix = Path(str(prefix).removesuffix(".bin").removesuffix(".idx"))
-    idx, bin_ = prefix.with_suffix(".idx"), prefix.with_suffix(".bin")
-    for p in (idx, bin_):
-        if not p.is_file():
-            raise InputError(f"{p}: missing (a Megatron dataset needs both .bin and .idx)")
-    raw = idx.read_bytes()
-    if raw[:9] != MEGATRON_MAGIC or len(raw) < 34:
-        raise InputError(f"{idx}: not a Megatron indexed dataset (bad header)")
-    (version,) = struct.unpack_from("<Q", raw, 9)
-    (code,) = struct.unpack_from("<B", raw, 17)
-    n_seq, n_doc = struct.unpack_from("<QQ", raw, 18)
-    names = {v: k for k, v in MEGATRON_DTYPE_CODES.items()}
-    if version != 1 or code not in names:
-        raise InputError(f"{idx}: unsupported Megatron index (version {version}, dtype {code})")
-    dtype = np.dtype(names[code]).newbyteorder("<")
-    pos = 34
-    seq_lengths = np.frombuffer(raw, dtype="<i4", count=n_seq, offset=pos).astype(np.int64)
-    pos += 4 * n_seq
-    pointers = np.frombuffer(raw, dtype="<i8", count=n_seq, offset=pos)
-    pos += 8 * n_seq
-    doc_index = np.frombuffer(raw, dtype="<i8", count=n_doc, offset=pos)
-    tokens = np.fromfile(bin_, dtype=dtype)
-    expected = np.concatenate([[0], np.cumsum(seq_lengths[:-1] * dtype.itemsize)]) if n_seq else []
-    if n_seq and (not np.array_equal(pointers, expected) or seq_lengths.sum() != tokens.size):
-        # Sequences not stored back to back: gather them in order.
-        tokens = np.concatenate(
-            [tokens[p // dtype.itemsize : p // dtype.itemsize + n] for p, n in zip(pointers, seq_lengths, strict=True)]
-        )
-    seq_ends = np.concatenate([[0], np.cumsum(seq_lengths)])
-    doc_lengths = np.diff(seq_ends[doc_index]) if n_doc else np.zeros(0, dtype=np.int64)
-    return tokens, doc_lengths.astype(np.int64)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def _file_name(fmt: str, split: str, part: int, n_parts: int) -> str:
     if fmt == "nanogpt":
         base = "train" if split == "train" else "val"
@@ -171,9 +100,7 @@ def _write_parquet(
 
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     values = pa.array(np.asarray(tokens, dtype=dtype))
-    column = pa.LargeListArray.from_arrays(pa.array(offsets), values).cast(
-        pa.list_(values.type)
-    )
+    column = pa.LargeListArray.from_arrays(pa.array(offsets), values).cast(pa.list_(values.type))
     table = pa.table(
         {
             "input_ids": column,
@@ -208,7 +135,9 @@ def export_tokens(
     chosen = list(data.train) if not domains else domains
     unknown = [d for d in chosen if d not in data.train]
     if unknown:
-        raise InputError(f"--domain {unknown[0]!r} is not in {data.directory} ({', '.join(data.train)})")
+        raise InputError(
+            f"--domain {unknown[0]!r} is not in {data.directory} ({', '.join(data.train)})"
+        )
     tok = data.tokenizer
     dtype = consumer_dtype(fmt, tok.vocab_size)
     warnings = []

@@ -92,9 +92,7 @@ def import_table(
             "empty or repeated; pass --id-column with a unique column (W&B: ID or Name)"
         )
     mix_cols = match_columns(list(frame.columns), mixture_columns)
-    met_cols = match_columns(
-        [c for c in frame.columns if c not in mix_cols], metric_columns
-    )
+    met_cols = match_columns([c for c in frame.columns if c not in mix_cols], metric_columns)
     if not mix_cols:
         raise InputError(f"{path}: --mixture-columns {list(mixture_columns)} match no column")
     if not met_cols:
@@ -155,7 +153,11 @@ def read_trainer_state(path: str | Path, tokens_per_step: float | None = None) -
         for key, value in entry.items():
             if key in skip or key.endswith(("_runtime", "_per_second")):
                 continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and np.isfinite(value)
+            ):
                 out.append(Evaluation(step=step, tokens=tokens, metric=key, value=float(value)))
     if not out:
         raise InputError(f"{path}: log_history holds no metric values")
