@@ -107,7 +107,7 @@ def law_optimize(
     lower: Annotated[list[str] | None, typer.Option(help="DOMAIN=MIN (repeatable).")] = None,
     upper: Annotated[list[str] | None, typer.Option(help="DOMAIN=MAX (repeatable).")] = None,
     available_tokens: Annotated[
-        Path | None, typer.Option(help="JSON domain -> tokens available.")
+        Path | None, typer.Option(help="JSON domain -> tokens available (default: from --data).")
     ] = None,
     token_budget: Annotated[
         float | None, typer.Option(help="Training tokens of the target run.")
@@ -124,10 +124,13 @@ def law_optimize(
     paths: Annotated[
         Path | None, typer.Option(help="JSON domain -> data path(s) for exports.")
     ] = None,
-    data: Annotated[
+    data_dir: Annotated[
         Path | None,
-        typer.Option(help="Token export (mixlab data export) or prepared folder the paths, "
-                     "document lengths and tokenizer come from."),
+        typer.Option(
+            "--data",
+            help="Token export (mixlab data export) or prepared folder the paths, "
+            "document lengths and tokenizer come from.",
+        ),
     ] = None,
     unit: Annotated[str, typer.Option(help="Shares in tokens (proxy tokenizer) or bytes.")] = "tokens",
     global_batch_size: Annotated[
@@ -136,12 +139,15 @@ def law_optimize(
     seed: Annotated[int, typer.Option(help="Seed for restarts and bootstrap.")] = 0,
 ) -> None:
     """Recommend the mixture minimising the predicted target under constraints."""
-    from mixlab.export.mixtures import write_mixture_export
+    from mixlab.export.mixtures import load_export_data, write_mixture_export
     from mixlab.io.laws import load_law
     from mixlab.laws import optimize_mixture
     from mixlab.studies.mixing_fit import constraints, read_json, training_tables
 
     law = load_law(law_file)
+    exported = load_export_data(data_dir) if data_dir is not None else None
+    if exported is not None and available_tokens is None and token_budget is not None:
+        available_tokens = {d: dd.tokens for d, dd in exported.domains.items()}  # type: ignore[assignment]
     cons = constraints(
         law,
         prior=prior,
@@ -174,7 +180,7 @@ def law_optimize(
         result.mixture,
         fmt,
         paths=read_json(paths) if paths else None,
-        data=data,
+        data=exported,
         unit=unit,
         max_epochs=None if max_epochs is None else dict.fromkeys(result.mixture, max_epochs),
         requested_tokens=int(token_budget) if token_budget else None,

@@ -160,7 +160,7 @@ def constraints(
     cap: float | None = None,
     lower: Sequence[str] = (),
     upper: Sequence[str] = (),
-    available_tokens: Path | None = None,
+    available_tokens: Path | Mapping[str, float] | None = None,
     token_budget: float | None = None,
     max_epochs: float | None = None,
 ) -> MixtureConstraints:
@@ -177,11 +177,14 @@ def constraints(
     prior_map = known(read_weights(prior), f"--prior {prior}") if prior else None
     if cap is not None and prior_map is None:
         raise InputError("--cap limits weights relative to a prior: give --prior too")
-    avail = (
-        known(read_weights(available_tokens), f"--available-tokens {available_tokens}")
-        if available_tokens
-        else None
-    )
+    if isinstance(available_tokens, Mapping):  # from the data folder (--data)
+        avail = {d: float(t) for d, t in available_tokens.items() if d in law.domain_names_}
+    else:
+        avail = (
+            known(read_weights(available_tokens), f"--available-tokens {available_tokens}")
+            if available_tokens
+            else None
+        )
     if avail is not None and token_budget is None:
         raise InputError("--available-tokens needs --token-budget")
     return MixtureConstraints(
