@@ -50,14 +50,16 @@ def test_fit_predict_optimize(tables, capsys):
     code, out, err = run(capsys, "--json", "law", "optimize", law, "--target", "loss_web",
                          "--prior", tables / "prior.json", "--cap", "1.5", "--upper", "code=0.2",
                          "--mixtures", tables / "m.csv", "--metrics", tables / "y.csv",
-                         "--bootstrap", "5", "--out", tables / "mix.yaml", "--format", "olmo")
+                         "--bootstrap", "5", "--out", tables / "mix.json", "--format", "json")
     assert code == 0, err
     result = json.loads(out)
     mix = result["mixture"]
     assert mix["web"] <= 0.9 + 1e-9 and mix["code"] <= 0.2 + 1e-9  # cap 1.5 x 0.6, upper bound
     assert abs(sum(mix.values()) - 1) < 1e-9
     assert result["interval"][0] <= result["predicted"] <= result["interval"][1]
-    assert "source_list" in (tables / "mix.yaml").read_text()
+    assert json.loads((tables / "mix.json").read_text())["mixture"] == pytest.approx(
+        {d: w for d, w in mix.items() if w > 0}
+    )
 
 
 def test_law_bad_input_exits_2(tables, capsys):

@@ -32,6 +32,7 @@ FORMATS = ("json", "megatron", "olmo", "hf")
 UNITS = ("tokens", "bytes")
 DEFAULT_GLOBAL_BATCH_TOKENS = 1 << 20
 HF_ROW_MARGIN = 1.05  # rows kept per domain beyond the expected draw (sampling noise)
+EPOCH_SLACK = 1e-6  # relative rounding allowed past an epoch cap the optimiser sits on
 
 
 @dataclass
@@ -282,21 +283,26 @@ def _olmo(
     if requested_tokens is None or requested_tokens <= 0:
         raise InputError("an OLMo-core source mixture needs the training budget: --token-budget")
     gbs = int(global_batch_size or DEFAULT_GLOBAL_BATCH_TOKENS)
+    repetition = {d: max(1.0, epochs[d]) for d in shares}
     if data is not None and unit == "tokens":
         for d, w in shares.items():
             available = sum(n for _, n in files[d] if n is not None) or data.domains[d].tokens
-            if available * epochs[d] < int(requested_tokens * w):
-                raise InputError(
-                    f"domain {d!r}: {int(requested_tokens * w)} tokens asked but only "
-                    f"{available} x {epochs[d]:g} epochs available (raise --max-epochs, lower "
-                    "--token-budget, or cap the domain)"
-                )
+            needed = int(requested_tokens * w)
+            if available * epochs[d] < needed:
+                if needed > available * epochs[d] * (1 + EPOCH_SLACK) + 1:
+                    raise InputError(
+                        f"domain {d!r}: {needed} tokens asked but only {available} x "
+                        f"{epochs[d]:g} epochs available (raise --max-epochs, lower "
+                        "--token-budget, or cap the domain)"
+                    )
+                # A mixture on its epoch bound, past it by rounding only.
+                repetition[d] = max(repetition[d], (needed + 1) / available)
     sources = [
         {
             "source_name": d,
             "target_ratio": w,
             "paths": [f for f, _ in files[d]],
-            "max_repetition_ratio": max(1.0, epochs[d]),
+            "max_repetition_ratio": repetition[d],
             "max_source_fraction": 1.0,
         }
         for d, w in shares.items()
@@ -367,7 +373,7 @@ def _hf(
         cap = math.floor(epochs[d] * docs)
         want = math.ceil(p * n_documents * HF_ROW_MARGIN) + 10
         needed = p * n_documents
-        if needed > cap:
+        if needed > cap * (1 + EPOCH_SLACK) + 1:
             raise InputError(
                 f"domain {d!r}: the budget draws {needed:.0f} of its {docs} documents, more "
                 f"than --max-epochs {epochs[d]:g} allows (raise it or lower --token-budget)"
