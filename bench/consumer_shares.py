@@ -36,13 +36,20 @@ def corpus(root: Path) -> Path:
     domains = {}
     for name, (n, lo, hi) in DOMAINS.items():
         lines = [
-            json.dumps({"text": " ".join(rng.choice(words, size=int(rng.integers(lo, hi)) // 6 + 1))})
+            json.dumps(
+                {"text": " ".join(rng.choice(words, size=int(rng.integers(lo, hi)) // 6 + 1))}
+            )
             for _ in range(n)
         ]
         (root / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
         domains[name] = str(root / f"{name}.jsonl")
-    config = {"output": str(root / "shards"), "tokenizer": {"kind": "bytes"},
-              "validation": {"documents": 50}, "workers": 1, "domains": domains}
+    config = {
+        "output": str(root / "shards"),
+        "tokenizer": {"kind": "bytes"},
+        "validation": {"documents": 50},
+        "workers": 1,
+        "domains": domains,
+    }
     (root / "prepare.yaml").write_text(yaml.safe_dump(config))
     prepare(root / "prepare.yaml", workers=1)
     return root / "shards"
@@ -52,7 +59,9 @@ def show(consumer: str, tokens: dict[str, float], counted: str, extra: str = "")
     total = sum(tokens.values())
     worst = max(abs(tokens[d] / total - w) for d, w in MIXTURE.items())
     shares = "  ".join(f"{d} {tokens[d] / total:.4f}/{w:.3f}" for d, w in MIXTURE.items())
-    print(f"{consumer:<22} {shares}  max |diff| {worst:.4f}  tokens {total:,.0f}  {counted} {extra}")
+    print(
+        f"{consumer:<22} {shares}  max |diff| {worst:.4f}  tokens {total:,.0f}  {counted} {extra}"
+    )
 
 
 def megatron(shards: Path, root: Path) -> None:
@@ -84,20 +93,28 @@ def megatron(shards: Path, root: Path) -> None:
         unique_identifiers = {"class": "bytes"}
 
     seq = 64
-    config = GPTDatasetConfig(random_seed=0, sequence_length=seq, tokenizer=Tok(),
-                              blend_per_split=[get_blend_from_list(parts), None, None],
-                              reset_position_ids=False, reset_attention_mask=False,
-                              eod_mask_loss=False)
+    config = GPTDatasetConfig(
+        random_seed=0,
+        sequence_length=seq,
+        tokenizer=Tok(),
+        blend_per_split=[get_blend_from_list(parts), None, None],
+        reset_position_ids=False,
+        reset_attention_mask=False,
+        eod_mask_loss=False,
+    )
     n = BUDGET // seq
-    train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [n, None, None], lambda: True,
-                                                config).build()
-    domain_of = {str(export.directory.resolve() / f["path"]): d
-                 for d, e in export.manifest["domains"].items() for f in e["train"]["files"]}
+    train, _, _ = BlendedMegatronDatasetBuilder(
+        GPTDataset, [n, None, None], lambda: True, config
+    ).build()
+    domain_of = {
+        str(export.directory.resolve() / f["path"]): d
+        for d, e in export.manifest["domains"].items()
+        for f in e["train"]["files"]
+    }
     tokens = dict.fromkeys(MIXTURE, 0.0)
     for i, c in enumerate(np.bincount(train.dataset_index, minlength=len(train.datasets))):
         tokens[domain_of[train.datasets[i].dataset_path]] += c * seq
-    show("megatron-core 0.16", tokens, f"counts=manifest: {exact}",
-         f"({len(parts) // 2} prefixes)")
+    show("megatron-core 0.16", tokens, f"counts=manifest: {exact}", f"({len(parts) // 2} prefixes)")
 
 
 def olmo(shards: Path, root: Path) -> None:
@@ -109,9 +126,15 @@ def olmo(shards: Path, root: Path) -> None:
 
     data = load_prepared(shards)
     export = export_tokens(shards, "olmo", root / "olmo", max_file_tokens=300_000)
-    write_mixture_export(root / "mix.yaml", MIXTURE, "olmo", data=export.directory,
-                         requested_tokens=BUDGET, global_batch_size=64 * 16,
-                         max_epochs={"long": 2.0})
+    write_mixture_export(
+        root / "mix.yaml",
+        MIXTURE,
+        "olmo",
+        data=export.directory,
+        requested_tokens=BUDGET,
+        global_batch_size=64 * 16,
+        max_epochs={"long": 2.0},
+    )
     config = SourceMixtureDatasetConfig.from_yaml(root / "mix.yaml")
     config.render_tables, config.quiet = False, True
     exact = all(
@@ -133,11 +156,19 @@ def hf(shards: Path, root: Path) -> None:
 
     data = load_prepared(shards)
     export = export_tokens(shards, "hf", root / "hf")
-    write_mixture_export(root / "mix.json", MIXTURE, "hf", data=export.directory,
-                         requested_tokens=BUDGET, max_epochs={"long": 2.0})
+    write_mixture_export(
+        root / "mix.json",
+        MIXTURE,
+        "hf",
+        data=export.directory,
+        requested_tokens=BUDGET,
+        max_epochs={"long": 2.0},
+    )
     spec = json.loads((root / "mix.json").read_text())
-    parts = {d: datasets.load_dataset("parquet", data_files=spec["data_files"][d], split="train")
-             for d in spec["domains"]}
+    parts = {
+        d: datasets.load_dataset("parquet", data_files=spec["data_files"][d], split="train")
+        for d in spec["domains"]
+    }
     exact = all(sum(parts[d]["num_tokens"]) == data.train[d].n_tokens for d in parts)
 
     def tally(mixed) -> tuple[dict[str, float], float]:
@@ -149,18 +180,27 @@ def hf(shards: Path, root: Path) -> None:
 
     tokens, epochs = tally(load_hf_mixture(spec))
     show("datasets 5.2 (mixlab)", tokens, f"counts=manifest: {exact}", f"max epochs {epochs:.2f}")
-    old = datasets.interleave_datasets([parts[d] for d in spec["domains"]],
-                                       probabilities=[MIXTURE[d] for d in spec["domains"]],
-                                       seed=0, stopping_strategy="all_exhausted")
+    old = datasets.interleave_datasets(
+        [parts[d] for d in spec["domains"]],
+        probabilities=[MIXTURE[d] for d in spec["domains"]],
+        seed=0,
+        stopping_strategy="all_exhausted",
+    )
     tokens, epochs = tally(old)
-    show("datasets 5.2 (old)", tokens, "token shares as doc probabilities, all_exhausted",
-         f"max epochs {epochs:.2f}")
+    show(
+        "datasets 5.2 (old)",
+        tokens,
+        "token shares as doc probabilities, all_exhausted",
+        f"max epochs {epochs:.2f}",
+    )
 
 
 def main() -> None:
     warnings.simplefilter("ignore")
-    print(f"# {datetime.now(timezone.utc):%Y-%m-%d} {platform.machine()} "
-          f"{platform.python_version()}; asked: {MIXTURE}, budget {BUDGET:,} tokens")
+    print(
+        f"# {datetime.now(timezone.utc):%Y-%m-%d} {platform.machine()} "
+        f"{platform.python_version()}; asked: {MIXTURE}, budget {BUDGET:,} tokens"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         shards = corpus(root)

@@ -156,3 +156,7 @@ def test_bring_your_own_data_runs_as_written(tmp_path, monkeypatch):
         exec(python, scope)  # noqa: S102 - the README's own example, under test
         assert len(scope["hf_mix"]) > 0
         assert scope["olmo_mix"].requested_tokens == 20000
+        spec = json.loads((tmp_path / "mixture.hf.json").read_text())
+        snippet = {"SPEC": "mixture.hf.json"}
+        exec(spec["snippet"], snippet)  # noqa: S102 - the spec's own loader snippet
+        assert snippet["mixed"]["num_tokens"] == scope["hf_mix"]["num_tokens"]

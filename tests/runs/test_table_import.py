@@ -152,3 +152,26 @@ def test_trainer_state_imports_as_curves(tmp_path, capsys):
     assert [e.value for e in record.curve("loss")] == [3.5, 2.9]
     assert [e.tokens for e in record.curve("eval_loss")] == [8192]
     assert record.tokens == 12288 and "eval_runtime" not in record.final_metrics()
+
+
+def test_tensorboard_without_the_package_says_what_to_install(tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed: the message is for machines without it")
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "mix.csv").write_text("index,web,code\nrun-a,0.4,0.6\n")
+    code = main(
+        [
+            "runs",
+            "import",
+            "--tensorboard",
+            str(tmp_path / "run-a"),
+            "--mixtures",
+            str(tmp_path / "mix.csv"),
+            "--store",
+            str(tmp_path / "r.db"),
+        ]
+    )
+    assert code == 2
+    assert "pip install tensorboard" in " ".join(capsys.readouterr().err.split())

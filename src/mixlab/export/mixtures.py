@@ -8,6 +8,9 @@
 - `hf`: a spec for `datasets.interleave_datasets`: per-document probabilities (token share
   divided by mean document length), data files, a seed, and a stopping rule that meets the
   token budget without repeating any domain past its epoch cap (`load_hf_mixture` runs it).
+  Documents are drawn at random, so shares land within sampling noise (about 1/sqrt(documents
+  drawn from a domain), relative); where a domain's epoch cap binds, the mix may stop a few
+  documents short of the budget rather than pass the cap.
 
 Paths come from a token export (`mixlab data export`, its `export.json`) or from `paths`
 (domain -> path(s)). Every export records the tokenizer the shares were measured with

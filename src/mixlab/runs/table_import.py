@@ -171,7 +171,8 @@ def read_tensorboard(path: str | Path, tokens_per_step: float | None = None) -> 
     except ImportError:
         raise InputError(
             f"{path}: reading TensorBoard logs needs the tensorboard package "
-            "(pip install 'mixlab[tensorboard]'); or export the scalars as CSV and use --curves"
+            "(pip install tensorboard, the 'tensorboard' extra); or export the scalars as CSV "
+            "and use --curves"
         ) from None
     acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
     acc.Reload()
