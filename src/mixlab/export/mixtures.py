@@ -268,7 +268,12 @@ def _megatron(
             counts.append(n or 1)
         total = sum(counts)
         for (prefix, _), n in zip(prefixes, counts, strict=True):
-            parts += [repr(w * n / total), str(prefix).removesuffix(".bin").removesuffix(".idx")]
+            prefix = str(prefix).removesuffix(".bin").removesuffix(".idx")
+            if any(c.isspace() for c in prefix):  # Megatron splits --data-args-path on spaces
+                raise InputError(
+                    f"domain {d!r}: Megatron cannot read a path with spaces: {prefix!r}"
+                )
+            parts += [repr(w * n / total), prefix]
     return " ".join(parts)
 
 
