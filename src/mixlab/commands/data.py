@@ -79,7 +79,15 @@ def data_info(
     from mixlab.data.prepare import info
 
     result = info(directory, verify=verify)
-    cols = ["name", "status", "documents", "train_tokens", "validation_tokens", "input_bytes"]
+    cols = [
+        "name",
+        "status",
+        "documents",
+        "train_tokens",
+        "validation_tokens",
+        "validation_source",
+        "skipped_test_files",
+    ]
     tok = result["tokenizer"]
     output(ctx).result(
         result,
