@@ -1,22 +1,34 @@
 """Proxy-trainer throughput: tokens/s of the real training step (`Trainer.step`).
 
-CPU: the small presets on the demo corpora (BPE 4096), and the wall time of a demo-sized
+CPU, whole runs (issue 17): `mixlab train` processes at the demo's settings (BPE 1024,
+seq 128, batch 16, evaluation every 25 steps with both probe sets), today's path (allocator
+untouched, probes decoded without the KV cache) against the new defaults, alternating,
+`--repeats` times each: tokens per wall second of the whole process, the ratio, and whether
+the losses and probe accuracies came out identical. Then the warm rate of a compiled step
+(what a sweep worker that compiles gets) against the eager one, in one process.
+CPU, steps: the small presets on the demo corpora (BPE 4096), and the wall time of a demo-sized
 budget. GPU (when CUDA is present): a 124M model at sequence length 1024 in bf16 with
 torch.compile, its model FLOPs utilisation (PaLM accounting: 6N + 12·L·d·T per token), and
 a 1M-class RegMix-style proxy with the time it would take for 1B tokens.
 
 Usage: python bench/train_throughput.py [--work DIR] [--steps N] [--cpu-only]
+       [--whole-only] [--repeats 3] [--whole-tokens 200000] [--presets 25k,1M]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from mixlab.data.demo_corpora import write_demo_corpora
 from mixlab.data.prepare import prepare
@@ -35,6 +47,90 @@ def prepared(work: Path, tokenizer: dict) -> Path:
     corpora.config.write_text(cfg)
     prepare(corpora.config)
     return work / "shards"
+
+
+def demo_data(work: Path) -> tuple[Path, dict[str, Path]]:
+    """The quick demo's corpora (250 kB per domain, BPE 1024): shards and probe files."""
+    corpora = write_demo_corpora(work / "demo-corpora", max_bytes_per_domain=250_000,
+                                 vocab_size=1024)
+    prepare(corpora.config, workers=1)
+    return corpora.config.parent / "shards", corpora.probes
+
+
+def demo_config(shards: Path, probes: dict[str, Path], model: str, tokens: int,
+                today: bool) -> dict:
+    """`mixlab demo`'s run settings (studies/demo.py) for one preset and budget."""
+    return {
+        "data": str(shards), "model": {"preset": model}, "tokens": tokens,
+        "mixture": {"code": 0.25, "prose": 0.25, "biographies": 0.25, "arithmetic": 0.25},
+        "seq_len": 128, "batch_size": 16, "optimizer": {"lr": 0.01}, "max_epochs": 6.0,
+        "eval": {"every": 25, "max_sequences": 32, "max_probes": 32,
+                 "decode_cache": not today,
+                 "probes": {"arithmetic": str(probes["arithmetic_test"]),
+                            "biographies": str(probes["biographies"])}},
+        "compile": "off" if today else "auto",
+    }
+
+
+def whole_run(work: Path, cfg: dict, today: bool, tag: str) -> dict:
+    """One `mixlab train` process: wall seconds, tokens, the curves it recorded."""
+    path = work / f"{tag}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    store = work / f"{tag}.db"
+    env = {**os.environ, "MIXLAB_MALLOC": "off" if today else "on"}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "mixlab", "--json", "train", str(path),
+                           "--store", str(store)], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"mixlab train failed: {proc.stderr[-2000:]}")
+    from mixlab.runs import RunStore
+
+    with RunStore(store) as s:
+        record = s.get(s.ids()[0])
+    curves = {(e.metric, e.step): e.value for e in record.evaluations
+              if e.metric.startswith(("train_loss", "val_loss", "probe/"))}
+    return {"wall": wall, "tokens": record.tokens, "loop": record.wall_time, "curves": curves}
+
+
+def whole_runs(work: Path, presets: list[str], tokens: int, repeats: int) -> Path:
+    """Today's path against the new defaults, alternating; returns the shards used."""
+    shards, probes = demo_data(work)
+    print(f"\nCPU, whole `mixlab train` runs at the demo's settings (BPE 1024, seq 128, batch 16, "
+          f"eval every 25 steps, 32 validation sequences and 32 probes per set), {tokens:,} "
+          f"tokens, {repeats} alternating repeats, medians:")
+    for model in presets:
+        rows = {True: [], False: []}
+        for r in range(repeats):
+            for today in (True, False):
+                cfg = demo_config(shards, probes, model, tokens, today)
+                rows[today].append(whole_run(work, cfg, today, f"{model}-{r}-{int(today)}"))
+        rate = {k: [x["tokens"] / x["wall"] for x in v] for k, v in rows.items()}
+        loop = {k: [x["tokens"] / x["loop"] for x in v] for k, v in rows.items()}
+        pairs = [n / t for n, t in zip(rate[False], rate[True], strict=True)]
+        same = all(a["curves"] == b["curves"] for a, b in zip(rows[True], rows[False], strict=True))
+        print(f"  {model:>4}: today {statistics.median(rate[True]):>7,.0f} tok/s "
+              f"(wall {statistics.median(x['wall'] for x in rows[True]):.1f} s), new "
+              f"{statistics.median(rate[False]):>7,.0f} tok/s "
+              f"(wall {statistics.median(x['wall'] for x in rows[False]):.1f} s): "
+              f"x{statistics.median(rate[False]) / statistics.median(rate[True]):.2f} "
+              f"(paired ratios {', '.join(f'{p:.2f}' for p in pairs)}); inside the loop "
+              f"x{statistics.median(loop[False]) / statistics.median(loop[True]):.2f}; "
+              f"losses and probe accuracies identical: {same}")
+    return shards
+
+
+def compiled_rate(data: Path, steps: int, model: str) -> None:
+    """Warm tokens/s of the compiled training step against the eager one, in this process."""
+    from mixlab.train.runtime import tune_allocator
+
+    tune_allocator()
+    start = time.perf_counter()
+    eager = measure(data, steps, 3, model={"preset": model}, device="cpu", compile="off")
+    compiled = measure(data, steps, 3, model={"preset": model}, device="cpu", compile="on")
+    print(f"  {model:>4}: eager {eager['tokens_per_s']:>7,.0f} tok/s, compiled (warm) "
+          f"{compiled['tokens_per_s']:>7,.0f} tok/s: x{compiled['tokens_per_s'] / eager['tokens_per_s']:.2f} "
+          f"({time.perf_counter() - start:.0f} s for both, compilation included)")
 
 
 def measure(data: Path, steps: int, warmup: int, **cfg) -> dict:
@@ -64,12 +160,22 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--whole-only", action="store_true", help="only the issue-17 sections")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--whole-tokens", type=int, default=200_000)
+    parser.add_argument("--presets", default="25k,1M", help="presets of the whole-run section")
     parser.add_argument("--demo-tokens", type=int, default=1_000_000,
                         help="budget whose wall time is reported for each CPU preset")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="mixlab-bench-"))
     print(f"mixlab train throughput: {platform.node()}, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
+    shards = whole_runs(work, args.presets.split(","), args.whole_tokens, args.repeats)
+    print("\nCPU, warm compiled step vs eager (what a compiling sweep worker gets), BPE 1024:")
+    for model in args.presets.split(","):
+        compiled_rate(shards, args.steps, model)
+    if args.whole_only:
+        return
     data = prepared(work, {"kind": "bpe"})
 
     print("\nCPU, demo corpora (BPE vocabulary 4096), seq_len 128, batch 16, float32:")

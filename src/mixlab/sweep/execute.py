@@ -21,7 +21,7 @@ from pathlib import Path
 from mixlab.errors import InputError
 from mixlab.runs import RunStore
 from mixlab.train.config import TrainConfig
-from mixlab.train.runtime import cuda_device_count
+from mixlab.train.runtime import cpu_compile_pays, cuda_device_count
 
 
 @dataclass
@@ -87,7 +87,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _start_worker(counter, several_runs: bool, n_gpus: int) -> None:
+def _start_worker(counter, compile_cpu: bool, n_gpus: int) -> None:
     """Sweep worker initialiser: no orphans, its own GPU, the process settings of a trainer."""
     _die_with_parent()
     with counter.get_lock():
@@ -95,7 +95,7 @@ def _start_worker(counter, several_runs: bool, n_gpus: int) -> None:
     from mixlab.train.runtime import assign_gpu, start_process
 
     assign_gpu(index, n_gpus)
-    start_process(sweep_worker=several_runs)
+    start_process(compile_cpu=compile_cpu)
 
 
 def run_local(
@@ -111,7 +111,8 @@ def run_local(
     if not todo:
         return status
     ctx = get_context("spawn")
-    init = (ctx.Value("i", 0), len(todo) > workers, cuda_device_count())
+    steps = [c.tokens // (c.batch_size * c.grad_accum * c.seq_len) for c in todo]
+    init = (ctx.Value("i", 0), cpu_compile_pays(steps, workers), cuda_device_count())
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
                              initargs=init) as pool:
         futures = {pool.submit(run_one, c.model_dump_json(), str(store_path)) for c in todo}

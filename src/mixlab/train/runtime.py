@@ -20,7 +20,10 @@ M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 KEEP_BYTES = 1 << 30  # blocks up to 1 GiB come from (and go back to) the process's heap
 TOP_PAD_BYTES = 64 << 20  # grow the heap 64 MiB at a time
 
-_state = {"allocator": False, "sweep_worker": False}
+_state = {"allocator": False, "compile_cpu": False}
+
+
+GLIBC_DEFAULT_BYTES = 128 << 10  # glibc's starting thresholds and top pad
 
 
 def tune_allocator() -> bool:
@@ -28,10 +31,14 @@ def tune_allocator() -> bool:
 
     `MIXLAB_MALLOC=off` in the environment leaves the allocator alone (for comparisons).
     """
-    if _state["allocator"]:
-        return True
     if os.environ.get("MIXLAB_MALLOC", "on").lower() in ("off", "0", "false"):
         return False
+    return _state["allocator"] or set_allocator(tuned=True)
+
+
+def set_allocator(tuned: bool) -> bool:
+    """Keep up to 1 GiB blocks in the heap (`tuned`), or go back to glibc's 128 KiB values
+    (the no-longer-dynamic default; for tests). False without glibc's mallopt."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -40,32 +47,25 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):  # musl and others: no mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = all(
-        mallopt(param, value) == 1
-        for param, value in (
-            (M_MMAP_THRESHOLD, KEEP_BYTES),
-            (M_TRIM_THRESHOLD, KEEP_BYTES),
-            (M_TOP_PAD, TOP_PAD_BYTES),
-        )
-    )
-    _state["allocator"] = ok
+    keep, pad = (KEEP_BYTES, TOP_PAD_BYTES) if tuned else (GLIBC_DEFAULT_BYTES,) * 2
+    settings = ((M_MMAP_THRESHOLD, keep), (M_TRIM_THRESHOLD, keep), (M_TOP_PAD, pad))
+    ok = all([mallopt(param, value) == 1 for param, value in settings])
+    _state["allocator"] = ok and tuned
     return ok
 
 
-def start_process(*, sweep_worker: bool = False) -> None:
-    """What a training process does once when it starts (the trainer and sweep workers).
+CPU_COMPILE_MIN_STEPS = 5000  # training steps per worker that repay a cold CPU compile
 
-    A sweep worker that will train several runs also compiles on CPU by default
-    (`compile: auto`): the compile cost is paid once per worker and then amortised.
-    """
-    tune_allocator()
-    if sweep_worker:
-        _state["sweep_worker"] = True
+
+def cpu_compile_pays(steps_per_run: list[int], workers: int) -> bool:
+    """Whether a local sweep's workers should compile on CPU: each trains several runs and
+    enough steps in all for a 1.1-1.2x faster step to repay 10-30 s (or more) of compiling."""
+    return len(steps_per_run) > workers and sum(steps_per_run) / workers >= CPU_COMPILE_MIN_STEPS
 
 
 def compile_cpu_by_default() -> bool:
     """Whether `compile: auto` compiles on CPU in this process (a sweep worker of many runs)."""
-    return _state["sweep_worker"]
+    return _state["compile_cpu"]
 
 
 def gpu_for_worker(worker: int, visible: str | None, n_devices: int) -> str | None:
