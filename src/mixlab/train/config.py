@@ -128,6 +128,9 @@ class TrainConfig(BaseModel):
         default=None, gt=0, description="CPU threads; default 1 for models under 2M parameters")
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     compile: Literal["auto", "on", "off"] = "auto"
+    compile_mode: Literal["auto", "default", "reduce-overhead", "max-autotune-no-cudagraphs"] = (
+        Field(default="auto", description="auto: CUDA graphs on one GPU (static shapes), else "
+                                          "default"))
     run_id: str | None = None
     tags: list[str] = Field(default_factory=list)
 
@@ -147,7 +150,8 @@ class TrainConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """A short hash of every setting that changes the run's numbers."""
-        payload = self.model_dump(mode="json", exclude={"run_id", "tags", "checkpoint", "device", "cpu_threads"})
+        payload = self.model_dump(mode="json", exclude={
+            "run_id", "tags", "checkpoint", "device", "cpu_threads", "compile_mode"})
         del payload["eval"]["decode_cache"]  # the same greedy tokens either way
         for key, default in NEW_EVAL_DEFAULTS.items():  # settings added later: ids kept
             if payload["eval"].get(key) == default:

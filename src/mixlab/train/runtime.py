@@ -54,6 +54,17 @@ def set_allocator(tuned: bool) -> bool:
     return ok
 
 
+def start_process(*, compile_cpu: bool = False) -> None:
+    """What a training process does once when it starts (the trainer and sweep workers).
+
+    `compile_cpu`: `compile: auto` also compiles on CPU in this process (a sweep worker
+    that trains many steps: the compile cost is paid once per worker, then amortised).
+    """
+    tune_allocator()
+    if compile_cpu:
+        _state["compile_cpu"] = True
+
+
 CPU_COMPILE_MIN_STEPS = 5000  # training steps per worker that repay a cold CPU compile
 
 
