@@ -49,14 +49,15 @@ def domain_losses(
     model.eval()
     out = {}
     for domain, domain_batches in batches.items():
-        total, count = 0.0, 0
+        # summed on the device in float64 (as Python floats did): one host sync per domain
+        total, count = torch.zeros((), dtype=torch.float64, device=device), 0
         for batch in domain_batches:
             t = torch.from_numpy(np.asarray(batch, dtype=np.int64)).to(device)
             with autocast:
                 _, loss = model(t[:, :-1], t[:, 1:], reduction="sum")
-            total += loss.item()
+            total += loss.double()
             count += t[:, 1:].numel()
-        out[domain] = total / count
+        out[domain] = total.item() / count
     model.train()
     return out
 
