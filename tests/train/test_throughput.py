@@ -82,3 +82,37 @@ def test_workers_go_round_the_visible_gpus():
 )
 def test_cpu_compile_only_where_workers_train_many_steps(steps, workers, pays):
     assert cpu_compile_pays(steps, workers) is pays
+
+
+def test_cpu_adamw_is_torch_adamw_bit_for_bit_and_shares_its_state_dict():
+    from mixlab.train.adamw import AdamW
+
+    def setup(cls, **kw):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 3))
+        groups = [{"params": [model[0].weight, model[1].weight], "weight_decay": 0.1},
+                  {"params": [model[0].bias, model[1].bias], "weight_decay": 0.0}]
+        return model, cls(groups, lr=0.01, betas=(0.9, 0.95), eps=1e-8, **kw)
+
+    def train(model, opt, steps, seed):
+        g = torch.Generator().manual_seed(seed)
+        for i in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = 0.01 / (1 + i)
+            model(torch.randn(4, 6, generator=g)).square().mean().backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+    ours, opt = setup(AdamW)
+    ref, ref_opt = setup(torch.optim.AdamW, fused=False)
+    train(ours, opt, 7, 1)
+    train(ref, ref_opt, 7, 1)
+    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # checkpoints cross over: ours -> torch.optim and torch.optim -> ours, then train on
+    ref_opt.load_state_dict(opt.state_dict())
+    opt.load_state_dict(ref_opt.state_dict())
+    train(ours, opt, 3, 2)
+    train(ref, ref_opt, 3, 2)
+    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -26,6 +26,7 @@ from mixlab.data.prepared import load_prepared
 from mixlab.data.sampler import MixtureSampler, validation_batches
 from mixlab.data.schedule import parse_schedule
 from mixlab.runs import Evaluation, RunRecord, RunStore
+from mixlab.train.adamw import AdamW
 from mixlab.train.cadence import evaluation_steps
 from mixlab.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -124,11 +125,13 @@ class Trainer:
         decay = [p for p in self.model.parameters() if p.ndim >= 2]
         no_decay = [p for p in self.model.parameters() if p.ndim < 2]
         o = cfg.optimizer
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": o.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}],
-            lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-            fused=setup.device.type == "cuda")
+        groups = [{"params": decay, "weight_decay": o.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        if setup.device.type == "cpu":  # the same numbers, without importing torch._dynamo
+            self.optimizer = AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+        else:
+            self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2),
+                                               eps=o.eps, fused=setup.device.type == "cuda")
         self.forward = self.ddp = self.model
         if setup.world > 1:
             self.forward = self.ddp = torch.nn.parallel.DistributedDataParallel(
