@@ -126,7 +126,10 @@ def whole_runs(work: Path, budgets: dict[str, int], repeats: int, today_ref: str
         rows = {"today": [], "new": []}
         for r in range(repeats):
             for name, src in (("today", today), ("new", new)):
-                rows[name].append(whole_run(work, cfg, src, f"{model}-{r}-{name}"))
+                x = whole_run(work, cfg, src, f"{model}-{r}-{name}")
+                rows[name].append(x)
+                print(f"    {model} #{r} {name:>5}: process {x['wall']:.1f} s, CPU {x['cpu']:.1f} s, "
+                      f"run {x['loop']:.1f} s", flush=True)
         med = {k: {m: statistics.median(x["tokens"] / x[m] for x in v)
                    for m in ("wall", "cpu", "loop")} for k, v in rows.items()}
         pairs = [n["tokens"] / n["wall"] / (t["tokens"] / t["wall"])
@@ -137,8 +140,9 @@ def whole_runs(work: Path, budgets: dict[str, int], repeats: int, today_ref: str
               f"(process {statistics.median(x['wall'] for x in rows['today']):.1f} s), new "
               f"{med['new']['wall']:,.0f} tok/s "
               f"(process {statistics.median(x['wall'] for x in rows['new']):.1f} s): "
-              f"x{med['new']['wall'] / med['today']['wall']:.2f} (paired "
-              f"{', '.join(f'{p:.2f}' for p in pairs)}); per CPU second "
+              f"x{med['new']['wall'] / med['today']['wall']:.2f}; paired ratios "
+              f"{', '.join(f'{p:.2f}' for p in pairs)}, median x{statistics.median(pairs):.2f}; "
+              f"per CPU second "
               f"x{med['new']['cpu'] / med['today']['cpu']:.2f}; inside the run "
               f"x{med['new']['loop'] / med['today']['loop']:.2f}; losses and probe "
               f"accuracies identical: {same}")
