@@ -1,22 +1,37 @@
 """Proxy-trainer throughput: tokens/s of the real training step (`Trainer.step`).
 
-CPU: the small presets on the demo corpora (BPE 4096), and the wall time of a demo-sized
+CPU, whole runs (issue 17): `mixlab train` processes at the demo's settings (BPE 1024,
+seq 128, batch 16, evaluation every 25 steps with both probe sets), the same config run by
+today's code (`src/` of the commit where this branch left main, via git archive) and by this
+tree, alternating, `--repeats` times each: tokens per wall second of the whole process (and
+per CPU second, and inside the run), the ratio, and whether the losses and probe accuracies
+came out identical. `--compiled`: the warm rate of a compiled step (what a sweep worker
+that compiles gets) against the eager one, in one process.
+CPU, steps: the small presets on the demo corpora (BPE 4096), and the wall time of a demo-sized
 budget. GPU (when CUDA is present): a 124M model at sequence length 1024 in bf16 with
 torch.compile, its model FLOPs utilisation (PaLM accounting: 6N + 12·L·d·T per token), and
 a 1M-class RegMix-style proxy with the time it would take for 1B tokens.
 
 Usage: python bench/train_throughput.py [--work DIR] [--steps N] [--cpu-only]
+       [--whole-only] [--repeats 3] [--whole 25k:200000,1M:100000] [--compiled 25k]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from mixlab.data.demo_corpora import write_demo_corpora
 from mixlab.data.prepare import prepare
@@ -35,6 +50,116 @@ def prepared(work: Path, tokenizer: dict) -> Path:
     corpora.config.write_text(cfg)
     prepare(corpora.config)
     return work / "shards"
+
+
+def demo_data(work: Path) -> tuple[Path, dict[str, Path]]:
+    """The quick demo's corpora (250 kB per domain, BPE 1024): shards and probe files."""
+    corpora = write_demo_corpora(work / "demo-corpora", max_bytes_per_domain=250_000,
+                                 vocab_size=1024)
+    prepare(corpora.config, workers=1)
+    return corpora.config.parent / "shards", corpora.probes
+
+
+def demo_config(shards: Path, probes: dict[str, Path], model: str, tokens: int) -> dict:
+    """`mixlab demo`'s run settings (studies/demo.py) for one preset and budget."""
+    return {
+        "data": str(shards), "model": {"preset": model}, "tokens": tokens,
+        "mixture": {"code": 0.25, "prose": 0.25, "biographies": 0.25, "arithmetic": 0.25},
+        "seq_len": 128, "batch_size": 16, "optimizer": {"lr": 0.01}, "max_epochs": 6.0,
+        "eval": {"every": 25, "max_sequences": 32, "max_probes": 32,
+                 "probes": {"arithmetic": str(probes["arithmetic_test"]),
+                            "biographies": str(probes["biographies"])}},
+    }
+
+
+def today_source(work: Path, ref: str | None) -> Path:
+    """`src/` of the commit before issue 17 (default: where this branch left main)."""
+    repo = Path(__file__).resolve().parents[1]
+    git = ["git", "-C", str(repo)]
+    ref = ref or subprocess.run([*git, "merge-base", "HEAD", "main"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+    out = work / f"today-{ref[:10]}"
+    if not (out / "src").is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run([*git, "archive", ref, "src"], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out / "src"
+
+
+def whole_run(work: Path, cfg: dict, src: Path, tag: str) -> dict:
+    """One `mixlab train` process with `src` first on the path: wall and CPU seconds, curves."""
+    path = work / f"{tag}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    store = work / f"{tag}.db"
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "mixlab", "--json", "train", str(path),
+                           "--store", str(store)], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        raise RuntimeError(f"mixlab train failed: {proc.stderr[-2000:]}")
+    from mixlab.runs import RunStore
+
+    with RunStore(store) as s:
+        record = s.get(s.ids()[0])
+    curves = {(e.metric, e.step): e.value for e in record.evaluations
+              if e.metric.startswith(("train_loss", "val_loss", "probe/"))}
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    return {"wall": wall, "cpu": cpu, "tokens": record.tokens, "loop": record.wall_time,
+            "curves": curves}
+
+
+def whole_runs(work: Path, budgets: dict[str, int], repeats: int, today_ref: str | None) -> Path:
+    """Today's code against this branch's, same config, alternating; returns the shards."""
+    shards, probes = demo_data(work)
+    today = today_source(work, today_ref)
+    new = work / "new" / "src"  # a snapshot: edits to the tree during the run change nothing
+    shutil.copytree(Path(__file__).resolve().parents[1] / "src", new, dirs_exist_ok=True)
+    print(f"\nCPU, whole `mixlab train` processes at the demo's settings (BPE 1024, seq 128, "
+          f"batch 16, eval every 25 steps: 32 validation sequences per domain, 32 probes per "
+          f"set), today = {today.parent.name}, {repeats} alternating repeats, medians "
+          f"(tokens per second of the whole process; per CPU second; inside the run):")
+    for model, tokens in budgets.items():
+        cfg = demo_config(shards, probes, model, tokens)
+        rows = {"today": [], "new": []}
+        for r in range(repeats):
+            for name, src in (("today", today), ("new", new)):
+                x = whole_run(work, cfg, src, f"{model}-{r}-{name}")
+                rows[name].append(x)
+                print(f"    {model} #{r} {name:>5}: process {x['wall']:.1f} s, CPU {x['cpu']:.1f} s, "
+                      f"run {x['loop']:.1f} s", flush=True)
+        med = {k: {m: statistics.median(x["tokens"] / x[m] for x in v)
+                   for m in ("wall", "cpu", "loop")} for k, v in rows.items()}
+        pairs = [n["tokens"] / n["wall"] / (t["tokens"] / t["wall"])
+                 for t, n in zip(rows["today"], rows["new"], strict=True)]
+        same = all(a["curves"] == b["curves"] for a, b in zip(rows["today"], rows["new"],
+                                                               strict=True))
+        print(f"  {model:>4}, {tokens:,} tokens: today {med['today']['wall']:,.0f} tok/s "
+              f"(process {statistics.median(x['wall'] for x in rows['today']):.1f} s), new "
+              f"{med['new']['wall']:,.0f} tok/s "
+              f"(process {statistics.median(x['wall'] for x in rows['new']):.1f} s): "
+              f"x{med['new']['wall'] / med['today']['wall']:.2f}; paired ratios "
+              f"{', '.join(f'{p:.2f}' for p in pairs)}, median x{statistics.median(pairs):.2f}; "
+              f"per CPU second "
+              f"x{med['new']['cpu'] / med['today']['cpu']:.2f}; inside the run "
+              f"x{med['new']['loop'] / med['today']['loop']:.2f}; losses and probe "
+              f"accuracies identical: {same}")
+    return shards
+
+
+def compiled_rate(data: Path, steps: int, model: str) -> None:
+    """Warm tokens/s of the compiled training step against the eager one, in this process."""
+    from mixlab.train.runtime import tune_allocator
+
+    tune_allocator()
+    start = time.perf_counter()
+    eager = measure(data, steps, 3, model={"preset": model}, device="cpu", compile="off")
+    compiled = measure(data, steps, 3, model={"preset": model}, device="cpu", compile="on")
+    print(f"  {model:>4}: eager {eager['tokens_per_s']:>7,.0f} tok/s, compiled (warm) "
+          f"{compiled['tokens_per_s']:>7,.0f} tok/s: x{compiled['tokens_per_s'] / eager['tokens_per_s']:.2f} "
+          f"({time.perf_counter() - start:.0f} s for both, compilation included)")
 
 
 def measure(data: Path, steps: int, warmup: int, **cfg) -> dict:
@@ -64,12 +189,27 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--whole-only", action="store_true", help="only the issue-17 sections")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--whole", default="25k:200000,1M:100000",
+                        help="preset:tokens of the whole-run section")
+    parser.add_argument("--today-ref", default=None,
+                        help="git commit of 'today' (default: merge-base of HEAD and main)")
+    parser.add_argument("--compiled", default="", help="presets for the compiled-step rate")
     parser.add_argument("--demo-tokens", type=int, default=1_000_000,
                         help="budget whose wall time is reported for each CPU preset")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="mixlab-bench-"))
     print(f"mixlab train throughput: {platform.node()}, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
+    budgets = {b.split(":")[0]: int(b.split(":")[1]) for b in args.whole.split(",")}
+    shards = whole_runs(work, budgets, args.repeats, args.today_ref)
+    if args.compiled:
+        print("\nCPU, warm compiled step vs eager (what a compiling sweep worker gets), BPE 1024:")
+        for model in args.compiled.split(","):
+            compiled_rate(shards, args.steps, model)
+    if args.whole_only:
+        return
     data = prepared(work, {"kind": "bpe"})
 
     print("\nCPU, demo corpora (BPE vocabulary 4096), seq_len 128, batch 16, float32:")

@@ -145,3 +145,38 @@ def test_ddp_two_gloo_processes_match_one_process(data_dir, tmp_path):
         va = [e.value for e in a.curve(metric)]
         vb = [e.value for e in b.curve(metric)]
         assert np.allclose(va, vb, rtol=1e-4), (metric, va, vb)
+
+
+def test_allocator_and_decode_cache_change_no_number(data_dir, tmp_path):
+    """Raised glibc thresholds (heap reuse instead of fresh zeroed pages) and KV-cache probe
+    decoding: the same losses and probe accuracies as glibc's defaults and recomputing."""
+    from mixlab.train.runtime import set_allocator
+
+    probes = {"kv": str(data_dir / "probes.jsonl")}
+    curves = []
+    try:
+        for tuned in (False, True):
+            if not set_allocator(tuned=tuned):
+                pytest.skip("no glibc mallopt here")
+            cfg = config(data_dir, mixture={"facts": 0.5, "words": 0.5}, tokens=16_000,
+                         run_id=f"alloc{tuned}",
+                         eval={"every": 20, "max_sequences": 4, "probes": probes,
+                               "decode_cache": tuned})
+            with RunStore(tmp_path / "s.db") as store:
+                record = train(cfg, store)
+            curves.append({(e.metric, e.step): e.value for e in record.evaluations})
+    finally:
+        set_allocator(tuned=True)
+    assert curves[0] == curves[1]
+    assert ("probe/kv", 60) in curves[0] and ("train_loss", 60) in curves[0]
+
+
+def test_default_cadence_is_log_spaced_in_tokens(data_dir, tmp_path):
+    from mixlab.train.cadence import evaluation_steps
+
+    cfg = config(data_dir, tokens=20_000, eval={"max_sequences": 4, "points": 5})
+    with RunStore(tmp_path / "s.db") as store:
+        record = train(cfg, store)
+    steps = [e.step for e in record.curve("val_loss/words")]
+    assert steps == sorted(evaluation_steps(78, 256, points=5, warmup_steps=3))
+    assert steps[:2] == [0, 3] and steps[-1] == 78 and len(steps) == 6

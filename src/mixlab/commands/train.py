@@ -24,6 +24,9 @@ def train_command(
     from mixlab.runs import RunStore
     from mixlab.train.config import load_train_config
     from mixlab.train.loop import train
+    from mixlab.train.runtime import start_process
+
+    start_process()
 
     out = output(ctx)
     cfg = load_train_config(config)

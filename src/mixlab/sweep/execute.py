@@ -21,6 +21,7 @@ from pathlib import Path
 from mixlab.errors import InputError
 from mixlab.runs import RunStore
 from mixlab.train.config import TrainConfig
+from mixlab.train.runtime import cpu_compile_pays, cuda_device_count
 
 
 @dataclass
@@ -65,6 +66,9 @@ def pending_runs(configs: Sequence[TrainConfig], store: RunStore) -> list[TrainC
 def run_one(cfg_json: str, store_path: str) -> tuple[str, str, str | None, float]:
     """Train one run into the store; returns (id, status, error, seconds). Never raises."""
     from mixlab.train.loop import train
+    from mixlab.train.runtime import start_process
+
+    start_process()  # idempotent; Ray workers get no initialiser
 
     cfg = TrainConfig.model_validate_json(cfg_json)
     start = time.perf_counter()
@@ -83,6 +87,17 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _start_worker(counter, compile_cpu: bool, n_gpus: int) -> None:
+    """Sweep worker initialiser: no orphans, its own GPU, the process settings of a trainer."""
+    _die_with_parent()
+    with counter.get_lock():
+        index, counter.value = counter.value, counter.value + 1
+    from mixlab.train.runtime import assign_gpu, start_process
+
+    assign_gpu(index, n_gpus)
+    start_process(compile_cpu=compile_cpu)
+
+
 def run_local(
     configs: Sequence[TrainConfig],
     store_path: str | Path,
@@ -96,7 +111,10 @@ def run_local(
     if not todo:
         return status
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent) as pool:
+    steps = [c.tokens // (c.batch_size * c.grad_accum * c.seq_len) for c in todo]
+    init = (ctx.Value("i", 0), cpu_compile_pays(steps, workers), cuda_device_count())
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
+                             initargs=init) as pool:
         futures = {pool.submit(run_one, c.model_dump_json(), str(store_path)) for c in todo}
         status.running = min(workers, len(futures))
         _notify(on_update, status)

@@ -80,11 +80,22 @@ class LRScheduleConfig(BaseModel):
 class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    every: int = Field(default=100, gt=0, description="steps between evaluations")
+    every: int | None = Field(
+        default=None, gt=0, description="steps between evaluations; unset: log-spaced `points`")
+    every_tokens: int | None = Field(
+        default=None, gt=0, description="tokens between evaluations (when `every` is unset)")
+    points: int = Field(
+        default=8, ge=0, description="evaluations log-spaced in tokens from the warm-up's end")
+    decode_cache: bool = Field(default=True, description="probe decoding with a KV cache")
     max_sequences: int = Field(default=64, gt=0, description="validation sequences per domain")
     batch_size: int = Field(default=32, gt=0)
     probes: dict[str, Path] = Field(default_factory=dict, description="name -> JSONL prompt/answer")
     max_probes: int = Field(default=256, gt=0, description="probe items per set")
+
+
+# EvalConfig fields that came after runs were recorded: at these values they leave a
+# config's fingerprint (and so its run id) what it was before they existed
+NEW_EVAL_DEFAULTS = {"every_tokens": None, "points": 8}
 
 
 class CheckpointConfig(BaseModel):
@@ -117,6 +128,9 @@ class TrainConfig(BaseModel):
         default=None, gt=0, description="CPU threads; default 1 for models under 2M parameters")
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     compile: Literal["auto", "on", "off"] = "auto"
+    compile_mode: Literal["auto", "default", "reduce-overhead", "max-autotune-no-cudagraphs"] = (
+        Field(default="auto", description="auto: CUDA graphs on one GPU (static shapes), else "
+                                          "default"))
     run_id: str | None = None
     tags: list[str] = Field(default_factory=list)
 
@@ -136,7 +150,12 @@ class TrainConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """A short hash of every setting that changes the run's numbers."""
-        payload = self.model_dump(mode="json", exclude={"run_id", "tags", "checkpoint", "device", "cpu_threads"})
+        payload = self.model_dump(mode="json", exclude={
+            "run_id", "tags", "checkpoint", "device", "cpu_threads", "compile_mode"})
+        del payload["eval"]["decode_cache"]  # the same greedy tokens either way
+        for key, default in NEW_EVAL_DEFAULTS.items():  # settings added later: ids kept
+            if payload["eval"].get(key) == default:
+                del payload["eval"][key]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,14 +49,15 @@ def domain_losses(
     model.eval()
     out = {}
     for domain, domain_batches in batches.items():
-        total, count = 0.0, 0
+        # summed on the device in float64 (as Python floats did): one host sync per domain
+        total, count = torch.zeros((), dtype=torch.float64, device=device), 0
         for batch in domain_batches:
             t = torch.from_numpy(np.asarray(batch, dtype=np.int64)).to(device)
             with autocast:
                 _, loss = model(t[:, :-1], t[:, 1:], reduction="sum")
-            total += loss.item()
+            total += loss.double()
             count += t[:, 1:].numel()
-        out[domain] = total / count
+        out[domain] = total.item() / count
     model.train()
     return out
 
@@ -115,26 +116,57 @@ def probe_accuracy(
     tokenizer: TextTokenizer,
     device: torch.device,
     batch_size: int = 64,
+    autocast: AbstractContextManager | None = None,
+    use_cache: bool = True,
 ) -> dict[str, float]:
     """Share of probes whose greedy continuation gives exactly the answer (`Probe.is_correct`).
 
     Key "" is the overall share; probes whose `meta` names an attribute or a popularity
-    group also give "attribute=<value>" and "group=<value>" shares.
+    group also give "attribute=<value>" and "group=<value>" shares. Probes are decoded in
+    batches of similar prompt length, left-padded, with the KV cache (`use_cache=False`:
+    by exact prompt shape, recomputing the prefix per token, as before the cache).
     """
     model.eval()
-    by_shape: dict[tuple[int, int], list[EncodedProbe]] = {}
-    for p in probes:
-        by_shape.setdefault((len(p.prompt), p.new_tokens), []).append(p)
     hits: dict[str, list[int]] = {}
-    for (_, new_tokens), group in by_shape.items():
-        for i in range(0, len(group), batch_size):
-            chunk = group[i : i + batch_size]
-            prompts = torch.tensor([p.prompt for p in chunk], device=device)
-            out = model.generate_greedy(prompts, new_tokens)[:, prompts.shape[1] :].tolist()
+    with autocast or nullcontext():
+        for chunk, out in _greedy_answers(model, probes, tokenizer, device, batch_size, use_cache):
             for o, p in zip(out, chunk, strict=True):
-                ok = int(p.probe.is_correct(tokenizer.decode(o)))
+                ok = int(p.probe.is_correct(tokenizer.decode(o[: p.new_tokens])))
                 keys = [""] + [f"{k}={p.probe.meta[k]}" for k in GROUP_KEYS if k in p.probe.meta]
                 for key in keys:
                     hits.setdefault(key, []).append(ok)
     model.train()
     return {key: sum(v) / len(v) for key, v in sorted(hits.items())}
+
+
+def _greedy_answers(model, probes, tokenizer, device, batch_size, use_cache):
+    """(probes, their new token ids) in batches: length-sorted and left-padded with the cache."""
+    seq_len = model.cfg.seq_len
+    fits = [p for p in probes if use_cache and len(p.prompt) + p.new_tokens <= seq_len]
+    fitting = {id(p) for p in fits}
+    by_shape: dict[tuple[int, int], list[EncodedProbe]] = {}
+    for p in probes:  # exact shapes: without the cache, or where the context must slide
+        if id(p) not in fitting:
+            by_shape.setdefault((len(p.prompt), p.new_tokens), []).append(p)
+    for (_, new_tokens), group in by_shape.items():
+        for i in range(0, len(group), batch_size):
+            chunk = group[i : i + batch_size]
+            prompts = torch.tensor([p.prompt for p in chunk], device=device)
+            out = model.generate_greedy(prompts, new_tokens, use_cache=False)
+            yield chunk, out[:, prompts.shape[1] :].tolist()
+    fits.sort(key=lambda p: (len(p.prompt) + p.new_tokens, len(p.prompt)))
+    i = 0
+    while i < len(fits):  # a batch's rows share a length budget that fits the context
+        chunk = [fits[i]]
+        width, new = len(fits[i].prompt), fits[i].new_tokens
+        for p in fits[i + 1 : i + batch_size]:
+            if max(width, len(p.prompt)) + max(new, p.new_tokens) > seq_len:
+                break
+            chunk.append(p)
+            width, new = max(width, len(p.prompt)), max(new, p.new_tokens)
+        i += len(chunk)
+        rows = [[tokenizer.eod_id] * (width - len(p.prompt)) + p.prompt for p in chunk]
+        prompts = torch.tensor(rows, device=device)
+        lengths = torch.tensor([len(p.prompt) for p in chunk], device=device)
+        out = model.generate_greedy(prompts, new, lengths=lengths)
+        yield chunk, out[:, width:].tolist()

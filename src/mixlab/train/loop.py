@@ -26,6 +26,8 @@ from mixlab.data.prepared import load_prepared
 from mixlab.data.sampler import MixtureSampler, validation_batches
 from mixlab.data.schedule import parse_schedule
 from mixlab.runs import Evaluation, RunRecord, RunStore
+from mixlab.train.adamw import AdamW
+from mixlab.train.cadence import evaluation_steps
 from mixlab.train.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,
@@ -43,8 +45,10 @@ from mixlab.train.evaluate import (
 )
 from mixlab.train.lr_schedule import lr_at
 from mixlab.train.model import GPT
+from mixlab.train.runtime import compile_cpu_by_default
 
 LN2 = math.log(2)
+LOSS_READ_EVERY = 20  # steps between reads of the training loss on a GPU
 
 
 class TrainingDiverged(RuntimeError):
@@ -83,8 +87,18 @@ def resolve_setup(cfg: TrainConfig) -> Setup:
         device = torch.device(cfg.device)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(
         cfg.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32)
-    use_compile = cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
+    # auto: on GPU; on CPU only in a sweep worker of many steps, where the cost is amortised
+    use_compile = cfg.compile == "on" or (
+        cfg.compile == "auto" and (device.type == "cuda" or compile_cpu_by_default()))
     return Setup(device, dtype, use_compile, rank, world)
+
+
+def compile_mode(cfg: TrainConfig, setup: Setup) -> str:
+    """torch.compile's mode: the training step's shapes never change, so on one GPU its
+    kernels are replayed as a CUDA graph (small proxies are launch-bound); DDP: default."""
+    if cfg.compile_mode != "auto":
+        return cfg.compile_mode
+    return "reduce-overhead" if setup.device.type == "cuda" and setup.world == 1 else "default"
 
 
 class Trainer:
@@ -111,17 +125,19 @@ class Trainer:
         decay = [p for p in self.model.parameters() if p.ndim >= 2]
         no_decay = [p for p in self.model.parameters() if p.ndim < 2]
         o = cfg.optimizer
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": o.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}],
-            lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-            fused=setup.device.type == "cuda")
+        groups = [{"params": decay, "weight_decay": o.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        if setup.device.type == "cpu":  # the same numbers, without importing torch._dynamo
+            self.optimizer = AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+        else:
+            self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2),
+                                               eps=o.eps, fused=setup.device.type == "cuda")
         self.forward = self.ddp = self.model
         if setup.world > 1:
             self.forward = self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[setup.device.index] if setup.device.type == "cuda" else None)
         if setup.compile:
-            self.forward = torch.compile(self.forward)
+            self.forward = torch.compile(self.forward, mode=compile_mode(cfg, setup))
         self.autocast = (torch.autocast(setup.device.type, dtype=setup.dtype)
                          if setup.dtype != torch.float32 else nullcontext())
         self.val = validation_batches(self.data.validation_tokens(), cfg.seq_len,
@@ -134,13 +150,40 @@ class Trainer:
                                      device=setup.device)
         self.code_tokens = np.zeros(len(self.sampler.domains), dtype=np.int64)
         self.diverge_at = 2.0 * math.log(self.tokenizer.vocab_size)
+        self.pending: list[torch.Tensor] = []  # step losses not yet read (no host sync)
+        e = cfg.eval
+        self.eval_steps = evaluation_steps(
+            self.total_steps, self.global_batch * cfg.seq_len, every=e.every,
+            every_tokens=e.every_tokens, points=e.points,
+            warmup_steps=int(cfg.lr_schedule.warmup * self.total_steps))
 
     @property
     def tokens_seen(self) -> int:
         return self.step_no * self.global_batch * self.cfg.seq_len
 
     def step(self) -> float:
-        """One optimiser step over grad_accum micro-batches; returns the mean training loss."""
+        """One optimiser step; returns its mean training loss (waits for the device)."""
+        self.step_async()
+        return self.read_losses()[-1]
+
+    def read_losses(self) -> list[float]:
+        """The mean losses of the steps since the last read (one host sync for all of them).
+
+        Raises TrainingDiverged, naming the first bad step, if any is NaN/inf or blew up.
+        """
+        if not self.pending:
+            return []
+        losses = torch.stack(self.pending).tolist()
+        first = self.step_no - len(losses) + 1
+        self.pending = []
+        for i, mean in enumerate(losses):
+            if not math.isfinite(mean) or mean > self.diverge_at:
+                raise TrainingDiverged(
+                    f"training loss {mean} at step {first + i}: the run diverged")
+        return losses
+
+    def step_async(self) -> None:
+        """One optimiser step over grad_accum micro-batches; its loss stays on the device."""
         lr = lr_at(self.step_no, self.total_steps, self.cfg.optimizer.lr, self.cfg.lr_schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -163,10 +206,7 @@ class Trainer:
         self.step_no += 1
         if self.setup.world > 1:  # every rank reports (and judges divergence on) the global mean
             dist.all_reduce(total)
-        mean = (total / (self.cfg.grad_accum * self.setup.world)).item()
-        if not math.isfinite(mean) or mean > self.diverge_at:
-            raise TrainingDiverged(f"training loss {mean} at step {self.step_no}: the run diverged")
-        return mean
+        self.pending.append(total / (self.cfg.grad_accum * self.setup.world))
 
     def _micro_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's rows of the next global micro-batch (the same stream for any world size)."""
@@ -176,7 +216,10 @@ class Trainer:
         rows = slice(self.setup.rank, None, self.setup.world)
         batch = torch.from_numpy(np.ascontiguousarray(full[rows], dtype=np.int64))
         dom = torch.from_numpy(np.ascontiguousarray(domains[rows], dtype=np.int64))
-        return batch.to(self.setup.device), dom.to(self.setup.device)
+        if self.setup.device.type == "cuda":  # page-locked, copied while the GPU works
+            batch, dom = batch.pin_memory(), dom.pin_memory()
+        return (batch.to(self.setup.device, non_blocking=True),
+                dom.to(self.setup.device, non_blocking=True))
 
     def evaluate(self, train_loss: float | None, code: np.ndarray) -> list[Evaluation]:
         """Validation loss and bits per byte per domain, probes, code length, at this step."""
@@ -186,8 +229,9 @@ class Trainer:
             values[f"val_loss/{domain}"] = loss
             values[f"val_bpb/{domain}"] = bits_per_byte(loss, self.bytes_per_token[domain])
         for name, probes in self.probes.items():
-            for key, acc in probe_accuracy(self.model, probes, self.tokenizer,
-                                           self.setup.device).items():
+            for key, acc in probe_accuracy(self.model, probes, self.tokenizer, self.setup.device,
+                                           autocast=self.autocast,
+                                           use_cache=self.cfg.eval.decode_cache).items():
                 values[f"probe/{name}/{key}" if key else f"probe/{name}"] = acc
         values["code_length_bits"] = float(code.sum())
         for i, domain in enumerate(self.sampler.domains):
@@ -276,19 +320,25 @@ def train(
     try:
         if trainer.step_no == 0:
             evaluate(None)
+        # on GPU the losses are read (a host sync) only to evaluate, checkpoint or report
+        sync_every = 1 if trainer.setup.device.type == "cpu" else LOSS_READ_EVERY
         while trainer.step_no < trainer.total_steps:
-            loss = trainer.step()
+            trainer.step_async()
             done = trainer.step_no == trainer.total_steps
-            evals = evaluate(loss) if trainer.step_no % cfg.eval.every == 0 or done else []
-            if ckpt_path is not None and lead and (
-                done or (cfg.checkpoint.every and trainer.step_no % cfg.checkpoint.every == 0)
-            ):
-                save_checkpoint(ckpt_path, trainer.state())
-            if on_progress is not None and lead:
-                elapsed = max(time.perf_counter() - start, 1e-9)
-                on_progress(Progress(trainer.step_no, trainer.total_steps, trainer.tokens_seen,
-                                     loss, (trainer.tokens_seen - start_tokens) / elapsed,
-                                     {e.metric: e.value for e in evals}))
+            at_eval = trainer.step_no in trainer.eval_steps
+            at_ckpt = ckpt_path is not None and bool(
+                done or (cfg.checkpoint.every and trainer.step_no % cfg.checkpoint.every == 0))
+            if at_eval or at_ckpt or trainer.step_no % sync_every == 0:  # same steps on all ranks
+                loss = trainer.read_losses()[-1]  # raises on divergence, before any checkpoint
+                evals = evaluate(loss) if at_eval else []
+                if at_ckpt and lead:
+                    save_checkpoint(ckpt_path, trainer.state())
+                if on_progress is not None and lead:
+                    elapsed = max(time.perf_counter() - start, 1e-9)
+                    on_progress(Progress(
+                        trainer.step_no, trainer.total_steps, trainer.tokens_seen, loss,
+                        (trainer.tokens_seen - start_tokens) / elapsed,
+                        {e.metric: e.value for e in evals}))
             if stop_after is not None and trainer.step_no >= stop_after and not done:
                 return store.get(cfg.id) if record is not None else None
     except BaseException as e:

@@ -100,13 +100,51 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+        cache: KVCache | None = None, layer: int = 0,
+    ) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).unbind(dim=2)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, heads, T, head_dim)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = cache.attend(layer, q, k, v)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class KVCache:
+    """Keys and values of every layer while decoding, for left-padded rows of prompts.
+
+    `valid` (B, L) marks the real tokens of each row's L = prompt + new positions (pads on
+    the left are False). Rotary attention depends only on the distance between positions,
+    so a row shifted right by its padding computes what the unpadded row would.
+    """
+
+    def __init__(self, n_layer: int, valid: torch.Tensor):
+        self.n_layer, self.pos = n_layer, 0
+        L = valid.shape[1]
+        causal = torch.ones(L, L, dtype=torch.bool, device=valid.device).tril()
+        self_only = torch.eye(L, dtype=torch.bool, device=valid.device)  # pads see themselves
+        # (B, 1, L, L): query i attends to key j <= i that is a real token (or i itself)
+        self.mask = (causal & (valid[:, None, :] | self_only))[:, None]
+        self.k: list[torch.Tensor] = []
+        self.v: list[torch.Tensor] = []
+
+    def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Store this step's keys/values at the current positions; attend over the whole row."""
+        if len(self.k) == layer:  # first call for this layer: allocate all L positions
+            B, H, _, D = k.shape
+            L = self.mask.shape[-1]
+            self.k.append(k.new_zeros(B, H, L, D))
+            self.v.append(v.new_zeros(B, H, L, D))
+        T = q.shape[2]
+        self.k[layer][:, :, self.pos : self.pos + T] = k
+        self.v[layer][:, :, self.pos : self.pos + T] = v
+        mask = self.mask[:, :, self.pos : self.pos + T]
+        return F.scaled_dot_product_attention(q, self.k[layer], self.v[layer], attn_mask=mask)
 
 
 class MLP(nn.Module):
@@ -131,8 +169,11 @@ class Block(nn.Module):
         self.norm2 = RMSNorm(cfg.n_embd, cfg.norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), cos, sin)
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+        cache: KVCache | None = None, layer: int = 0,
+    ) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), cos, sin, cache, layer)
         return x + self.mlp(self.norm2(x))
 
 
@@ -161,15 +202,22 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, std=self.cfg.init_std)
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean",
+        cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """With a `cache`, `idx` continues the cached positions and only the last position's
+        logits are computed (decoding)."""
         T = idx.shape[1]
-        if T > self.cfg.seq_len:
-            raise ValueError(f"sequence of {T} tokens is longer than seq_len {self.cfg.seq_len}")
+        start = cache.pos if cache is not None else 0
+        if start + T > self.cfg.seq_len:
+            raise ValueError(f"sequence of {start + T} tokens is longer than seq_len {self.cfg.seq_len}")
         x = self.embed(idx)
-        cos, sin = self.cos[:T], self.sin[:T]
-        for block in self.blocks:
-            x = block(x, cos, sin)
+        cos, sin = self.cos[start : start + T], self.sin[start : start + T]
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, cache, i)
+        if cache is not None:
+            cache.pos += T
+            return self.head(self.norm(x[:, -1:])), None
         logits = self.head(self.norm(x))
         if targets is None:
             return logits, None
@@ -179,9 +227,31 @@ class GPT(nn.Module):
         return logits, loss if reduction != "none" else loss.view(targets.shape)
 
     @torch.no_grad()
-    def generate_greedy(self, idx: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-        """Append `max_new_tokens` argmax tokens to each row of `idx` (exact-match probes)."""
-        for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.cfg.seq_len :])
-            idx = torch.cat((idx, logits[:, -1].argmax(dim=-1, keepdim=True)), dim=1)
-        return idx
+    def generate_greedy(
+        self, idx: torch.Tensor, max_new_tokens: int, lengths: torch.Tensor | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Append `max_new_tokens` argmax tokens to each row of `idx` (exact-match probes).
+
+        Rows may be prompts of different `lengths`, padded on the left. With the KV cache
+        each new token costs one position's forward; without it (or past seq_len, where the
+        context slides) the whole prefix is recomputed per token (unpadded rows only).
+        """
+        B, T = idx.shape
+        if not use_cache or T + max_new_tokens > self.cfg.seq_len:
+            if lengths is not None and bool((lengths != T).any()):
+                raise ValueError("padded prompts need the KV cache within seq_len")
+            for _ in range(max_new_tokens):
+                logits, _ = self(idx[:, -self.cfg.seq_len :])
+                idx = torch.cat((idx, logits[:, -1].argmax(dim=-1, keepdim=True)), dim=1)
+            return idx
+        lengths = torch.full((B,), T, device=idx.device) if lengths is None else lengths
+        positions = torch.arange(T + max_new_tokens, device=idx.device)
+        cache = KVCache(len(self.blocks), positions[None, :] >= (T - lengths)[:, None])
+        logits, _ = self(idx, cache=cache)  # the prompts at once, then one token per step
+        out = [idx]
+        for i in range(max_new_tokens):
+            out.append(logits[:, -1].argmax(dim=-1, keepdim=True))
+            if i + 1 < max_new_tokens:
+                logits, _ = self(out[-1], cache=cache)
+        return torch.cat(out, dim=1)
