@@ -57,9 +57,16 @@ def sweep_run(
         float, typer.Option(help="GPUs per run (Ray; may be fractional).")
     ] = 0.0,
     store: StoreOpt = Path("mixlab.db"),
+    population: Annotated[
+        str,
+        typer.Option(
+            help="Train compatible runs (differing in mixture, seed, optimiser) as one batched "
+            "population: auto (on GPU only), off, or a size."
+        ),
+    ] = "auto",
 ) -> None:
     """Run every run of a plan not yet done; re-running retries failed and interrupted runs."""
-    execute_plan(ctx, plan, executor, workers, ray_address, gpus_per_run, store)
+    execute_plan(ctx, plan, executor, workers, ray_address, gpus_per_run, store, population)
 
 
 def execute_plan(
@@ -70,6 +77,7 @@ def execute_plan(
     ray_address: str | None = None,
     gpus_per_run: float = 0.0,
     store: Path = Path("mixlab.db"),
+    population: str = "auto",
 ) -> None:
     """Run a plan file's pending runs with progress; exit 1 if any failed (shared by studies)."""
     from contextlib import nullcontext
@@ -77,15 +85,19 @@ def execute_plan(
     from mixlab.commands.console import sweep_progress
     from mixlab.sweep.execute import run_local, run_ray
     from mixlab.sweep.plan import load_plan
+    from mixlab.sweep.population import parse_population
 
     if executor not in ("local", "ray"):
         raise InputError(f"--executor must be local or ray, not {executor!r}")
     if workers < 1:
         raise InputError(f"--workers must be >= 1, not {workers}")
+    population = parse_population(population)
     runs, out = load_plan(plan), output(ctx)
     with nullcontext(None) if out.quiet or out.json else sweep_progress(len(runs)) as progress:
         if executor == "local":
-            status = run_local(runs, store, workers=workers, on_update=progress)
+            status = run_local(
+                runs, store, workers=workers, on_update=progress, population=population
+            )
         else:
             status = run_ray(
                 runs,
@@ -94,6 +106,7 @@ def execute_plan(
                 num_cpus=workers,
                 gpus_per_run=gpus_per_run,
                 on_update=progress,
+                population=population,
             )
     out.result(
         status.to_dict(),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mixlab.errors import InputError
 from mixlab.runs import RunStore
+from mixlab.sweep.population import group_runs, run_group
 from mixlab.train.config import TrainConfig
 from mixlab.train.runtime import cpu_compile_pays, cuda_device_count
 
@@ -103,8 +104,12 @@ def run_local(
     store_path: str | Path,
     workers: int = 1,
     on_update: Callable[[SweepStatus], None] | None = None,
+    population: str | int = "off",
 ) -> SweepStatus:
-    """Run the pending runs of `configs` in a pool of `workers` processes."""
+    """Run the pending runs of `configs` in a pool of `workers` processes.
+
+    `population` ("auto", "off" or a size) trains compatible runs as batched populations.
+    """
     with RunStore(store_path) as store:
         todo = pending_runs(configs, store)
     status = SweepStatus(total=len(configs), skipped=len(configs) - len(todo), workers=workers)
@@ -115,13 +120,15 @@ def run_local(
     init = (ctx.Value("i", 0), cpu_compile_pays(steps, workers), cuda_device_count())
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
                              initargs=init) as pool:
-        futures = {pool.submit(run_one, c.model_dump_json(), str(store_path)) for c in todo}
+        futures = {pool.submit(run_group, [c.model_dump_json() for c in group], str(store_path))
+                   for group in group_runs(todo, population)}
         status.running = min(workers, len(futures))
         _notify(on_update, status)
         while futures:
             finished, futures = wait(futures, return_when=FIRST_COMPLETED)
             for f in finished:
-                _count(status, *f.result())
+                for result in f.result():
+                    _count(status, *result)
             status.running = min(workers, len(futures))
             _notify(on_update, status)
     return status
@@ -135,8 +142,11 @@ def run_ray(
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
     on_update: Callable[[SweepStatus], None] | None = None,
+    population: str | int = "off",
 ) -> SweepStatus:
     """Run the pending runs as Ray tasks (a local Ray instance, or the cluster at `address`).
+
+    `population` as in `run_local`: a population is one task with `gpus_per_run`.
 
     The store path must be reachable from every node (a shared file system).
     """
@@ -160,14 +170,16 @@ def run_ray(
         )
     try:
         status.workers = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_run))
-        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run)(run_one)
+        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run)(run_group)
         store_abs = str(Path(store_path).resolve())
-        refs = [task.remote(c.model_dump_json(), store_abs) for c in todo]
+        refs = [task.remote([c.model_dump_json() for c in group], store_abs)
+                for group in group_runs(todo, population)]
         status.running = min(status.workers, len(refs))
         _notify(on_update, status)
         while refs:
             finished, refs = ray.wait(refs, num_returns=1)
-            _count(status, *ray.get(finished[0]))
+            for result in ray.get(finished[0]):
+                _count(status, *result)
             status.running = min(status.workers, len(refs))
             _notify(on_update, status)
     finally:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,9 +178,7 @@ class Trainer:
         first = self.step_no - len(losses) + 1
         self.pending = []
         for i, mean in enumerate(losses):
-            if not math.isfinite(mean) or mean > self.diverge_at:
-                raise TrainingDiverged(
-                    f"training loss {mean} at step {first + i}: the run diverged")
+            self.check_divergence(mean, first + i)
         return losses
 
     def step_async(self) -> None:
@@ -207,6 +206,16 @@ class Trainer:
         if self.setup.world > 1:  # every rank reports (and judges divergence on) the global mean
             dist.all_reduce(total)
         self.pending.append(total / (self.cfg.grad_accum * self.setup.world))
+
+    def check_divergence(self, mean: float, step: int | None = None) -> None:
+        """Raise TrainingDiverged if a step's mean training loss is NaN/inf or blew up."""
+        if not math.isfinite(mean) or mean > self.diverge_at:
+            step = self.step_no if step is None else step
+            raise TrainingDiverged(f"training loss {mean} at step {step}: the run diverged")
+
+    def checkpoint_due(self, done: bool) -> bool:
+        every = self.cfg.checkpoint.every
+        return done or bool(every and self.step_no % every == 0)
 
     def _micro_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's rows of the next global micro-batch (the same stream for any world size)."""
@@ -297,17 +306,12 @@ def train(
         trainer = Trainer(cfg, setup)
     except Exception as e:
         if lead and store is not None:  # a sweep must see this run failed, not missing
-            _record_setup_failure(cfg, store, e)
+            record_setup_failure(cfg, store, e)
         raise
-    ckpt_dir = cfg.checkpoint.dir
-    ckpt_path = ckpt_dir / cfg.id / CHECKPOINT_NAME if ckpt_dir else None
+    ckpt_path = checkpoint_path(cfg)
     if resume and ckpt_path is not None and ckpt_path.exists():
         trainer.restore(load_checkpoint(ckpt_path, cfg.fingerprint()))
-    record = _record(cfg, trainer) if lead and store is not None else None
-    if record is not None:
-        existing = store.get(cfg.id).evaluations if trainer.step_no and cfg.id in store else []
-        kept = [e for e in existing if e.step is not None and e.step <= trainer.step_no]
-        store.put(record.model_copy(update={"evaluations": kept}))
+    record = start_record(cfg, trainer, store) if lead and store is not None else None
     start = time.perf_counter()
     start_tokens = trainer.tokens_seen
     def evaluate(train_loss: float | None) -> list[Evaluation]:
@@ -326,8 +330,7 @@ def train(
             trainer.step_async()
             done = trainer.step_no == trainer.total_steps
             at_eval = trainer.step_no in trainer.eval_steps
-            at_ckpt = ckpt_path is not None and bool(
-                done or (cfg.checkpoint.every and trainer.step_no % cfg.checkpoint.every == 0))
+            at_ckpt = ckpt_path is not None and trainer.checkpoint_due(done)
             if at_eval or at_ckpt or trainer.step_no % sync_every == 0:  # same steps on all ranks
                 loss = trainer.read_losses()[-1]  # raises on divergence, before any checkpoint
                 evals = evaluate(loss) if at_eval else []
@@ -352,6 +355,20 @@ def train(
     store.set_status(cfg.id, "done", tokens=float(trainer.tokens_seen),
                      wall_time=time.perf_counter() - start)
     return store.get(cfg.id)
+
+
+def checkpoint_path(cfg: TrainConfig) -> Path | None:
+    """Where the run's checkpoint lives (None: the run keeps no checkpoints)."""
+    return cfg.checkpoint.dir / cfg.id / CHECKPOINT_NAME if cfg.checkpoint.dir else None
+
+
+def start_record(cfg: TrainConfig, trainer: Trainer, store: RunStore) -> RunRecord:
+    """Write the run's record as running, keeping the evaluations up to a resumed step."""
+    record = _record(cfg, trainer)
+    existing = store.get(cfg.id).evaluations if trainer.step_no and cfg.id in store else []
+    kept = [e for e in existing if e.step is not None and e.step <= trainer.step_no]
+    store.put(record.model_copy(update={"evaluations": kept}))
+    return record
 
 
 def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
@@ -392,7 +409,7 @@ def average_mixture(schedule, domains: list[str]) -> dict[str, float]:
     return {d: float(w) for d, w in zip(domains, shares, strict=True) if w > 0}
 
 
-def _record_setup_failure(cfg: TrainConfig, store: RunStore, error: Exception) -> None:
+def record_setup_failure(cfg: TrainConfig, store: RunStore, error: Exception) -> None:
     """Record a run that could not start (impossible mixture, missing data) as failed."""
     try:
         schedule = parse_schedule(cfg.mixture, field="mixture")

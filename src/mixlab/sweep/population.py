@@ -1,0 +1,114 @@
+"""Grouping a sweep's runs into populations (`mixlab sweep run --population auto|N|off`).
+
+Runs that differ only in mixture, seed and optimiser settings (same model, data, sequence
+length, batch, budget) train as one batched population (`mixlab.train.population`). `auto`
+uses populations only where they pay: on a GPU, where one small proxy cannot fill the chip;
+not on CPU, where a population of 4 or 8 measured 0.8-0.9x the tokens/s of the same runs one
+after another (docs/benchmarks.md, "Population training").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from mixlab.errors import InputError
+from mixlab.train.config import TrainConfig
+from mixlab.train.population import population_key
+
+MAX_POPULATION = 128
+# auto on a GPU: a population's weights stay under about one GPT-2 small's worth
+AUTO_PARAMS = 128_000_000
+# ... and its training activations (logits dominate) under this many bytes
+AUTO_ACTIVATION_BYTES = 40 * 2**30
+
+
+def parse_population(value: str | int) -> str | int:
+    """'auto', 'off' or a size >= 1 (from the command line)."""
+    text = str(value).strip().lower()
+    if text in ("auto", "off"):
+        return text
+    try:
+        size = int(text)
+    except ValueError:
+        raise InputError(f"--population must be auto, off or a size, not {value!r}") from None
+    if size < 1:
+        raise InputError(f"--population must be >= 1, not {size}")
+    return size
+
+
+def _uses_gpu(cfg: TrainConfig) -> bool:
+    if cfg.device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return cfg.device.startswith("cuda")
+
+
+def auto_size(cfg: TrainConfig) -> int:
+    """The population size `auto` picks for runs like `cfg` (1: train them one by one).
+
+    CPU: 1 (measured slower than one by one). GPU: as many as keep the stacked weights under
+    AUTO_PARAMS and the logits of a micro-batch under AUTO_ACTIVATION_BYTES, at most 128.
+    """
+    if not _uses_gpu(cfg):
+        return 1
+    model = cfg.model.build(_vocab_size(cfg), cfg.seq_len)
+    by_params = AUTO_PARAMS // max(1, model.n_params())
+    # bf16 logits, their float32 copy for the loss and the gradients of both: ~12 bytes each
+    logits = cfg.batch_size * cfg.seq_len * model.vocab_size * 12
+    by_memory = AUTO_ACTIVATION_BYTES // max(1, logits)
+    return int(max(1, min(MAX_POPULATION, by_params, by_memory)))
+
+
+def group_runs(configs: Sequence[TrainConfig], population: str | int) -> list[list[TrainConfig]]:
+    """The runs in groups to train together, in plan order (a group of one trains alone)."""
+    population = parse_population(population)
+    if population == "off" or population == 1:
+        return [[c] for c in configs]
+    by_key: dict[str, list[TrainConfig]] = {}
+    for c in configs:
+        by_key.setdefault(population_key(c), []).append(c)
+    groups = []
+    for runs in by_key.values():
+        size = auto_size(runs[0]) if population == "auto" else population
+        groups.extend(runs[i : i + size] for i in range(0, len(runs), size))
+    groups.sort(key=lambda g: configs.index(g[0]))
+    return groups
+
+
+def _vocab_size(cfg: TrainConfig) -> int:
+    try:
+        from mixlab.data.prepared import load_prepared
+
+        return load_prepared(cfg.data).tokenizer.vocab_size
+    except Exception:  # noqa: BLE001 - the run itself will report missing data
+        return 50_304
+
+
+def run_group(cfg_jsons: list[str], store_path: str) -> list[tuple[str, str, str | None, float]]:
+    """Train a group (alone, or as one population); one (id, status, error, seconds) per run.
+
+    Never raises: a failure is recorded in the store and reported here.
+    """
+    from mixlab.runs import RunStore
+    from mixlab.sweep.execute import run_one
+    from mixlab.train.population import train_population
+
+    if len(cfg_jsons) == 1:
+        return [run_one(cfg_jsons[0], store_path)]
+    cfgs = [TrainConfig.model_validate_json(c) for c in cfg_jsons]
+    start = time.perf_counter()
+    try:
+        with RunStore(store_path) as store:
+            records = train_population(cfgs, store)
+    except Exception as e:  # noqa: BLE001 - each member not recorded otherwise is failed
+        secs = time.perf_counter() - start
+        return [(c.id, "failed", f"{type(e).__name__}: {e}", secs) for c in cfgs]
+    secs = time.perf_counter() - start
+    return [
+        (c.id, "failed", "not recorded", secs)
+        if r is None
+        else (c.id, r.status, r.error, secs)
+        for c, r in zip(cfgs, records, strict=True)
+    ]
