@@ -12,8 +12,14 @@ budget. GPU (when CUDA is present): a 124M model at sequence length 1024 in bf16
 torch.compile, its model FLOPs utilisation (PaLM accounting: 6N + 12·L·d·T per token), and
 a 1M-class RegMix-style proxy with the time it would take for 1B tokens.
 
+Population mode (`--population 4,8`): the aggregate tokens/s of P runs (different mixtures,
+seeds, learning rates) trained as one batched population (`mixlab.train.population`) against
+the same P runs stepped one after another in the same process (one worker), ratios within
+one run.
+
 Usage: python bench/train_throughput.py [--work DIR] [--steps N] [--cpu-only]
        [--whole-only] [--repeats 3] [--whole 25k:200000,1M:100000] [--compiled 25k]
+       python bench/train_throughput.py --population 4,8 [--presets 25k,1M] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -184,6 +190,71 @@ def measure(data: Path, steps: int, warmup: int, **cfg) -> dict:
             "device": str(trainer.setup.device), "threads": torch.get_num_threads()}
 
 
+MIXTURES = [{"code": 0.25, "prose": 0.25, "biographies": 0.25, "arithmetic": 0.25},
+            {"code": 0.7, "prose": 0.1, "biographies": 0.1, "arithmetic": 0.1},
+            {"prose": 0.5, "biographies": 0.5}, {"arithmetic": 0.6, "code": 0.4}]
+
+
+def population_members(data: Path, size: int, **cfg) -> list:
+    """`size` runs of one shape that differ in mixture, seed and learning rate."""
+    members = []
+    for i in range(size):
+        config = parse_train_config(dict(
+            data=str(data), mixture=MIXTURES[i % len(MIXTURES)], seed=i, tokens=10**12,
+            optimizer={"lr": 3e-3 * (1 + i % 3)}, eval={"every": 10**9}, **cfg))
+        members.append(Trainer(config, resolve_setup(config)))
+    return members
+
+
+def measure_population(data: Path, size: int, steps: int, rounds: int, **cfg) -> dict:
+    """Aggregate tokens/s of `size` runs as a population and one after another (best round)."""
+    from mixlab.train.population import PopulationBatch
+
+    alone_runs = population_members(data, size, **cfg)
+    population = PopulationBatch(population_members(data, size, **cfg))
+    cuda = population.setup.device.type == "cuda"
+
+    def timed(fn) -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    def one_by_one() -> None:
+        for run in alone_runs:
+            for _ in range(steps):
+                run.step()
+
+    def batched() -> None:
+        for _ in range(steps):
+            population.step()
+
+    for run in alone_runs:  # warm-up: allocator, first-step costs
+        run.step()
+    population.step()
+    alone = min(timed(one_by_one) for _ in range(rounds))
+    batch = min(timed(batched) for _ in range(rounds))
+    tokens = size * steps * alone_runs[0].global_batch * alone_runs[0].cfg.seq_len
+    return {"alone": tokens / alone, "population": tokens / batch, "ratio": alone / batch,
+            "threads": torch.get_num_threads()}
+
+
+def population_main(args: argparse.Namespace, data: Path) -> None:
+    sizes = [int(x) for x in args.population.split(",")]
+    print("\nPopulation on CPU, demo corpora (BPE 4096), seq_len 128, batch 16, float32, one "
+          f"worker; {args.steps} steps per run, best of {args.rounds} round(s):")
+    for name in args.presets.split(","):
+        for size in sizes:
+            r = measure_population(data, size, args.steps, args.rounds, model={"preset": name},
+                                   seq_len=128, batch_size=16, device="cpu")
+            print(f"  {name:>5} x {size}: one by one {r['alone']:>8,.0f} tokens/s, population "
+                  f"{r['population']:>8,.0f} tokens/s: ratio {r['ratio']:.2f} "
+                  f"({r['threads']} thread(s))")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None)
@@ -198,10 +269,17 @@ def main() -> None:
     parser.add_argument("--compiled", default="", help="presets for the compiled-step rate")
     parser.add_argument("--demo-tokens", type=int, default=1_000_000,
                         help="budget whose wall time is reported for each CPU preset")
+    parser.add_argument("--population", default=None,
+                        help="population sizes to compare with one-by-one runs, e.g. 4,8")
+    parser.add_argument("--presets", default="25k,1M", help="population mode: model presets")
+    parser.add_argument("--rounds", type=int, default=2, help="population mode: timed rounds")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="mixlab-bench-"))
     print(f"mixlab train throughput: {platform.node()}, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
+    if args.population:
+        population_main(args, prepared(work, {"kind": "bpe"}))
+        return
     budgets = {b.split(":")[0]: int(b.split(":")[1]) for b in args.whole.split(",")}
     shards = whole_runs(work, budgets, args.repeats, args.today_ref)
     if args.compiled:

@@ -24,15 +24,23 @@ def data(tmp_path_factory):
             (root / name / f"{i}.txt").write_text(unit * (40 + i))
     (root / "prep.yaml").write_text(
         "output: prepared\ntokenizer: {kind: bytes}\nvalidation: {documents: 2}\n"
-        "domains: {web: [web], math: [math]}\n")
+        "domains: {web: [web], math: [math]}\n"
+    )
     prepare(root / "prep.yaml", workers=1)
     return root / "prepared"
 
 
 def run(data, **fields):
-    base = dict(data=str(data), mixture={"web": 0.5, "math": 0.5}, model={"preset": "25k"},
-                tokens=2_048, seq_len=32, batch_size=4, device="cpu",
-                eval={"every": 8, "max_sequences": 2})
+    base = dict(
+        data=str(data),
+        mixture={"web": 0.5, "math": 0.5},
+        model={"preset": "25k"},
+        tokens=2_048,
+        seq_len=32,
+        batch_size=4,
+        device="cpu",
+        eval={"every": 8, "max_sequences": 2},
+    )
     return parse_train_config({**base, **fields})
 
 
@@ -60,12 +68,15 @@ def test_grouping_keeps_plan_order_and_only_joins_compatible_runs(data):
 
 
 def test_a_population_sweep_records_what_a_plain_sweep_does(data, tmp_path):
-    runs = [run(data, mixture=m, seed=s, run_id=f"r{s}") for s, m in enumerate(
-        [{"web": 1.0}, {"web": 0.5, "math": 0.5}, {"math": 1.0}])]
+    runs = [
+        run(data, mixture=m, seed=s, run_id=f"r{s}")
+        for s, m in enumerate([{"web": 1.0}, {"web": 0.5, "math": 0.5}, {"math": 1.0}])
+    ]
     # the task a worker runs, here in-process (a worker's start-up costs more than the runs)
     results = run_group([r.model_dump_json() for r in runs], str(tmp_path / "pop.db"))
     assert [(i, status, error) for i, status, error, _ in results] == [
-        (r.id, "done", None) for r in runs]
+        (r.id, "done", None) for r in runs
+    ]
     again = run_local(runs, tmp_path / "pop.db", population=3)
     assert (again.skipped, again.done) == (3, 0)  # nothing is trained twice
     with RunStore(tmp_path / "pop.db") as a, RunStore(tmp_path / "plain.db") as b:
@@ -78,6 +89,15 @@ def test_a_population_sweep_records_what_a_plain_sweep_does(data, tmp_path):
 
 def test_cli_rejects_a_bad_population(data, tmp_path, capsys):
     save_plan([run(data)], tmp_path / "plan.json")
-    code = main(["sweep", "run", str(tmp_path / "plan.json"), "--store", str(tmp_path / "s.db"),
-                 "--population", "0"])
+    code = main(
+        [
+            "sweep",
+            "run",
+            str(tmp_path / "plan.json"),
+            "--store",
+            str(tmp_path / "s.db"),
+            "--population",
+            "0",
+        ]
+    )
     assert code == 2 and "--population" in capsys.readouterr().err

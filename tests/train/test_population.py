@@ -28,12 +28,14 @@ def data_dir(tmp_path_factory):
         (root / name).mkdir()
     for i in range(16):
         (root / "words" / f"{i}.txt").write_text(" ".join(r.choice(words) for _ in range(40)))
-        sums = "".join(f"{a}+{b}={a + b}\n" for a, b in ((r.randint(0, 9), r.randint(0, 9))
-                                                         for _ in range(25)))
+        sums = "".join(
+            f"{a}+{b}={a + b}\n" for a, b in ((r.randint(0, 9), r.randint(0, 9)) for _ in range(25))
+        )
         (root / "sums" / f"{i}.txt").write_text(sums)
     (root / "prep.yaml").write_text(
         "output: prepared\ntokenizer: {kind: bytes}\nvalidation: {documents: 2}\n"
-        "domains: {words: [words], sums: [sums]}\n")
+        "domains: {words: [words], sums: [sums]}\n"
+    )
     prepare(root / "prep.yaml", workers=1)
     return root
 
@@ -43,17 +45,34 @@ def configs(data_dir, tmp_path, **overrides):
     members = [
         dict(mixture={"words": 0.5, "sums": 0.5}, seed=0),
         dict(mixture={"words": 0.9, "sums": 0.1}, seed=1, optimizer={"lr": 0.02}),
-        dict(mixture={"sums": 1.0}, seed=2, optimizer={"lr": 0.005, "grad_clip": None},
-             lr_schedule={"kind": "wsd"}),
-        dict(mixture={"words": 0.2, "sums": 0.8}, seed=3,
-             optimizer={"weight_decay": 0.0, "grad_clip": 0.3}, lr_schedule={"kind": "constant"}),
+        dict(
+            mixture={"sums": 1.0},
+            seed=2,
+            optimizer={"lr": 0.005, "grad_clip": None},
+            lr_schedule={"kind": "wsd"},
+        ),
+        dict(
+            mixture={"words": 0.2, "sums": 0.8},
+            seed=3,
+            optimizer={"weight_decay": 0.0, "grad_clip": 0.3},
+            lr_schedule={"kind": "constant"},
+        ),
     ]
     out = []
     for i, member in enumerate(members):
-        base = dict(data=str(data_dir / "prepared"), model={"preset": "25k"},
-                    tokens=STEPS * 4 * 32, seq_len=32, batch_size=4, device="cpu",
-                    optimizer={"lr": 0.01}, eval={"every": 1, "max_sequences": 2},
-                    checkpoint={"dir": str(tmp_path / "ckpt")}, run_id=f"m{i}", tags=["pop"])
+        base = dict(
+            data=str(data_dir / "prepared"),
+            model={"preset": "25k"},
+            tokens=STEPS * 4 * 32,
+            seq_len=32,
+            batch_size=4,
+            device="cpu",
+            optimizer={"lr": 0.01},
+            eval={"every": 1, "max_sequences": 2},
+            checkpoint={"dir": str(tmp_path / "ckpt")},
+            run_id=f"m{i}",
+            tags=["pop"],
+        )
         base.update(member)
         base.update(overrides)
         out.append(parse_train_config(base))
@@ -73,11 +92,24 @@ def curve(record, metric="train_loss"):
 
 
 def assert_same_record(a, b, rel=1e-5):
-    for key in ("status", "mixture", "model", "n_params", "n_params_nonembed", "tokens",
-                "flops", "seed", "schedule", "tags", "source", "error"):
+    for key in (
+        "status",
+        "mixture",
+        "model",
+        "n_params",
+        "n_params_nonembed",
+        "tokens",
+        "flops",
+        "seed",
+        "schedule",
+        "tags",
+        "source",
+        "error",
+    ):
         assert getattr(a, key) == getattr(b, key), key
     assert [(e.step, e.tokens, e.metric) for e in a.evaluations] == [
-        (e.step, e.tokens, e.metric) for e in b.evaluations]
+        (e.step, e.tokens, e.metric) for e in b.evaluations
+    ]
     for ea, eb in zip(a.evaluations, b.evaluations, strict=True):
         assert ea.value == pytest.approx(eb.value, rel=rel, abs=1e-6), (ea.step, ea.metric)
 
@@ -93,14 +125,27 @@ def test_batched_model_and_optimizer_match_gpt_and_adamw():
         models.append(GPT(cfg))
     pop = PopulationGPT.stack(models)
     hyper = dict(lr=[1e-2, 3e-3, 5e-2], weight_decay=[0.1, 0.0, 0.3], clip=[1.0, None, 0.05])
-    opt = PopulationAdamW(list(pop.parameters()), weight_decay=hyper["weight_decay"],
-                          beta1=[0.9] * 3, beta2=[0.95, 0.99, 0.95], eps=[1e-8] * 3,
-                          grad_clip=hyper["clip"])
-    singles = [torch.optim.AdamW(
-        [{"params": [p for p in m.parameters() if p.ndim >= 2], "weight_decay": wd},
-         {"params": [p for p in m.parameters() if p.ndim < 2], "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, b2)) for m, lr, wd, b2 in zip(
-            models, hyper["lr"], hyper["weight_decay"], [0.95, 0.99, 0.95], strict=True)]
+    opt = PopulationAdamW(
+        list(pop.parameters()),
+        weight_decay=hyper["weight_decay"],
+        beta1=[0.9] * 3,
+        beta2=[0.95, 0.99, 0.95],
+        eps=[1e-8] * 3,
+        grad_clip=hyper["clip"],
+    )
+    singles = [
+        torch.optim.AdamW(
+            [
+                {"params": [p for p in m.parameters() if p.ndim >= 2], "weight_decay": wd},
+                {"params": [p for p in m.parameters() if p.ndim < 2], "weight_decay": 0.0},
+            ],
+            lr=lr,
+            betas=(0.9, b2),
+        )
+        for m, lr, wd, b2 in zip(
+            models, hyper["lr"], hyper["weight_decay"], [0.95, 0.99, 0.95], strict=True
+        )
+    ]
     for _ in range(3):
         x = torch.randint(0, 96, (3, 4, 17))
         _, losses = pop(x[..., :-1], x[..., 1:])
@@ -166,7 +211,6 @@ def test_killed_population_resumes_and_done_members_are_not_retrained(data_dir, 
         assert train(cfgs[0], store).status == "done"
         stamp = store._conn.execute("SELECT updated_at FROM runs WHERE id='m0'").fetchone()
         records = train_population(cfgs, store)  # the other three resume from step 8
-        assert store._conn.execute(
-            "SELECT updated_at FROM runs WHERE id='m0'").fetchone() == stamp
+        assert store._conn.execute("SELECT updated_at FROM runs WHERE id='m0'").fetchone() == stamp
     for cfg, record in zip(cfgs, records, strict=True):
         assert_same_record(record, alone[cfg.id])

@@ -107,8 +107,6 @@ def run_group(cfg_jsons: list[str], store_path: str) -> list[tuple[str, str, str
         return [(c.id, "failed", f"{type(e).__name__}: {e}", secs) for c in cfgs]
     secs = time.perf_counter() - start
     return [
-        (c.id, "failed", "not recorded", secs)
-        if r is None
-        else (c.id, r.status, r.error, secs)
+        (c.id, "failed", "not recorded", secs) if r is None else (c.id, r.status, r.error, secs)
         for c, r in zip(cfgs, records, strict=True)
     ]
