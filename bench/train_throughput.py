@@ -25,6 +25,7 @@ Usage: python bench/train_throughput.py [--work DIR] [--steps N] [--cpu-only]
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import resource
@@ -235,8 +236,10 @@ def measure_population(data: Path, size: int, steps: int, rounds: int, **cfg) ->
     for run in alone_runs:  # warm-up: allocator, first-step costs
         run.step()
     population.step()
-    alone = min(timed(one_by_one) for _ in range(rounds))
-    batch = min(timed(batched) for _ in range(rounds))
+    alone = batch = math.inf
+    for _ in range(rounds):  # interleaved, so a slow spell of a shared machine hits both
+        alone = min(alone, timed(one_by_one))
+        batch = min(batch, timed(batched))
     tokens = size * steps * alone_runs[0].global_batch * alone_runs[0].cfg.seq_len
     return {"alone": tokens / alone, "population": tokens / batch, "ratio": alone / batch,
             "threads": torch.get_num_threads()}
