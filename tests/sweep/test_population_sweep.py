@@ -72,11 +72,14 @@ def test_a_population_sweep_records_what_a_plain_sweep_does(data, tmp_path):
         run(data, mixture=m, seed=s, run_id=f"r{s}")
         for s, m in enumerate([{"web": 1.0}, {"web": 0.5, "math": 0.5}, {"math": 1.0}])
     ]
+    doomed = run(data, mixture={"math": 1.0}, max_epochs=0.001, run_id="doomed")
     # the task a worker runs, here in-process (a worker's start-up costs more than the runs)
-    results = run_group([r.model_dump_json() for r in runs], str(tmp_path / "pop.db"))
-    assert [(i, status, error) for i, status, error, _ in results] == [
-        (r.id, "done", None) for r in runs
+    results = run_group([r.model_dump_json() for r in [*runs, doomed]], str(tmp_path / "pop.db"))
+    assert [(i, status) for i, status, _, _ in results] == [
+        *((r.id, "done") for r in runs),
+        ("doomed", "failed"),
     ]
+    assert "epochs" in results[-1][2]  # an impossible member fails alone; the others train
     again = run_local(runs, tmp_path / "pop.db", population=3)
     assert (again.skipped, again.done) == (3, 0)  # nothing is trained twice
     with RunStore(tmp_path / "pop.db") as a, RunStore(tmp_path / "plain.db") as b:

@@ -20,7 +20,7 @@ MAX_POPULATION = 128
 # auto on a GPU: a population's weights stay under about one GPT-2 small's worth
 AUTO_PARAMS = 128_000_000
 # ... and its training activations (logits dominate) under this many bytes
-AUTO_ACTIVATION_BYTES = 40 * 2**30
+AUTO_ACTIVATION_BYTES = 24 * 2**30
 
 
 def parse_population(value: str | int) -> str | int:
