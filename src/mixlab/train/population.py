@@ -190,13 +190,13 @@ def train_population(
             continue
         try:
             trainer = Trainer(cfg, setup)
+            path = checkpoint_path(cfg)
+            if resume and path is not None and path.exists():
+                trainer.restore(load_checkpoint(path, cfg.fingerprint()))
         except Exception as e:  # noqa: BLE001 - this run fails; the others train on
             if store is not None:
                 record_setup_failure(cfg, store, e)
             continue
-        path = checkpoint_path(cfg)
-        if resume and path is not None and path.exists():
-            trainer.restore(load_checkpoint(path, cfg.fingerprint()))
         members.append(trainer)
     for step in sorted({m.step_no for m in members}):
         _train_group([m for m in members if m.step_no == step], setup, store, stop_after)
@@ -229,30 +229,32 @@ def _train_group(
                 wall_time=time.perf_counter() - start,
             )
 
-    batch = PopulationBatch(members)
+    live = list(members)  # the members still training
     try:
+        batch = PopulationBatch(live)
         if batch.step_no == 0:
-            for m in members:
+            for m in live:
                 evaluate(m, None)
-        while batch.members and batch.step_no < batch.members[0].total_steps:
+        while live and batch.step_no < live[0].total_steps:
             losses = batch.step()
             alive = []
-            for m, loss in zip(batch.members, losses, strict=True):
+            for m, loss in zip(live, losses, strict=True):
                 try:
                     m.check_divergence(loss)
                     alive.append((m, loss))
                 except TrainingDiverged as e:
                     finish(m, "failed", f"{type(e).__name__}: {e}")
-            if len(alive) < len(batch.members):
+            if len(alive) < len(live):
                 batch.export_optimizer_state()  # the survivors keep their state
-                batch = PopulationBatch([m for m, _ in alive]) if alive else batch
-                if not alive:
+                live = [m for m, _ in alive]
+                if not live:
                     return
-            done = batch.step_no == batch.members[0].total_steps
+                batch = PopulationBatch(live)
+            done = batch.step_no == live[0].total_steps
             for m, loss in alive:
                 if m.eval_due(done):
                     evaluate(m, loss)
-            for m in batch.members:
+            for m in live:
                 path = checkpoint_path(m.cfg)
                 if path is not None and m.checkpoint_due(done):
                     save_checkpoint(path, batch.member_state(m))
@@ -260,8 +262,8 @@ def _train_group(
                 return
     except BaseException as e:
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
-        for m in batch.members:
+        for m in live:
             finish(m, "failed", reason)
         raise
-    for m in batch.members:
+    for m in live:
         finish(m, "done")
