@@ -94,9 +94,11 @@ def run_group(cfg_jsons: list[str], store_path: str) -> list[tuple[str, str, str
     from mixlab.runs import RunStore
     from mixlab.sweep.execute import run_one
     from mixlab.train.population import train_population
+    from mixlab.train.runtime import start_process
 
     if len(cfg_jsons) == 1:
         return [run_one(cfg_jsons[0], store_path)]
+    start_process()  # idempotent, as in run_one (Ray workers get no initialiser)
     cfgs = [TrainConfig.model_validate_json(c) for c in cfg_jsons]
     start = time.perf_counter()
     try:

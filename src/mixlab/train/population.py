@@ -252,7 +252,7 @@ def _train_group(
                 batch = PopulationBatch(live)
             done = batch.step_no == live[0].total_steps
             for m, loss in alive:
-                if m.eval_due(done):
+                if m.step_no in m.eval_steps:
                     evaluate(m, loss)
             for m in live:
                 path = checkpoint_path(m.cfg)
