@@ -1,4 +1,9 @@
-"""How commands speak: rich tables for people, JSON for programs, silence under --quiet."""
+"""How commands speak: rich tables for people, JSON for programs, silence under --quiet.
+
+Every string a command prints may hold user input (a path, a metric named `loss[web]`, a
+YAML error quoting `[/x]`), so the consoles here never parse rich markup: text is printed
+as it is. Styling is applied with `Text` objects, never with markup in strings.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+
+def plain_console(stderr: bool = False) -> Console:
+    """A console that prints strings as they are: no markup parsing, no highlighting."""
+    return Console(stderr=stderr, markup=False, highlight=False)
 
 
 @dataclass
@@ -19,8 +30,8 @@ class Output:
 
     json: bool = False
     quiet: bool = False
-    console: Console = field(default_factory=Console)
-    err: Console = field(default_factory=lambda: Console(stderr=True))
+    console: Console = field(default_factory=plain_console)
+    err: Console = field(default_factory=lambda: plain_console(stderr=True))
 
     def result(self, data: Any, render: Callable[[Console], None] | None = None) -> None:
         """A command's result: JSON under --json, else `render` (or the data as JSON)."""
@@ -34,10 +45,16 @@ class Output:
     def info(self, message: str) -> None:
         """A message for people (to stderr), silent under --quiet or --json."""
         if not (self.quiet or self.json):
-            self.err.print(message)
+            self.err.print(Text(str(message)))
+
+    def warning(self, message: str) -> None:
+        """A warning for people (to stderr), silent under --quiet or --json."""
+        if not (self.quiet or self.json):
+            self.err.print(Text.assemble(("warning:", "yellow"), " ", str(message)))
 
     def error(self, message: str) -> None:
-        self.err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+        """An error message (always shown): `error:` in red, then the message as plain text."""
+        self.err.print(Text.assemble(("error:", "bold red"), " ", str(message)))
 
 
 @contextmanager
@@ -52,14 +69,14 @@ def train_progress(run_id: str) -> Iterator[Callable]:
     )
 
     columns = (
-        TextColumn(f"{run_id}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[speed]:>10,.0f} tok/s  loss {task.fields[loss]:.4f}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("train", total=None, speed=0.0, loss=float("nan"))
+    with Progress(*columns, transient=False, console=plain_console()) as bar:
+        task = bar.add_task(str(run_id), total=None, speed=0.0, loss=float("nan"))
 
         def update(p) -> None:
             bar.update(
@@ -74,7 +91,12 @@ def sweep_progress(total: int) -> Iterator[Callable]:
     """A progress line for sweeps: runs done / running / failed and the time left."""
     from rich.progress import BarColumn, Progress, TextColumn
 
-    with Progress(TextColumn("sweep"), BarColumn(), TextColumn("{task.fields[text]}")) as bar:
+    with Progress(
+        TextColumn("sweep"),
+        BarColumn(),
+        TextColumn("{task.fields[text]}", markup=False),
+        console=plain_console(),
+    ) as bar:
         task = bar.add_task("sweep", total=total, text="")
 
         def update(s) -> None:
@@ -90,12 +112,19 @@ def sweep_progress(total: int) -> Iterator[Callable]:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    """A rich table of plain values (floats shown with 6 significant digits)."""
-    t = Table(title=title, title_justify="left", header_style="bold")
+    """A rich table of plain values (floats shown with 6 significant digits).
+
+    Title, headers and cells are `Text`: user strings are shown as they are, never as markup.
+    """
+    t = Table(
+        title=None if title is None else Text(str(title)),
+        title_justify="left",
+        header_style="bold",
+    )
     for i, c in enumerate(columns):
-        t.add_column(str(c), overflow="fold", no_wrap=i == 0)
+        t.add_column(Text(str(c)), overflow="fold", no_wrap=i == 0)
     for row in rows:
-        t.add_row(*(_cell(v) for v in row))
+        t.add_row(*(Text(_cell(v)) for v in row))
     return t
 
 

@@ -56,7 +56,7 @@ def law_fit(
     rows = [(t, s["mae_mean"], s["mae_median"], s["spearman"]) for t, s in cv["targets"].items()]
     o = output(ctx)
     for w in fitted.fit_warnings_:
-        o.info(f"[yellow]warning:[/] {w}")
+        o.warning(str(w))
     o.result(
         {"law": str(out), "kind": law, "n_runs": len(R), "cv": cv},
         lambda con: con.print(

@@ -20,11 +20,11 @@ def rich_progress(transient: bool = False) -> Iterator[ProgressCallback]:
     )
 
     columns = (
-        TextColumn("{task.description:<24}"),
+        TextColumn("{task.description:<24}", markup=False),  # domain names are plain text
         BarColumn(),
         DownloadColumn(),
         TextColumn("{task.fields[docs]:>10,} docs {task.fields[tokens]:>13,} tokens"),
-        TextColumn("{task.fields[stage]}"),
+        TextColumn("{task.fields[stage]}", markup=False),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=transient) as bar:
