@@ -9,6 +9,7 @@ import typer
 
 from mixlab.commands.common import output
 from mixlab.commands.console import table
+from mixlab.commands.validate import at_least, positive
 from mixlab.errors import InputError
 
 app = typer.Typer(help="Prepare corpora as token shards and inspect them.", no_args_is_help=True)
@@ -40,6 +41,7 @@ def data_prepare(
     from mixlab.data.prepare import prepare
     from mixlab.data.progress import rich_progress
 
+    at_least(workers, 1, "--workers")
     out = output(ctx)
     split: float | int | None = None
     if val_split is not None:
@@ -111,6 +113,7 @@ def data_demo_corpora(
     """Write the demo corpora (stdlib code and prose, biographies, arithmetic) and their config."""
     from mixlab.data.demo_corpora import write_demo_corpora
 
+    positive(max_bytes, "--max-bytes")
     corpora = write_demo_corpora(directory, max_bytes_per_domain=max_bytes, seed=seed)
     output(ctx).result(
         {"config": str(corpora.config), "domains": {k: str(v) for k, v in corpora.domains.items()}},

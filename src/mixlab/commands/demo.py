@@ -9,6 +9,7 @@ import typer
 
 from mixlab.commands.common import output
 from mixlab.commands.console import table
+from mixlab.commands.validate import at_least, output_folder
 
 
 def demo_command(
@@ -26,6 +27,8 @@ def demo_command(
 
     from mixlab.studies.demo import DemoSettings, run_demo
 
+    at_least(workers, 1, "--workers")  # before any data is prepared
+    output_folder(out, "--out")
     o = output(ctx)
     settings = replace(DemoSettings.quick() if quick else DemoSettings(), workers=workers)
     s = run_demo(out, settings, say=o.info)

@@ -11,6 +11,7 @@ import typer
 from mixlab.commands.common import StoreOpt, output
 from mixlab.commands.console import table
 from mixlab.commands.sweep import execute_plan
+from mixlab.commands.validate import at_least, output_file, output_folder
 
 app = typer.Typer(
     help="Learning speed, emergence and compression of data choices (formats, curricula, mixtures).",
@@ -33,6 +34,8 @@ def dynamics_study(
     """Plan every choice x model x seed and train the runs not yet done (resumable)."""
     from mixlab.studies.dynamics import load_dynamics_config, plan_dynamics_study
 
+    at_least(workers, 1, "--workers")
+    output_folder(out, "--out")
     cfg, base_dir = load_dynamics_config(config)
     runs, info = plan_dynamics_study(cfg, base_dir, out, workers=workers)
     out_ = output(ctx)
@@ -58,6 +61,7 @@ def dynamics_report(
     from mixlab.runs import RunStore
     from mixlab.studies.dynamics import analyze_dynamics, dynamics_curves, load_study
 
+    output_file(out, "--out")
     info = load_study(study)
     with RunStore(store, create=False) as db:
         curves = dynamics_curves(db, info)

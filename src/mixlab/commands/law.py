@@ -9,6 +9,7 @@ import typer
 
 from mixlab.commands.common import output
 from mixlab.commands.console import table
+from mixlab.commands.validate import at_least, law_target, output_file
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -46,6 +47,11 @@ def law_fit(
 
     if law not in kinds("mixing"):
         raise InputError(f"--law must be one of {', '.join(kinds('mixing'))}, not {law!r}")
+    at_least(folds, 2, "--folds")
+    if store is not None and (mixtures is not None or metrics is not None):
+        raise InputError("give either --store or --mixtures/--metrics, not both: drop --store "
+                         "to fit on the CSV tables, or drop --mixtures and --metrics")
+    output_file(out, "--out")
     R, Y = training_tables(
         mixtures, metrics, id_column=id_column, store=store, tag=tag, renormalize=renormalize
     )
@@ -82,6 +88,7 @@ def law_predict(
     from mixlab.io.laws import load_law
     from mixlab.studies.mixing_fit import prediction_table
 
+    output_file(out, "--out")
     frame = prediction_table(load_law(law_file), mixtures, id_column, renormalize)
     frame.to_csv(out, index=False)
     output(ctx).info(f"{len(frame)} predictions -> {out}")
@@ -144,10 +151,12 @@ def law_optimize(
     from mixlab.laws import optimize_mixture
     from mixlab.studies.mixing_fit import constraints, read_json, training_tables
 
+    output_file(out, "--out")
     law = load_law(law_file)
     exported = load_export_data(data_dir) if data_dir is not None else None
     if exported is not None and available_tokens is None and token_budget is not None:
         available_tokens = {d: dd.tokens for d, dd in exported.domains.items()}  # type: ignore[assignment]
+    law_target(law, target)
     cons = constraints(
         law,
         prior=prior,
@@ -220,8 +229,10 @@ def law_critical_share(
     from mixlab.io.laws import load_law
     from mixlab.laws import critical_share
 
+    law = load_law(law_file)
+    law_target(law, target)
     result = critical_share(
-        load_law(law_file),
+        law,
         original=original,
         level=level,
         bound=bound,

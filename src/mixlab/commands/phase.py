@@ -11,6 +11,7 @@ import typer
 from mixlab.commands.common import StoreOpt, TagOpt, output
 from mixlab.commands.console import table
 from mixlab.commands.sweep import execute_plan
+from mixlab.commands.validate import at_least, input_file, output_file, output_folder
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -31,10 +32,20 @@ def phase_plan(
     workers: Annotated[int, typer.Option(help="Processes for tokenizing.")] = 1,
 ) -> None:
     """Write the biographies, web data, shards, fact probes and the run plan of a study."""
+    import shutil
+
     from mixlab.studies.phase import load_phase_config, plan_phase_study
 
+    at_least(workers, 1, "--workers")
+    output_folder(out, "--out")
     cfg, base_dir = load_phase_config(config)
-    runs, info = plan_phase_study(cfg, base_dir, out, workers=workers)
+    existed = out.exists()
+    try:
+        runs, info = plan_phase_study(cfg, base_dir, out, workers=workers, origin=str(config))
+    except BaseException:
+        if not existed:  # leave no half-written study behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     rows = [
         (r.id, r.model.preset or "custom", r.tokens, r.seed,
          f"{r.mixture.get('biographies', 0.0):.3g}")
@@ -88,6 +99,9 @@ def phase_fit(
         raise InputError("give exactly one of --results CSV or --store DB")
     if not 0 < threshold < 1:
         raise InputError(f"--threshold must be in (0, 1), not {threshold}")
+    input_file(results, "--results")
+    output_file(out, "--out")
+    output_file(table_out, "--table-out")
     if results is not None:
         frame = read_phase_results(results)
     else:
@@ -143,6 +157,9 @@ def phase_predict(
     """Capacity theory: fit web loss vs capacity, solve the knapsack for r* and N*."""
     from mixlab.studies.phase_theory import predict_from_study
 
+    input_file(phase, "--phase")
+    input_file(web, "--web")
+    output_file(out, "--out")
     doc = predict_from_study(
         study=study, store=store, tag=tag, web_csv=web, people=people,
         tokens_per_biography=tokens_per_biography, bits_per_fact=bits_per_fact,

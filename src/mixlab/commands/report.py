@@ -20,7 +20,10 @@ def report_command(
     tag: TagOpt = None,
 ) -> None:
     """Write the HTML report: mixtures, loss curves, law errors and parameters, recommendation."""
+    from mixlab.commands.validate import input_folder, output_file
     from mixlab.report.build import write_report
 
+    input_folder(artifacts, "--artifacts")
+    output_file(out, "--out")
     path = write_report(store, out, artifacts=artifacts, tag=tag)
     output(ctx).result({"report": str(path)}, lambda con: con.print(f"report -> {path}"))

@@ -9,6 +9,7 @@ import typer
 
 from mixlab.commands.common import StoreOpt, TagOpt, output
 from mixlab.commands.console import table
+from mixlab.commands.validate import output_file, positive
 from mixlab.errors import InputError
 
 app = typer.Typer(help="Import, list, show and export runs in the run store.", no_args_is_help=True)
@@ -76,6 +77,7 @@ def runs_import(
     from mixlab.runs.table_import import import_logs, import_table
 
     out, tags = output(ctx), tag or []
+    positive(tokens_per_step, "--tokens-per-step")
     if table is not None:
         if mixtures or metrics or curves or mixinglaws_log:
             raise InputError("--table takes no --mixtures, --metrics, --curves or logs")
@@ -260,6 +262,8 @@ def runs_export(
         mixtures, metrics = (mixtures, metrics) if mixtures and metrics else export_paths(out)
     if mixtures is None or metrics is None:
         raise InputError("give --out, or both --mixtures and --metrics")
+    for path, flag in ((mixtures, "--mixtures"), (metrics, "--metrics"), (curves, "--curves")):
+        output_file(path, "--out" if out is not None and flag != "--curves" else flag)
     with RunStore(store, create=False) as s:
         n = export_wide(s, mixtures, metrics, tag=tag, id_column=id_column)
         n_points = export_curves(s, curves, tag=tag) if curves else 0

@@ -12,6 +12,7 @@ import typer
 
 from mixlab.commands.common import StoreOpt, TagOpt, output
 from mixlab.commands.console import table
+from mixlab.commands.validate import input_file, output_file
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -139,6 +140,8 @@ def scaling_fit(
 
     if form not in kinds("scaling"):
         raise InputError(f"--form must be one of {', '.join(kinds('scaling'))}, not {form!r}")
+    input_file(runs, "--runs")
+    output_file(out, "--out")
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
     cols: dict[str, str] = {"--loss-column": loss_column}
@@ -359,6 +362,7 @@ def scaling_nested(
     from mixlab.runs import RunStore
     from mixlab.studies.nested import nested_from_store
 
+    output_file(out, "--out")
     w = None
     if weights is not None:
         w = read_json(weights)

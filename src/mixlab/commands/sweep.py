@@ -9,6 +9,7 @@ import typer
 
 from mixlab.commands.common import StoreOpt, output
 from mixlab.commands.console import table
+from mixlab.commands.validate import output_file
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ def sweep_plan(
     """Expand a sweep config into its runs (mixtures x models x budgets x seeds)."""
     from mixlab.sweep.plan import load_sweep_config, make_plan, save_plan
 
+    output_file(out, "--out")
     sweep, base_dir = load_sweep_config(config)
     runs = make_plan(sweep, base_dir)
     save_plan(runs, out, sweep)
@@ -93,6 +95,11 @@ def execute_plan(
         raise InputError(f"--workers must be >= 1, not {workers}")
     population = parse_population(population)
     runs, out = load_plan(plan), output(ctx)
+    if executor == "local":  # the runs train on this machine: their devices must be here
+        from mixlab.train.config import check_device
+
+        for i, run in enumerate(runs):
+            check_device(run, f"{plan}: runs[{i}] ({run.id})")
     with nullcontext(None) if out.quiet or out.json else sweep_progress(len(runs)) as progress:
         if executor == "local":
             status = run_local(

@@ -47,7 +47,42 @@ def read_manifest(directory: Path, missing_ok: bool = False) -> dict[str, Any]:
         raise InputError(
             f"{path}: manifest version {manifest.get('version')}, expected {FORMAT_VERSION}"
         )
+    _check_entries(path, manifest)
     return manifest
+
+
+_SPLIT_FIELDS = {"file": str, "tokens": int, "documents": int, "sha256": str}
+
+
+def _check_entries(path: Path, manifest: dict[str, Any]) -> None:
+    """Every field later code reads is there with its type; else an InputError naming it."""
+    domains = manifest.get("domains")
+    if not isinstance(domains, dict):
+        raise InputError(f"{path}: field 'domains' must be an object of domain entries")
+    tokenizer = manifest.get("tokenizer")
+    if tokenizer is not None and not isinstance(tokenizer, dict):
+        raise InputError(f"{path}: field 'tokenizer' must be an object")
+    for name, entry in domains.items():
+        where = f"{path}: domains.{name}"
+        if not isinstance(entry, dict):
+            raise InputError(f"{where} must be an object")
+        inputs = entry.get("inputs")
+        if not isinstance(inputs, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("bytes"), int) for i in inputs
+        ):
+            raise InputError(f"{where}.inputs is missing or not a list of input files")
+        splits = entry.get("splits")
+        if not isinstance(splits, dict):
+            raise InputError(f"{where}.splits is missing (or not an object); rerun prepare")
+        for split in ("train", "validation"):
+            info = splits.get(split)
+            if not isinstance(info, dict):
+                raise InputError(f"{where}.splits.{split} is missing; rerun prepare")
+            for key, kind in _SPLIT_FIELDS.items():
+                if not isinstance(info.get(key), kind) or isinstance(info.get(key), bool):
+                    raise InputError(
+                        f"{where}.splits.{split}.{key} is missing or not a {kind.__name__}"
+                    )
 
 
 def write_atomic(path: Path, text: str) -> None:

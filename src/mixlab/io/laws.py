@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mixlab.errors import InputError
+from mixlab.io.files import read_json
 from mixlab.laws.mixing.base import MixingLaw, law_from_dict
 
 __all__ = ["load_law", "save_law"]
@@ -25,12 +26,7 @@ def save_law(law: MixingLaw, path: str | os.PathLike[str]) -> Path:
 def load_law(path: str | os.PathLike[str]) -> MixingLaw:
     """Read a law written by :func:`save_law`."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    data = read_json(path, expect=dict, what="a fitted mixing law")
     try:
         return law_from_dict(data)
     except InputError as exc:

@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from mixlab.errors import InputError
+from mixlab.io.files import read_json, write_json
 from mixlab.laws.scaling.forms import ScalingLaw, scaling_law_from_dict
 
 __all__ = ["load_scaling_law", "read_json", "save_scaling_law", "write_json"]
-
-
-def write_json(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write `data` as JSON atomically (a temporary file renamed over `path`)."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a file")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, allow_nan=True))
-    except FileNotFoundError:
-        raise InputError(f"{path}: the folder {path.parent} does not exist") from None
-    tmp.replace(path)
-    return path
-
-
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a JSON file; InputError naming the file when it is missing or malformed."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
 
 
 def save_scaling_law(law: ScalingLaw, path: str | os.PathLike[str]) -> Path:

@@ -138,6 +138,9 @@ def import_mixinglaws_logs(
     rows = []
     for path in map(Path, log_paths):
         rows.extend(_parse_mixinglaws_log(path, max_run_id))
+    if not rows:
+        why = "" if max_run_id is None else f" with a run id up to {max_run_id} (--max-run-id)"
+        raise InputError(f"{', '.join(map(str, log_paths))}: no log lines{why} to import")
     frame = pd.DataFrame(
         rows, columns=["run_id", "size", "weights", "step", "metric", "value", "_line", "_path"]
     )

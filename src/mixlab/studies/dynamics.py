@@ -28,6 +28,7 @@ from mixlab.data.arithmetic import (
 )
 from mixlab.data.config import TokenizerConfig, load_typed_yaml
 from mixlab.data.probes import write_probes
+from mixlab.data.schedule import parse_schedule
 from mixlab.errors import InputError
 from mixlab.studies.common import check_train_overrides, write_text_jsonl
 from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
@@ -168,6 +169,7 @@ def plan_dynamics_study(
         data = out / "shards"
     else:
         data = cfg.data if cfg.data.is_absolute() else (base_dir / cfg.data).resolve()
+    _check_domains(cfg, data)
 
     def probe_path(choice: str, name: str, value: str) -> str:
         if value in corpus_probes:
@@ -208,14 +210,48 @@ def plan_dynamics_study(
     return runs, info
 
 
+def _check_domains(cfg: DynamicsConfig, data: Path) -> None:
+    """Every domain a choice trains on is in the prepared data: found before any run trains."""
+    from mixlab.data.manifest import read_manifest
+
+    prepared = set(read_manifest(data)["domains"])
+    for c in cfg.choices:
+        try:
+            wanted = parse_schedule(c.mixture, field=f"choices[{c.name}].mixture").domains()
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        missing = [d for d in wanted if d not in prepared]
+        if missing:
+            raise InputError(f"choices[{c.name}].mixture: domain(s) {', '.join(missing)} are "
+                             f"not in the prepared data {data} (it has "
+                             f"{', '.join(sorted(prepared))})")
+
+
+_STUDY_FIELDS = {"name": str, "choices": list, "skill": str, "threshold": (int, float),
+                 "data": str, "runs": dict, "config": dict}
+
+
 def load_study(path: str | Path) -> dict[str, Any]:
+    """study.json of a planned dynamics study (the folder or the file), its fields checked."""
+    from mixlab.io.files import read_json
+
     path = Path(path)
     if path.is_dir():
         path = path / STUDY_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not a dynamics study file ({e})") from None
+    study = read_json(path, expect=dict, what="study.json of `mixlab dynamics study`")
+    for key, kind in _STUDY_FIELDS.items():
+        if not isinstance(study.get(key), kind):
+            raise InputError(f"{path}: field {key!r} is missing or of the wrong kind "
+                             "(expected study.json of `mixlab dynamics study`)")
+    for run_id, run in study["runs"].items():
+        if not isinstance(run, dict) or not {"choice", "seed"} <= set(run):
+            raise InputError(f"{path}: runs.{run_id} needs the fields 'choice' and 'seed'")
+    choices = study["config"].get("choices")
+    if not isinstance(choices, list) or not all(
+        isinstance(c, dict) and "name" in c and "mixture" in c for c in choices
+    ):
+        raise InputError(f"{path}: config.choices must list each choice's name and mixture")
+    return study
 
 
 def dynamics_curves(store, study: dict[str, Any]) -> pd.DataFrame:
@@ -316,8 +352,6 @@ def _final_by_choice(curves: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
 def _first_domain(mixture: dict[str, Any]) -> str:
     if "kind" not in mixture:
         return next(iter(mixture))
-    from mixlab.data.schedule import parse_schedule
-
     return parse_schedule(mixture).domains()[-1]
 
 

@@ -6,15 +6,14 @@ constraints of an optimisation (JSON maps and `domain=value` flags), and predict
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from mixlab.errors import InputError
+from mixlab.io.files import read_json  # noqa: F401 - re-exported for the commands
 from mixlab.laws import CVReport, MixingLaw, MixtureConstraints, fit_with_cv, make_law
 from mixlab.runs import RunStore
 from mixlab.runs.tables import check_same_ids, read_id_table, validate_mixtures
@@ -57,15 +56,6 @@ def read_weights(path: Path) -> dict[str, float]:
             raise InputError(f"{path}: weight of {k!r} must be a number >= 0, got {v!r}")
         out[str(k)] = float(v)
     return out
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
 
 
 def resolve_targets(

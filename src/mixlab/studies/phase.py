@@ -212,7 +212,8 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
     }
 
 
-def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float]) -> list[TrainConfig]:
+def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float],
+               origin: str = "phase config") -> list[TrainConfig]:
     """One run per ratio x model x budget x seed, then the web-only runs."""
     base = {
         "seq_len": 128,
@@ -240,7 +241,8 @@ def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float]) -> lis
         spec = {"preset": model} if isinstance(model, str) else model.model_dump()
         fields = {**base, "mixture": mixture(ratio), "model": spec, "tokens": tokens,
                   "seed": seed, "tags": list(dict.fromkeys([*base.get("tags", []), *cfg.tags, tag]))}
-        return parse_train_config(fields, "phase run", out)
+        return parse_train_config(fields, f"{origin}: run (ratio {ratio:g}, model {model}, "
+                                  f"seed {seed})", out)
 
     runs = [run(r, m, t, s, "phase-mix")
             for r, m, t, s in itertools.product(cfg.ratios, cfg.models, cfg.tokens, cfg.seeds)]
@@ -250,9 +252,12 @@ def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float]) -> lis
 
 
 def plan_phase_study(
-    cfg: PhaseConfig, base_dir: Path, out: Path, workers: int = 1
+    cfg: PhaseConfig, base_dir: Path, out: Path, workers: int = 1, origin: str = "phase config"
 ) -> tuple[list[TrainConfig], dict[str, Any]]:
-    """Write the study's data, shards, probes, plan.json and study.json into `out`."""
+    """Write the study's data, shards, probes, plan.json and study.json into `out`.
+
+    `origin` (the config file) is named in the messages about the runs it plans.
+    """
     from mixlab.data.config import load_prepare_config
     from mixlab.data.prepare import prepare
     from mixlab.data.prepared import load_prepared
@@ -266,7 +271,7 @@ def plan_phase_study(
     train = prepared.train_tokens()
     web_tokens = {d: float(train[d].size) for d in info["web_domains"]}
     web = {d: n / sum(web_tokens.values()) for d, n in web_tokens.items()}
-    runs = phase_runs(cfg, out, web)
+    runs = phase_runs(cfg, out, web, origin)
     save_plan(runs, out / "plan.json")
     bios = train[KNOWLEDGE]
     bio_documents = int(np.count_nonzero(bios == prepared.tokenizer.eod_id))  # one EOD each
@@ -287,10 +292,9 @@ def load_study(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / STUDY_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not a phase study file ({e})") from None
+    from mixlab.io.files import read_json
+
+    return read_json(path, expect=dict, what="study.json of `mixlab phase plan`")
 
 
 def phase_table(

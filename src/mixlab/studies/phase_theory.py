@@ -8,7 +8,6 @@ solves the knapsack for the critical ratio at each size and the critical size at
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,26 @@ def read_web_losses(path: Path) -> pd.DataFrame:
 
     cols = read_columns(path, {"model_size": "model_size", "web_loss": "web_loss"})
     return pd.DataFrame(cols)
+
+
+def read_phase_fit(path: Path) -> dict[str, Any]:
+    """PHASE.json written by `phase fit`: its critical ratios (and sizes) by key."""
+    from mixlab.io.files import read_json
+
+    doc = read_json(path, expect=dict, what="PHASE.json from `mixlab phase fit`")
+    for key in ("critical_ratio", "critical_size"):
+        table = doc.get(key, {})
+        if not isinstance(table, dict) or not all(
+            isinstance(v, dict) and "value" in v for v in table.values()
+        ):
+            raise InputError(f"{path}: field {key!r} is not a table of {{size: {{value: ...}}}} "
+                             "(expected PHASE.json from `mixlab phase fit`)")
+    if "critical_ratio" not in doc:
+        raise InputError(f"{path}: no field 'critical_ratio' "
+                         "(expected PHASE.json from `mixlab phase fit`)")
+    if not isinstance(doc.get("power_law", {}), dict):
+        raise InputError(f"{path}: field 'power_law' must be an object")
+    return doc
 
 
 def predict_from_study(
@@ -98,7 +117,7 @@ def predict_from_study(
         raise InputError("give --study, or --people and --tokens-per-biography")
     theory = CapacityTheory(law, groups)
 
-    fitted = json.loads(phase.read_text()) if phase else None
+    fitted = read_phase_fit(phase) if phase else None
     if sizes is None:
         sizes = ([float(s) for s in fitted["critical_ratio"]] if fitted
                  else [float(s) for s in per_size.index])

@@ -107,6 +107,10 @@ def _prior(
         if unknown:
             raise InputError(f"mixtures.prior names unknown domain(s) {unknown} (have {domains})")
         vec = np.array([prior.get(d, 0.0) for d in domains])
+        bad = [d for d, v in zip(domains, vec, strict=True) if not (np.isfinite(v) and v >= 0)]
+        if bad:
+            raise InputError(f"mixtures.prior: share of {bad[0]!r} is {float(prior[bad[0]]):g}; "
+                             "shares must be finite and >= 0")
     return vec / vec.sum()
 
 
@@ -147,13 +151,13 @@ def save_plan(runs: list[TrainConfig], path: str | Path, sweep: SweepConfig | No
 
 
 def load_plan(path: str | Path) -> list[TrainConfig]:
+    from mixlab.io.files import read_json
+
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not a plan file ({e})") from None
-    if not isinstance(doc, dict) or doc.get("version") != PLAN_VERSION:
-        raise InputError(f"{path}: not a mixlab plan (version {PLAN_VERSION})")
+    doc = read_json(path, expect=dict, what="a plan from `mixlab sweep plan`")
+    if doc.get("version") != PLAN_VERSION or not isinstance(doc.get("runs"), list):
+        raise InputError(f"{path}: not a mixlab plan (version {PLAN_VERSION}, with a list of "
+                         "runs); write one with `mixlab sweep plan`")
     runs = []
     for i, run in enumerate(doc.get("runs", [])):
         try:

@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mixlab.data.config import format_validation_error, read_yaml
 from mixlab.errors import InputError
@@ -134,6 +141,21 @@ class TrainConfig(BaseModel):
     run_id: str | None = None
     tags: list[str] = Field(default_factory=list)
 
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        if value == "auto":
+            return value
+        import torch
+
+        try:
+            torch.device(value)
+        except (RuntimeError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a device: use auto, cpu, cuda, cuda:N or mps"
+            ) from None
+        return value
+
     def resolved(self, base: Path) -> TrainConfig:
         """Relative paths are relative to the config file's folder."""
 
@@ -173,6 +195,28 @@ def parse_train_config(data: Any, origin: str = "config", base: Path | None = No
     return config.resolved(base or Path.cwd())
 
 
+def check_device(cfg: TrainConfig, origin: str = "config") -> None:
+    """The configured device exists on this machine (`device: cuda` on a CPU-only one does not)."""
+    if cfg.device == "auto":
+        return
+    import torch
+
+    device = torch.device(cfg.device)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"{origin}: device: {cfg.device!r}, but this machine has no CUDA "
+                             "device (use auto or cpu)")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"{origin}: device: {cfg.device!r}, but this machine has "
+                             f"{count} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"{origin}: device: {cfg.device!r}, but MPS is not available here")
+
+
 def load_train_config(path: str | Path) -> TrainConfig:
+    """Read and validate a training config, including that its device exists here."""
     path = Path(path)
-    return parse_train_config(read_yaml(path), str(path), path.resolve().parent)
+    cfg = parse_train_config(read_yaml(path), str(path), path.resolve().parent)
+    check_device(cfg, str(path))
+    return cfg

@@ -48,7 +48,7 @@ def check_prior(
             raise InputError(f"prior: {vec.size} shares for {len(names)} domain names")
     bad = np.flatnonzero(~np.isfinite(vec) | (vec < 0))
     if bad.size:
-        raise InputError(f"prior: share of {names[bad[0]]!r} is {vec[bad[0]]!r}; "
+        raise InputError(f"prior: share of {names[bad[0]]!r} is {float(vec[bad[0]]):g}; "
                          "shares must be finite and >= 0")
     if vec.sum() <= 0:
         raise InputError("prior: every share is zero")

@@ -211,5 +211,10 @@ class LGBMLaw(MixingLaw):
     def _params_from_dict(self, params: Mapping[str, Any]) -> None:
         import lightgbm as lgb
 
-        self.boosters_ = [lgb.Booster(model_str=s) for s in params["models"]]
+        self.boosters_ = []
+        for i, text in enumerate(params["models"]):
+            try:
+                self.boosters_.append(lgb.Booster(model_str=text))
+            except lgb.basic.LightGBMError as exc:  # a corrupt or truncated model string
+                raise ValueError(f"params.models[{i}] is not a LightGBM model ({exc})") from None
         self.n_trees_ = np.asarray(params["n_trees"], dtype=int)
