@@ -9,7 +9,6 @@ flag at fault). `{r}` in a row stands for the world's folder.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 
 import pytest
@@ -93,6 +92,8 @@ def world(tmp_path_factory):
     (r / "object.json").write_text('{"hello": "world"}')
     (r / "empty.log").write_text("")
     (r / "one.log").write_text(LOG_LINE)
+    (r / "m1.csv").write_text("index,web,code\nr1,0.5,0.5\n")
+    (r / "web.csv").write_text("model_size,web_loss\n1e5,4.0\n1e6,3.5\n1e7,3.2\n")
     (r / "huge_step.csv").write_text("run_id,step,tokens,metric,value\nr1,1e20,1,loss,3\n")
     law = json.loads((r / "law.json").read_text())
     (r / "law_shape.json").write_text(json.dumps({**law, "params": [1, 2]}))
@@ -213,7 +214,7 @@ CASES = [
     ("runs-import-log-negative-tps", ["runs", "import", "--mixinglaws-log", "{r}/one.log",
                                       "--tokens-per-step", "-5", *S], ["--tokens-per-step"]),
     ("runs-import-step-1e20", ["runs", "import", "--curves", "{r}/huge_step.csv",
-                               "--mixtures", "{r}/m.csv", *S],
+                               "--mixtures", "{r}/m1.csv", *S],
      ["huge_step.csv", "line 2", "'step'"]),
     ("runs-import-mixtures-folder", ["runs", "import", "--mixtures", "{r}/folder",
                                      "--metrics", "{r}/y.csv", *S], ["folder"]),
@@ -310,13 +311,13 @@ CASES = [
                              "--threshold", "2"], ["--threshold"]),
     ("phase-fit-out-no-parent", ["phase", "fit", "--results", "{r}/results.csv",
                                  "--out", "{r}/no/such/ph.json"], ["no/such"]),
-    ("phase-predict-phase-folder", ["phase", "predict", "--web", "{r}/scale.csv", "--people",
+    ("phase-predict-phase-folder", ["phase", "predict", "--web", "{r}/web.csv", "--people",
                                     "30", "--tokens-per-biography", "100", "--phase",
                                     "{r}/folder"], ["folder", "--phase"]),
-    ("phase-predict-phase-truncated", ["phase", "predict", "--web", "{r}/scale.csv",
+    ("phase-predict-phase-truncated", ["phase", "predict", "--web", "{r}/web.csv",
                                        "--people", "30", "--tokens-per-biography", "100",
                                        "--phase", "{r}/truncated.json"], ["truncated.json"]),
-    ("phase-predict-phase-wrong-kind", ["phase", "predict", "--web", "{r}/scale.csv",
+    ("phase-predict-phase-wrong-kind", ["phase", "predict", "--web", "{r}/web.csv",
                                         "--people", "30", "--tokens-per-biography", "100",
                                         "--phase", "{r}/list.json"], ["list.json"]),
     # -- dynamics ------------------------------------------------------------------------------
@@ -368,4 +369,3 @@ def test_table_covers_every_command_group():
     assert groups >= {"data", "train", "sweep", "runs", "law", "scaling", "phase", "dynamics",
                       "report", "demo"}
     assert len(CASES) >= 60
-    assert os.environ.get("MIXLAB_STORE") is None or True

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import pandas as pd
 
 import mixlab
 from mixlab.errors import InputError
+from mixlab.io.files import read_json
 from mixlab.report import figures
 from mixlab.report.study_sections import dynamics_sections, phase_sections
 from mixlab.runs import RunStore
@@ -57,8 +60,9 @@ def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path 
                 _section("Sweep mixtures", f'<img alt="mixtures" src="{figures.mixtures_chart(mixtures)}">')]
     loss_metrics = [m for m in metrics.columns if m.startswith("val_loss/")]
     if loss_metrics and not curves.empty:
-        rec = _read_json(art / "verification.json") if art else None
-        highlight = [r["run_id"] for r in rec] if rec else []
+        rec = _read_json(art / "verification.json", list) if art else None
+        with _artifact(art / "verification.json" if art else Path("verification.json")):
+            highlight = [r["run_id"] for r in rec] if rec else []
         sections.append(_section(
             "Loss curves per domain",
             f'<img alt="loss curves" src="{figures.loss_curves(curves, loss_metrics, highlight)}">'))
@@ -69,7 +73,10 @@ def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path 
         sections += _law_sections(art)
         sections += _recommendation_sections(art)
         sections += _scaling_sections(art)
-        sections += [_section(t, b) for t, b in phase_sections(art) + dynamics_sections(art)]
+        with _artifact(art / "phase" / "phase.json", art / "phase" / "predict.json"):
+            sections += [_section(t, b) for t, b in phase_sections(art)]
+        with _artifact(art / "dynamics" / "dynamics.json", art / "dynamics" / "curves.csv"):
+            sections += [_section(t, b) for t, b in dynamics_sections(art)]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mixlab report</title>"
             f"<style>{STYLE}</style></head><body><h1>mixlab report</h1>{''.join(sections)}"
             f"<p class='note'>mixlab {mixlab.__version__}, "
@@ -92,62 +99,88 @@ def _law_sections(art: Path) -> list[str]:
         return []
     rows, params = [], []
     for path in laws:
-        law = _read_json(path)
-        cv = (law.get("cv") or {}).get("targets") or {}
-        for target in law.get("target_names") or []:
-            scores = cv.get(target) or {}
-            rows.append([path.stem, law.get("kind"), target, scores.get("mae_mean"),
-                         scores.get("mae_median"), scores.get("spearman")])
-        params.append(f"<h3>{html.escape(path.stem)} ({html.escape(str(law.get('kind')))})</h3>"
-                      f"{_params_table(law.get('params') or {})}")
+        with _artifact(path):
+            rows_, params_ = _law_rows(path)
+        rows += rows_
+        params.append(params_)
     body = _table(pd.DataFrame(rows, columns=["law", "kind", "target", "CV MAE (mean)",
                                               "CV MAE (median)", "CV Spearman"]))
     pred_path = art / "cv_predictions.csv"
     if pred_path.is_file():
-        pred = pd.read_csv(pred_path, dtype={"run_id": str})
-        for law_name, part in pred.groupby("law", sort=False):
-            targets = list(dict.fromkeys(part["target"]))
-            obs = np.column_stack([part[part.target == t]["observed"].to_numpy() for t in targets])
-            prd = np.column_stack([part[part.target == t]["predicted"].to_numpy() for t in targets])
-            img = figures.predicted_vs_observed(obs, prd, targets,
-                                                f"{law_name}: out-of-fold predictions")
-            body += f'<img alt="predicted vs observed" src="{img}">'
+        with _artifact(pred_path):
+            body += _cv_figures(pred_path)
     return [_section("Mixing laws: cross-validated error", body),
             _section("Fitted parameters", "".join(params))]
 
 
+def _law_rows(path: Path) -> tuple[list[list[Any]], str]:
+    """One fitted law's CV rows and its parameter table."""
+    law = _read_json(path, dict)
+    cv = (law.get("cv") or {}).get("targets") or {}
+    rows = []
+    for target in law.get("target_names") or []:
+        scores = cv.get(target) or {}
+        rows.append([path.stem, law.get("kind"), target, scores.get("mae_mean"),
+                     scores.get("mae_median"), scores.get("spearman")])
+    return rows, (f"<h3>{html.escape(path.stem)} ({html.escape(str(law.get('kind')))})</h3>"
+                  f"{_params_table(law.get('params') or {})}")
+
+
+def _cv_figures(pred_path: Path) -> str:
+    """Predicted-vs-observed plots of the out-of-fold predictions, one per law."""
+    body = ""
+    pred = pd.read_csv(pred_path, dtype={"run_id": str})
+    for law_name, part in pred.groupby("law", sort=False):
+        targets = list(dict.fromkeys(part["target"]))
+        obs = np.column_stack([part[part.target == t]["observed"].to_numpy() for t in targets])
+        prd = np.column_stack([part[part.target == t]["predicted"].to_numpy() for t in targets])
+        img = figures.predicted_vs_observed(obs, prd, targets,
+                                            f"{law_name}: out-of-fold predictions")
+        body += f'<img alt="predicted vs observed" src="{img}">'
+    return body
+
+
 def _recommendation_sections(art: Path) -> list[str]:
     out = []
-    rec = _read_json(art / "recommendation.json")
+    path = art / "recommendation.json"
+    rec = _read_json(path, dict)
     if rec:
-        mixes = {"recommended": rec["mixture"]}
-        if rec.get("reference"):
-            mixes["reference"] = rec["reference"]
-        text = (f"<p>Law <b>{html.escape(str(rec.get('law')))}</b> predicts "
-                f"{_fmt(rec.get('predicted'))} ({100 * float(rec.get('level') or 0.9):.0f}% "
-                f"interval {_fmt_interval(rec.get('interval'))}) "
-                f"for the recommended mixture and {_fmt(rec.get('reference_predicted'))} for the "
-                f"reference.</p>")
-        out.append(_section("Recommendation", text + f'<img alt="mixtures" src="'
-                            f'{figures.mixture_comparison(mixes)}">'
-                            + _table(pd.DataFrame(mixes).fillna(0).round(4).reset_index()
-                                     .rename(columns={"index": "domain"}))))
-    ver = _read_json(art / "verification.json")
+        with _artifact(path):
+            out.append(_recommendation(rec))
+    path = art / "verification.json"
+    ver = _read_json(path, list)
     if ver:
-        frame = pd.DataFrame(ver)
-        frame["error"] = frame["observed"] - frame["predicted"]
-        out.append(_section("Verification at proxy scale (observed, not predicted)",
-                            _table(frame.round(4))))
+        with _artifact(path):
+            frame = pd.DataFrame(ver)
+            frame["error"] = frame["observed"] - frame["predicted"]
+            out.append(_section("Verification at proxy scale (observed, not predicted)",
+                                _table(frame.round(4))))
     return out
+
+
+def _recommendation(rec: dict[str, Any]) -> str:
+    mixes = {"recommended": rec["mixture"]}
+    if rec.get("reference"):
+        mixes["reference"] = rec["reference"]
+    text = (f"<p>Law <b>{html.escape(str(rec.get('law')))}</b> predicts "
+            f"{_fmt(rec.get('predicted'))} ({100 * float(rec.get('level') or 0.9):.0f}% "
+            f"interval {_fmt_interval(rec.get('interval'))}) "
+            f"for the recommended mixture and {_fmt(rec.get('reference_predicted'))} for the "
+            f"reference.</p>")
+    return _section("Recommendation", text + f'<img alt="mixtures" src="'
+                    f'{figures.mixture_comparison(mixes)}">'
+                    + _table(pd.DataFrame(mixes).fillna(0).round(4).reset_index()
+                             .rename(columns={"index": "domain"})))
 
 
 def _scaling_sections(art: Path) -> list[str]:
     fits = sorted((art / "scaling").glob("*.json")) if (art / "scaling").is_dir() else []
     body = ""
     for path in fits:
-        fit = _read_json(path)
-        body += f"<h3>{html.escape(path.stem)}: {html.escape(str(fit.get('form')))}</h3>"
-        body += _params_table(fit.get("params") or {}, fit.get("ci") or {})
+        with _artifact(path):
+            fit = _read_json(path, dict)
+            body += f"<h3>{html.escape(path.stem)}: {html.escape(str(fit.get('form')))}</h3>"
+            body += _params_table(fit.get("params") or {}, fit.get("ci") or {})
     return [_section("Scaling fits", body)] if body else []
 
 
@@ -175,13 +208,24 @@ def _params_table(params: dict[str, Any], ci: dict[str, Any] | None = None) -> s
     return "<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>" + "".join(rows) + "</table>"
 
 
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
+def _read_json(path: Path, expect: type | None = None) -> Any:
+    """An artifact's JSON, or None when the file is absent."""
+    if not path.exists():
         return None
+    return read_json(path, expect=expect, what="an artifact as mixlab writes it")
+
+
+@contextmanager
+def _artifact(*paths: Path) -> Iterator[None]:
+    """An artifact whose content is not in the shape mixlab writes is bad input naming it."""
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
+        yield
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        names = " or ".join(str(p) for p in paths)
+        raise InputError(f"{names}: not in the shape mixlab writes ({type(e).__name__}: {e})"
+                         ) from None
 
 
 def _fmt(v: Any) -> str:

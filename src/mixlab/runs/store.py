@@ -63,8 +63,13 @@ class RunStore:
     def __enter__(self) -> RunStore:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+        if isinstance(exc, sqlite3.DatabaseError) and _is_damaged(exc):
+            raise InputError(
+                f"{self.path}: the run store is damaged ({exc}); restore it from a copy "
+                f"(`sqlite3 {self.path} 'PRAGMA integrity_check'` shows where)"
+            ) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -387,3 +392,9 @@ def _first_seen(values: pd.Series) -> list[str]:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _is_damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite reports a corrupt file (not a busy, full or read-only one)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in str(exc)

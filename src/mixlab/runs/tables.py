@@ -17,6 +17,7 @@ from mixlab.errors import InputError
 from mixlab.mixture import WEIGHT_TOLERANCE, sum_error
 
 CURVE_COLUMNS = ["run_id", "step", "tokens", "metric", "value"]
+MAX_STEP = 2**53  # the largest step a float (how CSV numbers are read) holds exactly
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
@@ -135,11 +136,11 @@ def read_curves(path: str | Path) -> pd.DataFrame:
         frame[["step", "tokens", "value"]], path, frame["run_id"], allow_empty={"tokens"}
     )
     steps = numeric["step"].to_numpy()
-    bad = np.flatnonzero((steps != np.round(steps)) | (steps < 0))
+    bad = np.flatnonzero((steps != np.round(steps)) | (steps < 0) | (steps > MAX_STEP))
     if len(bad):
         raise InputError(
             f"{path}, {_where(bad[0], frame['run_id'].iloc[bad[0]])}, column 'step': "
-            f"{frame['step'].iloc[bad[0]]!r} is not a non-negative integer"
+            f"{frame['step'].iloc[bad[0]]!r} is not a non-negative integer up to 2^53"
         )
     frame[["step", "tokens", "value"]] = numeric
     frame["step"] = frame["step"].astype(np.int64)
