@@ -98,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         else:
-            Output().error(f"{type(e).__name__}: {e} (run with --debug for the traceback)")
+            lines = str(e).strip().splitlines() or [""]
+            more = " ..." if len(lines) > 1 else ""
+            Output().error(
+                f"{type(e).__name__}: {lines[0]}{more} (run with --debug for the traceback)"
+            )
         return 1
 
 

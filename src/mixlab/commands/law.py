@@ -9,7 +9,7 @@ import typer
 
 from mixlab.commands.common import output
 from mixlab.commands.console import table
-from mixlab.commands.validate import at_least, law_target, output_file
+from mixlab.commands.validate import at_least, law_target, one_of, output_file
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -146,11 +146,12 @@ def law_optimize(
     seed: Annotated[int, typer.Option(help="Seed for restarts and bootstrap.")] = 0,
 ) -> None:
     """Recommend the mixture minimising the predicted target under constraints."""
-    from mixlab.export.mixtures import load_export_data, write_mixture_export
+    from mixlab.export.mixtures import FORMATS, load_export_data, write_mixture_export
     from mixlab.io.laws import load_law
     from mixlab.laws import optimize_mixture
     from mixlab.studies.mixing_fit import constraints, read_json, training_tables
 
+    one_of(fmt, FORMATS, "--format")
     output_file(out, "--out")
     law = load_law(law_file)
     exported = load_export_data(data_dir) if data_dir is not None else None

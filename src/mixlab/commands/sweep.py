@@ -28,7 +28,7 @@ def sweep_plan(
 
     output_file(out, "--out")
     sweep, base_dir = load_sweep_config(config)
-    runs = make_plan(sweep, base_dir)
+    runs = make_plan(sweep, base_dir, origin=str(config))
     save_plan(runs, out, sweep)
     rows = [
         (

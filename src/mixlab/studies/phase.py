@@ -241,7 +241,8 @@ def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float],
         spec = {"preset": model} if isinstance(model, str) else model.model_dump()
         fields = {**base, "mixture": mixture(ratio), "model": spec, "tokens": tokens,
                   "seed": seed, "tags": list(dict.fromkeys([*base.get("tags", []), *cfg.tags, tag]))}
-        return parse_train_config(fields, f"{origin}: run (ratio {ratio:g}, model {model}, "
+        return parse_train_config(fields, f"{origin}: run (ratio {ratio:g}, model "
+                                  f"{model if isinstance(model, str) else 'custom'}, "
                                   f"seed {seed})", out)
 
     runs = [run(r, m, t, s, "phase-mix")

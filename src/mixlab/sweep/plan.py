@@ -114,8 +114,13 @@ def _prior(
     return vec / vec.sum()
 
 
-def make_plan(sweep: SweepConfig, base_dir: Path) -> list[TrainConfig]:
-    """Every run of the sweep, validated, in a stable order (mixture, model, tokens, seed)."""
+def make_plan(
+    sweep: SweepConfig, base_dir: Path, origin: str = "sweep config"
+) -> list[TrainConfig]:
+    """Every run of the sweep, validated, in a stable order (mixture, model, tokens, seed).
+
+    `origin` (the config file) is named in the messages about a run that does not validate.
+    """
     probe = parse_train_config(
         {**sweep.base, "mixture": {"_": 1.0}, "model": {"preset": "25k"}, "tokens": 1},
         "base",
@@ -125,8 +130,8 @@ def make_plan(sweep: SweepConfig, base_dir: Path) -> list[TrainConfig]:
     domains = list(natural)
     mixtures = design_mixtures(sweep.mixtures, domains, natural)
     runs = []
-    for mixture, model, tokens, seed in itertools.product(
-        mixtures, sweep.models, sweep.tokens, sweep.seeds
+    for (i, mixture), model, tokens, seed in itertools.product(
+        enumerate(mixtures), sweep.models, sweep.tokens, sweep.seeds
     ):
         spec = {"preset": model} if isinstance(model, str) else model.model_dump()
         fields = {
@@ -137,7 +142,9 @@ def make_plan(sweep: SweepConfig, base_dir: Path) -> list[TrainConfig]:
             "seed": seed,
             "tags": list(dict.fromkeys([*sweep.base.get("tags", []), *sweep.tags])),
         }
-        runs.append(parse_train_config(fields, "sweep run", base_dir))
+        name = model if isinstance(model, str) else "custom"
+        where = f"{origin}: run (mixture {i}, model {name}, tokens {tokens}, seed {seed})"
+        runs.append(parse_train_config(fields, where, base_dir))
     return runs
 
 
