@@ -123,7 +123,7 @@ def make_plan(
     """
     probe = parse_train_config(
         {**sweep.base, "mixture": {"_": 1.0}, "model": {"preset": "25k"}, "tokens": 1},
-        "base",
+        f"{origin}: base",
         base_dir,
     )
     natural = natural_shares(probe.data)
