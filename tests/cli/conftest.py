@@ -74,15 +74,50 @@ def world(tmp_path_factory):
     (r / "m.csv").write_text(mix)
     (r / "y.csv").write_text(met)
     setup_commands = [
-        ["runs", "import", "--mixtures", r / "m.csv", "--metrics", r / "y.csv",
-         "--store", r / "s.db"],
-        ["law", "fit", "--mixtures", r / "m.csv", "--metrics", r / "y.csv", "--law", "linear",
-         "--target", "loss", "--out", r / "law.json"],
+        [
+            "runs",
+            "import",
+            "--mixtures",
+            r / "m.csv",
+            "--metrics",
+            r / "y.csv",
+            "--store",
+            r / "s.db",
+        ],
+        [
+            "law",
+            "fit",
+            "--mixtures",
+            r / "m.csv",
+            "--metrics",
+            r / "y.csv",
+            "--law",
+            "linear",
+            "--target",
+            "loss",
+            "--out",
+            r / "law.json",
+        ],
     ]
     (r / "scale.csv").write_text("n,loss\n1e5,4.0\n3e5,3.6\n1e6,3.3\n3e6,3.1\n1e7,3.0\n")
-    setup_commands.append(["scaling", "fit", "--runs", r / "scale.csv", "--form", "size",
-                        "--n-column", "n", "--loss-column", "loss", "--bootstrap", "0",
-                        "--out", r / "scaling.json"])
+    setup_commands.append(
+        [
+            "scaling",
+            "fit",
+            "--runs",
+            r / "scale.csv",
+            "--form",
+            "size",
+            "--n-column",
+            "n",
+            "--loss-column",
+            "loss",
+            "--bootstrap",
+            "0",
+            "--out",
+            r / "scaling.json",
+        ]
+    )
     for argv in setup_commands:
         assert main(["--quiet", *map(str, argv)]) == 0, argv
     # bad files
@@ -98,16 +133,16 @@ def world(tmp_path_factory):
     (r / "huge_step.csv").write_text("run_id,step,tokens,metric,value\nr1,1e20,1,loss,3\n")
     law = json.loads((r / "law.json").read_text())
     (r / "law_shape.json").write_text(json.dumps({**law, "params": [1, 2]}))
-    (r / "lgbm_bad.json").write_text(json.dumps(
-        {**law, "kind": "lgbm", "params": {"models": ["tree\nnot a model"]}}))
+    (r / "lgbm_bad.json").write_text(
+        json.dumps({**law, "kind": "lgbm", "params": {"models": ["tree\nnot a model"]}})
+    )
     (r / "neg_prior.json").write_text('{"web": -0.5, "code": 1.5}')
     bad_manifest = r / "bad_manifest"
     (bad_manifest).mkdir()
     manifest = json.loads((r / "prepared" / "manifest.json").read_text())
     del manifest["domains"]["web"]["splits"]
     (bad_manifest / "manifest.json").write_text(json.dumps(manifest))
-    (bad_manifest / "tokenizer.json").write_text(
-        (r / "prepared" / "tokenizer.json").read_text())
+    (bad_manifest / "tokenizer.json").write_text((r / "prepared" / "tokenizer.json").read_text())
     for name, text in {
         "train.yaml": TRAIN,
         "train_banana.yaml": TRAIN + "device: banana\n",
@@ -120,7 +155,8 @@ def world(tmp_path_factory):
         "sweep.yaml": SWEEP,
         "sweep_prior.yaml": SWEEP.replace(
             "mixtures: {kind: list, mixtures: [{web: 0.5, code: 0.5}]}",
-            "mixtures: {kind: dirichlet, n: 3, prior: {web: -0.5, code: 1.5}}"),
+            "mixtures: {kind: dirichlet, n: 3, prior: {web: -0.5, code: 1.5}}",
+        ),
         "sweep_device.yaml": SWEEP.replace("batch_size: 8}", "batch_size: 8, device: banana}"),
         "dynamics.yaml": DYNAMICS,
         "phase_bad.yaml": PHASE + "ratios: [1.5]\n",
@@ -132,7 +168,8 @@ def world(tmp_path_factory):
     (r / "study" / "study.json").write_text('{"name": "d", "runs": {}}')
     (r / "study_nokeys").mkdir()
     (r / "study_nokeys" / "study.json").write_text(
-        json.dumps({"name": "d", "runs": {"r1": {"choice": "a"}}}))
+        json.dumps({"name": "d", "runs": {"r1": {"choice": "a"}}})
+    )
     (r / "art_list").mkdir()
     (r / "art_list" / "recommendation.json").write_text("[1, 2]")
     (r / "art_laws" / "laws").mkdir(parents=True)

@@ -9,7 +9,7 @@ import typer
 
 from mixlab.commands.common import output
 from mixlab.commands.console import table
-from mixlab.commands.validate import at_least, positive
+from mixlab.commands.validate import at_least, output_folder, positive
 from mixlab.errors import InputError
 
 app = typer.Typer(help="Prepare corpora as token shards and inspect them.", no_args_is_help=True)
@@ -114,6 +114,7 @@ def data_demo_corpora(
     from mixlab.data.demo_corpora import write_demo_corpora
 
     positive(max_bytes, "--max-bytes")
+    output_folder(directory, "DIRECTORY")
     corpora = write_demo_corpora(directory, max_bytes_per_domain=max_bytes, seed=seed)
     output(ctx).result(
         {"config": str(corpora.config), "domains": {k: str(v) for k, v in corpora.domains.items()}},

@@ -79,8 +79,8 @@ def law_target(law, target: str | None, flag: str = "--target") -> None:
     names = list(law.target_names_)
     if target is None:
         if len(names) != 1:
-            raise InputError(f"the law has {len(names)} targets; choose one with {flag} "
-                             f"({', '.join(names)})")
+            raise InputError(
+                f"the law has {len(names)} targets; choose one with {flag} ({', '.join(names)})"
+            )
     elif target not in names:
-        raise InputError(f"{flag} {target!r} is not one of the law's targets "
-                         f"({', '.join(names)})")
+        raise InputError(f"{flag} {target!r} is not one of the law's targets ({', '.join(names)})")

@@ -39,9 +39,7 @@ def read_json(path: str | os.PathLike[str], expect: type | None = None, what: st
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}){should}"
-        ) from None
+        raise InputError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}){should}") from None
     if expect is not None and not isinstance(data, expect):
         raise InputError(
             f"{path}: holds {type(data).__name__ if data is not None else 'null'}, "
