@@ -313,6 +313,16 @@ CASES = [
         ],
         ["nope"],
     ),
+    (
+        "law-optimize-bootstrap-negative",
+        ["law", "optimize", "{r}/law.json", "--bootstrap", "-1", "--out", "{r}/o.json"],
+        ["--bootstrap"],
+    ),
+    (
+        "law-optimize-budget-without-tokens",
+        ["law", "optimize", "{r}/law.json", "--token-budget", "1e9", "--out", "{r}/o.json"],
+        ["--token-budget", "--available-tokens"],
+    ),
     # -- scaling -------------------------------------------------------------------------------
     (
         "scaling-fit-runs-folder",
@@ -408,6 +418,23 @@ CASES = [
             "{r}/none.db",
         ],
         ["none.db"],
+    ),
+    (
+        "scaling-nested-target-steps",
+        [
+            "scaling",
+            "nested",
+            "--target-steps",
+            "-1",
+            "--target-size",
+            "1e9",
+            "--metric",
+            "loss",
+            "--out",
+            "{r}/n.json",
+            *S,
+        ],
+        ["--target-steps"],
     ),
     # -- phase ---------------------------------------------------------------------------------
     ("phase-plan-missing", ["phase", "plan", "{r}/nope.yaml", "--out", "{r}/ps"], ["nope.yaml"]),
@@ -510,6 +537,11 @@ CASES = [
         ["study.json"],
     ),
     ("dynamics-report-wrong-kind", ["dynamics", "report", "{r}/list.json", *S], ["list.json"]),
+    (
+        "dynamics-report-n-bootstrap",
+        ["dynamics", "report", "{r}/study", "--n-bootstrap", "-1", *S],
+        ["--n-bootstrap"],
+    ),
     # -- report --------------------------------------------------------------------------------
     (
         "report-artifacts-missing",

@@ -62,6 +62,7 @@ def dynamics_report(
     from mixlab.studies.dynamics import analyze_dynamics, dynamics_curves, load_study
 
     output_file(out, "--out")
+    at_least(n_bootstrap, 0, "--n-bootstrap")
     info = load_study(study)
     with RunStore(store, create=False) as db:
         curves = dynamics_curves(db, info)

@@ -9,7 +9,7 @@ import typer
 
 from mixlab.commands.common import output
 from mixlab.commands.console import table
-from mixlab.commands.validate import at_least, law_target, one_of, output_file
+from mixlab.commands.validate import at_least, law_target, one_of, output_file, positive
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -152,6 +152,13 @@ def law_optimize(
     from mixlab.studies.mixing_fit import constraints, read_json, training_tables
 
     one_of(fmt, FORMATS, "--format")
+    for value, flag in ((cap, "--cap"), (token_budget, "--token-budget"),
+                        (max_epochs, "--max-epochs")):
+        positive(value, flag)
+    at_least(bootstrap, 0, "--bootstrap")
+    if (token_budget is not None or max_epochs is not None) and available_tokens is None:
+        raise InputError("--token-budget and --max-epochs need --available-tokens "
+                         "(JSON domain -> tokens available)")
     output_file(out, "--out")
     law = load_law(law_file)
     exported = load_export_data(data_dir) if data_dir is not None else None

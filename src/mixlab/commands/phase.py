@@ -100,6 +100,7 @@ def phase_fit(
     if not 0 < threshold < 1:
         raise InputError(f"--threshold must be in (0, 1), not {threshold}")
     input_file(results, "--results")
+    at_least(n_bootstrap, 0, "--n-bootstrap")
     output_file(out, "--out")
     output_file(table_out, "--table-out")
     if results is not None:

@@ -12,7 +12,7 @@ import typer
 
 from mixlab.commands.common import StoreOpt, TagOpt, output
 from mixlab.commands.console import table
-from mixlab.commands.validate import input_file, output_file
+from mixlab.commands.validate import input_file, output_file, positive
 from mixlab.errors import InputError
 
 app = typer.Typer(
@@ -363,6 +363,10 @@ def scaling_nested(
     from mixlab.studies.nested import nested_from_store
 
     output_file(out, "--out")
+    positive(target_steps, "--target-steps")
+    positive(target_size, "--target-size")
+    if not 0 < level < 1:
+        raise InputError(f"--level must be in (0, 1), not {level:g}")
     w = None
     if weights is not None:
         w = read_json(weights)
