@@ -99,6 +99,22 @@ def world(tmp_path_factory):
             r / "law.json",
         ],
     ]
+    setup_commands.append(
+        [
+            "law",
+            "fit",
+            "--mixtures",
+            r / "m.csv",
+            "--metrics",
+            r / "y.csv",
+            "--law",
+            "lgbm",
+            "--target",
+            "loss",
+            "--out",
+            r / "lgbm.json",
+        ]
+    )
     (r / "scale.csv").write_text("n,loss\n1e5,4.0\n3e5,3.6\n1e6,3.3\n3e6,3.1\n1e7,3.0\n")
     setup_commands.append(
         [
@@ -133,9 +149,15 @@ def world(tmp_path_factory):
     (r / "huge_step.csv").write_text("run_id,step,tokens,metric,value\nr1,1e20,1,loss,3\n")
     law = json.loads((r / "law.json").read_text())
     (r / "law_shape.json").write_text(json.dumps({**law, "params": [1, 2]}))
-    (r / "lgbm_bad.json").write_text(
-        json.dumps({**law, "kind": "lgbm", "params": {"models": ["tree\nnot a model"]}})
-    )
+    lgbm = json.loads((r / "lgbm.json").read_text())
+    model = lgbm["params"]["models"][0]
+    cut = model.index("Tree=5")  # LightGBM itself aborts or crashes on both of these
+    for name, text in (
+        ("lgbm_truncated.json", model[: len(model) // 3]),
+        ("lgbm_edited.json", model[: cut + 200] + "X" * 50 + model[cut + 250 :]),
+    ):
+        doc = {**lgbm, "params": {**lgbm["params"], "models": [text]}}
+        (r / name).write_text(json.dumps(doc))
     (r / "neg_prior.json").write_text('{"web": -0.5, "code": 1.5}')
     bad_manifest = r / "bad_manifest"
     (bad_manifest).mkdir()

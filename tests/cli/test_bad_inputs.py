@@ -264,9 +264,22 @@ CASES = [
         ["law_shape.json"],
     ),
     (
-        "law-predict-lgbm-corrupt",
-        ["law", "predict", "{r}/lgbm_bad.json", "--mixtures", "{r}/m.csv", "--out", "{r}/p.csv"],
-        ["lgbm_bad.json"],
+        "law-predict-lgbm-truncated",
+        [
+            "law",
+            "predict",
+            "{r}/lgbm_truncated.json",
+            "--mixtures",
+            "{r}/m.csv",
+            "--out",
+            "{r}/p.csv",
+        ],
+        ["lgbm_truncated.json", "params.models[0]", "LightGBM"],
+    ),
+    (
+        "law-predict-lgbm-edited",
+        ["law", "predict", "{r}/lgbm_edited.json", "--mixtures", "{r}/m.csv", "--out", "{r}/p.csv"],
+        ["lgbm_edited.json", "params.models[0]"],
     ),
     (
         "law-predict-out-no-parent",

@@ -6,6 +6,8 @@ Both map the mixture straight to a metric.  They fit a weighted target directly 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -203,8 +205,10 @@ class LGBMLaw(MixingLaw):
         return np.stack([b.predict(R, num_threads=1) for b in self.boosters_], axis=1)
 
     def _params_to_dict(self) -> dict[str, Any]:
+        models = [b.model_to_string() for b in self.boosters_]
         return {
-            "models": [b.model_to_string() for b in self.boosters_],
+            "models": models,
+            "models_sha256": [hashlib.sha256(m.encode()).hexdigest() for m in models],
             "n_trees": self.n_trees_,
         }
 
@@ -213,8 +217,41 @@ class LGBMLaw(MixingLaw):
 
         self.boosters_ = []
         for i, text in enumerate(params["models"]):
+            where = f"params.models[{i}]"
+            _check_model_string(text, where)  # LightGBM crashes on some corrupt strings
+            digests = params.get("models_sha256")  # absent in laws saved before it existed
+            if digests is not None and (
+                i >= len(digests) or hashlib.sha256(text.encode()).hexdigest() != digests[i]
+            ):
+                raise ValueError(f"{where} does not match params.models_sha256[{i}] (edited or "
+                                 "damaged)")
             try:
                 self.boosters_.append(lgb.Booster(model_str=text))
-            except lgb.basic.LightGBMError as exc:  # a corrupt or truncated model string
-                raise ValueError(f"params.models[{i}] is not a LightGBM model ({exc})") from None
+            except lgb.basic.LightGBMError as exc:
+                raise ValueError(f"{where} is not a LightGBM model ({exc})") from None
         self.n_trees_ = np.asarray(params["n_trees"], dtype=int)
+
+
+_TREE_SIZES = re.compile(r"^tree_sizes=([0-9 ]*)$", re.MULTILINE)
+
+
+def _check_model_string(text: Any, where: str) -> None:
+    """A whole LightGBM model string: its header's `tree_sizes` tile the trees exactly.
+
+    LightGBM trusts those sizes and can abort or crash the process on a truncated or edited
+    string, so a mismatch is a ValueError here, before LightGBM sees it.
+    """
+    bad = ValueError(f"{where} is not a whole LightGBM model string (truncated or edited)")
+    if not isinstance(text, str) or not text.startswith("tree\n"):
+        raise bad
+    m = _TREE_SIZES.search(text)
+    start = text.find("\nTree=")
+    if m is None or start < 0:
+        raise bad
+    pos = start + 1
+    for size in map(int, m.group(1).split()):
+        if not text.startswith("Tree=", pos):
+            raise bad
+        pos += size
+    if not text.startswith("end of trees", pos) or "\nend of parameters\n" not in text[pos:]:
+        raise bad
