@@ -196,7 +196,7 @@ def law_optimize(
         out,
         result.mixture,
         fmt,
-        paths=read_json(paths) if paths else None,
+        paths=read_json(paths, expect=dict, what="JSON domain -> data path(s)") if paths else None,
         data=exported,
         unit=unit,
         max_epochs=None if max_epochs is None else dict.fromkeys(result.mixture, max_epochs),

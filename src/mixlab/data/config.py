@@ -178,6 +178,8 @@ def read_yaml(path: str | Path, what: str = "config") -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise InputError(f"{path}: cannot read {what}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (expected a YAML {what})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
