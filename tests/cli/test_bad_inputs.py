@@ -59,6 +59,7 @@ CASES = [
     ),
     ("train-markup-yaml", ["train", "{r}/train_markup.yaml", *S], ["train_markup.yaml", "[/x"]),
     ("train-store-folder", ["train", "{r}/train.yaml", "--store", "{r}/folder"], ["folder"]),
+    ("train-binary-config", ["train", "{r}/binary.bin", *S], ["binary.bin", "not a text file"]),
     # -- sweep ---------------------------------------------------------------------------------
     ("sweep-plan-missing", ["sweep", "plan", "{r}/nope.yaml"], ["nope.yaml"]),
     (
@@ -91,6 +92,7 @@ CASES = [
         ["sweep", "run", "{r}/p.json", "--executor", "slurm", *S],
         ["--executor", "slurm"],
     ),
+    ("sweep-plan-binary", ["sweep", "plan", "{r}/binary.bin"], ["binary.bin", "YAML"]),
     # -- runs ----------------------------------------------------------------------------------
     (
         "runs-import-empty-log",
@@ -131,6 +133,11 @@ CASES = [
         "runs-export-folder",
         ["runs", "export", "--mixtures", "{r}/folder", "--metrics", "{r}/mm.csv", *S],
         ["folder"],
+    ),
+    (
+        "runs-import-curves-folder",
+        ["runs", "import", "--curves", "{r}/folder", "--mixtures", "{r}/m.csv", *S],
+        ["folder", "is a folder"],
     ),
     # -- law -----------------------------------------------------------------------------------
     (
@@ -335,6 +342,21 @@ CASES = [
         "law-optimize-budget-without-tokens",
         ["law", "optimize", "{r}/law.json", "--token-budget", "1e9", "--out", "{r}/o.json"],
         ["--token-budget", "--available-tokens"],
+    ),
+    (
+        "law-optimize-paths-list",
+        [
+            "law",
+            "optimize",
+            "{r}/law.json",
+            "--paths",
+            "{r}/list.json",
+            "--format",
+            "megatron",
+            "--out",
+            "{r}/o.txt",
+        ],
+        ["list.json", "domain -> data path"],
     ),
     # -- scaling -------------------------------------------------------------------------------
     (
@@ -542,6 +564,7 @@ CASES = [
         ["dynamics", "study", "{r}/dynamics.yaml", "--out", "{r}/ds", *S],
         ["nowhere", "choices"],
     ),
+    ("dynamics-study-binary", ["dynamics", "study", "{r}/binary.bin", *S], ["binary.bin"]),
     ("dynamics-report-no-study", ["dynamics", "report", "{r}/folder", *S], ["folder"]),
     ("dynamics-report-missing-keys", ["dynamics", "report", "{r}/study", *S], ["study.json"]),
     (
