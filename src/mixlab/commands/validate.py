@@ -23,13 +23,13 @@ def output_file(path: Path | None, flag: str) -> Path | None:
 
 
 def output_folder(path: Path, flag: str) -> Path:
-    """`path` can be a folder to write into: not an existing file, and its parent exists."""
+    """`path` can be a folder to write into (created with its parents): no file is in the way."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{flag} {path}: is a file, not a folder")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not path.exists() and not parent.is_dir():
-        raise InputError(f"{flag} {path}: the folder {parent} does not exist")
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"{flag} {path}: {p} is a file, not a folder")
+            break
     return path
 
 
