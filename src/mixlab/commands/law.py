@@ -156,9 +156,11 @@ def law_optimize(
                         (max_epochs, "--max-epochs")):
         positive(value, flag)
     at_least(bootstrap, 0, "--bootstrap")
-    if (token_budget is not None or max_epochs is not None) and available_tokens is None:
+    if (token_budget is not None or max_epochs is not None) and (
+        available_tokens is None and data_dir is None
+    ):
         raise InputError("--token-budget and --max-epochs need --available-tokens "
-                         "(JSON domain -> tokens available)")
+                         "(JSON domain -> tokens available) or --data (exported token files)")
     output_file(out, "--out")
     law = load_law(law_file)
     exported = load_export_data(data_dir) if data_dir is not None else None
