@@ -23,6 +23,7 @@ import pandas as pd
 
 import mixlab
 from mixlab.errors import InputError
+from mixlab.io.files import read_json
 from mixlab.report import figures
 from mixlab.report.study_sections import dynamics_sections, phase_sections
 from mixlab.runs import RunStore
@@ -176,12 +177,7 @@ def _params_table(params: dict[str, Any], ci: dict[str, Any] | None = None) -> s
 
 
 def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
+    return read_json(path) if path.is_file() else None
 
 
 def _fmt(v: Any) -> str:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mixlab.errors import InputError
+from mixlab.io.files import read_json
 from mixlab.laws import CVReport, MixingLaw, MixtureConstraints, fit_with_cv, make_law
 from mixlab.runs import RunStore
 from mixlab.runs.tables import check_same_ids, read_id_table, validate_mixtures
@@ -59,13 +60,21 @@ def read_weights(path: Path) -> dict[str, float]:
     return out
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
+def target_metrics(
+    metrics: Sequence[str], weights: Path | None
+) -> tuple[list[str], dict[str, float] | None]:
+    """--metric flags and a --weights file: the target metrics (default: the weights' keys)
+    and their weights (None: no weighted target)."""
+    w = None if weights is None else read_weights(weights)
+    metrics = list(metrics or (w or {}))
+    if not metrics:
+        raise InputError("give --metric (repeatable) or --weights")
+    if w is not None:
+        missing = [m for m in metrics if m not in w]
+        if missing:
+            raise InputError(f"{weights}: no weight for metric(s) {missing}")
+        w = {m: w[m] for m in metrics}
+    return metrics, w
 
 
 def resolve_targets(
@@ -139,18 +148,29 @@ def prediction_table(
     return pd.DataFrame(pred, index=R.index, columns=law.target_names_).reset_index()
 
 
-def parse_pairs(items: Sequence[str], flag: str) -> dict[str, float]:
-    """`domain=value` flags into a dict; names the bad item."""
+def parse_pairs(
+    items: Sequence[str], flag: str, convert: Callable[[str], Any] = float,
+    expected: str = "DOMAIN=NUMBER",
+) -> dict[str, Any]:
+    """`name=value` flags into a dict (values through `convert`); names the bad item."""
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         try:
             if not sep or not name:
                 raise ValueError
-            out[name.strip()] = float(value)
+            out[name.strip()] = convert(value)
         except ValueError:
-            raise InputError(f"{flag} {item!r}: expected DOMAIN=NUMBER") from None
+            raise InputError(f"{flag} {item!r}: expected {expected}") from None
     return out
+
+
+def json_or_text(raw: str) -> Any:
+    """A flag value as JSON (numbers, true, lists) when it parses, else the text itself."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
 
 
 def constraints(

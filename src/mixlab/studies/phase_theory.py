@@ -8,7 +8,6 @@ solves the knapsack for the critical ratio at each size and the critical size at
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mixlab.errors import InputError
+from mixlab.io.files import read_json
 
 
 def fact_groups_from_study(study: dict[str, Any], bits_per_fact: float | None = None) -> list:
@@ -46,7 +46,7 @@ def uniform_fact_groups(people: int, tokens_per_biography: float, bits_per_fact:
 
 def read_web_losses(path: Path) -> pd.DataFrame:
     """A CSV with model_size and web_loss columns (positive numbers), errors naming the line."""
-    from mixlab.commands.scaling import read_columns
+    from mixlab.studies.scaling_fit import read_columns
 
     cols = read_columns(path, {"model_size": "model_size", "web_loss": "web_loss"})
     return pd.DataFrame(cols)
@@ -98,7 +98,7 @@ def predict_from_study(
         raise InputError("give --study, or --people and --tokens-per-biography")
     theory = CapacityTheory(law, groups)
 
-    fitted = json.loads(phase.read_text()) if phase else None
+    fitted = read_json(phase, "phase analysis") if phase else None
     if sizes is None:
         sizes = ([float(s) for s in fitted["critical_ratio"]] if fitted
                  else [float(s) for s in per_size.index])

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mixlab.data.config import format_validation_error, read_yaml
 from mixlab.errors import InputError
+from mixlab.io.files import format_validation_error, read_yaml
 from mixlab.train.model import ModelConfig
 from mixlab.train.presets import PRESETS, preset
 
