@@ -260,8 +260,8 @@ def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path
             # one side never got there: the ratio is bounded by that side's last evaluation
             bounds = {}
             for level in levels:
-                t_mine = dyn.accuracy_to_tokens(*mine, level)
-                t_ref = dyn.accuracy_to_tokens(*theirs, level)
+                t_mine = dyn.emergence_point(*mine, threshold=level)
+                t_ref = dyn.emergence_point(*theirs, threshold=level)
                 if t_mine and t_ref is None:
                     bounds[format(level, "g")] = {"at_least": float(theirs[0][-1]) / t_mine}
                 elif t_ref and t_mine is None:
