@@ -342,13 +342,10 @@ def web_loss_table(store, web_domains: list[str], tag: str | None = None,
 
 def read_phase_results(path: str | Path) -> pd.DataFrame:
     """R.csv (model_size, ratio, accuracy [, tokens, seed]); bad cells name line and column."""
+    from mixlab.studies.scaling_fit import read_csv_text
+
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV table ({exc})") from None
+    frame = read_csv_text(path)
     if frame.empty:
         raise InputError(f"{path}: no rows")
     limits = {"model_size": (0, math.inf, False), "ratio": (0, 1, False),

@@ -25,12 +25,7 @@ FLAGS = {"N": "--n", "D": "--d", "S": "--steps", "U": "--unique-tokens"}
 def read_columns(path: Path, columns: Mapping[str, str]) -> dict[str, np.ndarray]:
     """The named columns of a CSV as positive float arrays; InputError naming file, line
     and column.  `columns` maps the option that named a column (for messages) to its name."""
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV table ({exc})") from None
+    frame = read_csv_text(path)
     out = {}
     for option, col in columns.items():
         if col not in frame.columns:
@@ -42,6 +37,16 @@ def read_columns(path: Path, columns: Mapping[str, str]) -> dict[str, np.ndarray
     if not len(frame):
         raise InputError(f"{path}: no rows")
     return out
+
+
+def read_csv_text(path: Path) -> pd.DataFrame:
+    """A CSV table with every cell as text (checked by the caller, naming line and column)."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV table ({exc})") from None
 
 
 def _positive(raw: str, path: Path, i: int, col: str) -> float:
