@@ -168,6 +168,7 @@ def _import_families() -> None:
     """Import every law family, so that each registers its kinds (lazily: no cycles)."""
     import mixlab.laws.mixing.explicit  # noqa: F401
     import mixlab.laws.mixing.regression  # noqa: F401
+    import mixlab.laws.phase.capacity  # noqa: F401
     import mixlab.laws.phase.transition  # noqa: F401
     import mixlab.laws.scaling.forms  # noqa: F401
     import mixlab.laws.scaling.nested  # noqa: F401
