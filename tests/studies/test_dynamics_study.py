@@ -66,8 +66,10 @@ def test_formats_corpus_writes_one_problem_set_in_three_formats(tmp_path):
     assert set(probes) == {f"{s}_{f}" for s in ("test", "train") for f in ("plain", "cot", "scratchpad")}
     prompts = {f: [p.prompt for p in read_probes(probes[f"test_{f}"])] for f in ("plain", "cot", "scratchpad")}
     assert prompts["plain"] == prompts["cot"] == prompts["scratchpad"]
-    train_lines = {line.split("=")[0] for line in (tmp_path / "corpus" / "arith_plain.jsonl").read_text()
-                   .replace('\\n', '\n').replace('{"text": "', '').replace('"}', '').splitlines()}
+    documents = (tmp_path / "corpus" / "arith_plain.jsonl").read_text().splitlines()
+    texts = [json.loads(line)["text"] for line in documents]
+    train_lines = {line.split("=")[0] for text in texts for line in text.splitlines() if "=" in line}
+    assert len(train_lines) >= 40 and len(prompts["plain"]) == 10  # what is compared is there
     assert not set(p.rstrip("=") for p in prompts["plain"]) & train_lines  # test problems held out
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,68 +16,7 @@ app = typer.Typer(
     help="Scaling laws: fit L(N, D) and friends, predict, allocate compute, nested prediction.",
     no_args_is_help=True,
 )
-
-
-
-def _quiet_blas() -> None:
-    """One BLAS thread unless the user chose otherwise: these fits make thousands of tiny
-    BLAS calls, and thread hand-offs made them ~8x slower on a busy 2-core machine.
-    Only effective before numpy is first imported (true for a fresh `mixlab` process)."""
-    if "numpy" not in sys.modules:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 FitPath = Annotated[Path, typer.Argument(help="A fitted scaling law (JSON from `scaling fit`).")]
-
-
-# -- reading the runs table -------------------------------------------------------------------
-def read_columns(path: Path, columns: dict[str, str]) -> dict[str, Any]:
-    """The named columns of a CSV as float arrays; InputError naming file, line and column.
-
-    `columns` maps the option that named a column (for messages) to the column's name.
-    """
-    import numpy as np
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV table ({exc})") from None
-    out = {}
-    for option, col in columns.items():
-        if col not in frame.columns:
-            raise InputError(
-                f"{path}: no column {col!r} (given by {option}); columns are "
-                f"{', '.join(map(repr, frame.columns))}"
-            )
-        values = np.empty(len(frame))
-        for i, raw in enumerate(frame[col]):
-            text = raw.strip()
-            if not text:
-                raise InputError(f"{path}, line {i + 2}: column {col!r} is empty")
-            try:
-                v = float(text)
-            except ValueError:
-                raise InputError(
-                    f"{path}, line {i + 2}: column {col!r}: {text!r} is not a number"
-                ) from None
-            if not np.isfinite(v):
-                raise InputError(f"{path}, line {i + 2}: column {col!r} is {text!r}, not finite")
-            if v <= 0:
-                raise InputError(
-                    f"{path}, line {i + 2}: column {col!r} is {text}; it must be positive"
-                )
-            values[i] = v
-        out[option] = values
-    if not len(frame):
-        raise InputError(f"{path}: no rows")
-    return out
-
-
-def _law_json(path: Path):
-    from mixlab.io.scaling_laws import load_scaling_law
-
-    return load_scaling_law(path)
 
 
 def _params_table(law) -> Any:
@@ -133,76 +69,23 @@ def scaling_fit(
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
 ) -> None:
     """Fit a scaling law to a runs table and write it as JSON."""
-    _quiet_blas()
-    from mixlab.io.scaling_laws import save_scaling_law
-    from mixlab.laws.core.estimator import kinds
-    from mixlab.laws.scaling.forms import make_scaling_law
+    from mixlab.io.laws import save_scaling_law
+    from mixlab.studies.scaling_fit import fit_scaling_csv
 
-    if form not in kinds("scaling"):
-        raise InputError(f"--form must be one of {', '.join(kinds('scaling'))}, not {form!r}")
     input_file(runs, "--runs")
     output_file(out, "--out")
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    cols: dict[str, str] = {"--loss-column": loss_column}
-    common = dict(drop_highest=drop_highest, n_bootstrap=bootstrap, level=level, seed=seed)
-    if form == "step":
-        if step_column is None:
-            raise InputError("--form step needs --step-column")
-        cols["--step-column"] = step_column
-        law = make_scaling_law("step", min_step=min_step, min_fraction=min_fraction, **common)
-    else:
-        if n_column is None:
-            raise InputError(f"--form {form} needs --n-column")
-        cols["--n-column"] = n_column
-        if form == "size":
-            law = make_scaling_law("size", **common)
-        else:
-            if (d_column is None) == (c_column is None):
-                raise InputError(f"--form {form} needs exactly one of --d-column or --c-column")
-            if d_column is not None:
-                cols["--d-column"] = d_column
-            else:
-                cols["--c-column"] = c_column
-            extra: dict[str, Any] = {}
-            if u_column is not None:
-                if form != "chinchilla":
-                    raise InputError("--u-column (repeated data) needs --form chinchilla")
-                cols["--u-column"] = u_column
-                extra["r_star"] = _r_star(r_star)
-            law = make_scaling_law(form, **extra, **common)
-    data = read_columns(runs, cols)
-    y = data["--loss-column"]
-    if form == "step":
-        X: Any = data["--step-column"]
-    elif form == "size":
-        X = data["--n-column"]
-    else:
-        N = data["--n-column"]
-        D = data["--d-column"] if d_column is not None else data["--c-column"] / (6.0 * N)
-        X = {"N": N, "D": D}
-        if u_column is not None:
-            X["U"] = data["--u-column"]
-    try:
-        law.fit(X, y)
-    except InputError as exc:
-        raise InputError(f"{runs}: {exc}") from None
+    columns = {"--loss-column": loss_column, "--step-column": step_column,
+               "--n-column": n_column, "--d-column": d_column, "--c-column": c_column,
+               "--u-column": u_column}
+    law = fit_scaling_csv(runs, form, columns, r_star=r_star, min_step=min_step,
+                          min_fraction=min_fraction, drop_highest=drop_highest,
+                          n_bootstrap=bootstrap, level=level, seed=seed)
     save_scaling_law(law, out)
     o = output(ctx)
     o.info(f"{law.form} law fitted on {law.n_points_} points -> {out}")
     o.result(law.to_dict() | {"out": str(out)}, lambda con: con.print(_params_table(law)))
-
-
-def _r_star(text: str) -> float | str:
-    if text == "fit":
-        return "fit"
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"--r-star must be 'fit' or a positive number, not {text!r}") from None
-    if not value > 0:
-        raise InputError(f"--r-star must be positive, got {text}")
-    return value
 
 
 # -- predict --------------------------------------------------------------------------------------
@@ -218,28 +101,11 @@ def scaling_predict(
     ] = None,
 ) -> None:
     """Predict the loss of a fitted law at N (and D), or at a step count."""
-    _quiet_blas()
-    law = _law_json(fit)
-    given = {"N": n, "D": d, "S": steps, "U": unique_tokens}
-    flag = {"N": "--n", "D": "--d", "S": "--steps", "U": "--unique-tokens"}
-    point = {}
-    for var in law.variables:
-        if given[var] is None:
-            if var == "U":
-                continue
-            raise InputError(f"{fit}: a {law.form} law needs {flag[var]}")
-        if not given[var] > 0:
-            raise InputError(f"{flag[var]} must be positive, got {given[var]}")
-        point[var] = [given[var]]
-    if "U" in law.variables and "U" not in point:
-        point["U"] = [float("inf")]
-    loss = float(law.predict(point)[0])
-    result: dict[str, Any] = {"form": law.form, **{k: v[0] for k, v in point.items()},
-                              "loss": loss}
-    if law.boot_params_ is not None:
-        lo, hi = law.predict_interval(point)[:, 0]
-        result["interval"] = [float(lo), float(hi)]
-        result["level"] = law.level
+    from mixlab.io.laws import load_scaling_law
+    from mixlab.studies.scaling_fit import predict_at
+
+    law = load_scaling_law(fit)
+    result = predict_at(law, {"N": n, "D": d, "S": steps, "U": unique_tokens}, fit)
 
     def render(con) -> None:
         rows = [(k, v) for k, v in result.items() if k != "interval"]
@@ -269,25 +135,11 @@ def scaling_allocate(
     ] = None,
 ) -> None:
     """Compute-optimal N and D for a budget; with inference demand, the cheaper-overall choice."""
-    _quiet_blas()
-    from mixlab.laws.scaling.allocation import compute_optimal, inference_optimal
+    from mixlab.io.laws import load_scaling_law
+    from mixlab.studies.scaling_fit import allocate
 
-    law = _law_json(fit)
-    T = 0.0 if inference_tokens is None else inference_tokens
-    if T < 0:
-        raise InputError(f"--inference-tokens must be >= 0, got {inference_tokens}")
-    try:
-        best = compute_optimal(law, compute, unique_tokens=unique_tokens, inference_tokens=T)
-        result: dict[str, Any] = {"form": law.form, "compute": compute,
-                                  "compute_optimal": best.to_dict(), "inference_aware": None}
-        if inference_tokens is not None or target_loss is not None:
-            ell = best.loss if target_loss is None else target_loss
-            aware = inference_optimal(law, ell, T, unique_tokens=unique_tokens)
-            result.update(target_loss=ell, inference_aware=aware.to_dict())
-            if target_loss is None:
-                result["flops_saved"] = best.total_flops - aware.total_flops
-    except InputError as exc:
-        raise InputError(f"{fit}: {exc}") from None
+    result = allocate(load_scaling_law(fit), compute, inference_tokens, target_loss,
+                      unique_tokens, fit)
 
     def render(con) -> None:
         cols = ["", "N", "D", "D/N", "loss", "train FLOPs", "inference FLOPs", "total FLOPs"]
@@ -304,19 +156,6 @@ def scaling_allocate(
 
 
 # -- nested ---------------------------------------------------------------------------------------
-def _law_params(items: list[str] | None) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--law-param must look like KEY=VALUE, got {item!r}")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    return params
-
-
 @app.command("nested")
 def scaling_nested(
     ctx: typer.Context,
@@ -355,11 +194,11 @@ def scaling_nested(
     store: StoreOpt = Path("mixlab.db"),
 ) -> None:
     """Nested prediction: step laws, then size laws, then a mixing law, then the optimum."""
-    _quiet_blas()
-    from mixlab.io.scaling_laws import read_json, write_json
+    from mixlab.io.files import write_json
     from mixlab.laws import make_law
     from mixlab.laws.scaling.forms import StepLaw
     from mixlab.runs import RunStore
+    from mixlab.studies.mixing_fit import json_or_text, parse_pairs, target_metrics
     from mixlab.studies.nested import nested_from_store
 
     output_file(out, "--out")
@@ -367,24 +206,11 @@ def scaling_nested(
     positive(target_size, "--target-size")
     if not 0 < level < 1:
         raise InputError(f"--level must be in (0, 1), not {level:g}")
-    w = None
-    if weights is not None:
-        w = read_json(weights)
-        if not isinstance(w, dict) or not w or not all(
-            isinstance(v, int | float) for v in w.values()
-        ):
-            raise InputError(f"{weights}: expected a JSON object of metric -> number")
-    metrics = list(metric or (w or {}))
-    if not metrics:
-        raise InputError("give --metric (repeatable) or --weights")
-    if w is not None:
-        missing = [m for m in metrics if m not in w]
-        if missing:
-            raise InputError(f"{weights}: no weight for metric(s) {missing}")
-        w = {m: float(w[m]) for m in metrics}
+    metrics, w = target_metrics(metric or [], weights)
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    mixing = make_law(law, **_law_params(law_param))
+    mixing = make_law(law, **parse_pairs(law_param or [], "--law-param", json_or_text,
+                                         "KEY=VALUE"))
     with RunStore(store, create=False) as s:
         result = nested_from_store(
             s, metrics, weights=w, tag=tag, size_field=size_field, law=mixing,

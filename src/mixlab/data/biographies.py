@@ -389,7 +389,8 @@ def make_people(n: int, seed: int = 0) -> list[Person]:
         )
         for i, (f, m, last) in enumerate(triples)
     ]
-    assert len({p.name for p in people}) == n, "full names must be unique"
+    if len({p.name for p in people}) != n:  # the triples are unique, so this is a bug
+        raise RuntimeError("synthetic biographies: full names are not unique")
     return people
 
 

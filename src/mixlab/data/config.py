@@ -7,13 +7,19 @@ turns every validation problem into an `InputError` that names the field.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mixlab.errors import InputError
+from mixlab.io.files import (
+    format_validation_error,
+    load_typed_yaml,  # noqa: F401  (re-exported: its old home)
+    read_yaml,
+    write_yaml,
+)
 
 SourceFormat = Literal["auto", "txt", "jsonl", "parquet", "hf_disk", "megatron", "olmo", "nanogpt"]
 DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -147,15 +153,6 @@ class PrepareConfig(BaseModel):
         )
 
 
-def format_validation_error(origin: str, error: ValidationError) -> str:
-    """One line per problem, each naming the dotted field path."""
-    lines = [f"{origin}: invalid configuration"]
-    for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"  {field}: {problem['msg']}")
-    return "\n".join(lines)
-
-
 def parse_prepare_config(
     data: Any, origin: str = "config", base_dir: Path | None = None
 ) -> PrepareConfig:
@@ -171,38 +168,31 @@ def parse_prepare_config(
     return config.resolved(base_dir if base_dir is not None else Path.cwd())
 
 
-def read_yaml(path: str | Path, what: str = "config") -> Any:
-    """Parse a YAML file; an unreadable or malformed file is an `InputError` naming it."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"{path}: cannot read {what}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file (expected a YAML {what})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML: {error}") from None
-
-
 def load_prepare_config(path: str | Path) -> PrepareConfig:
     """Read and validate a prepare-config YAML file."""
     path = Path(path)
     return parse_prepare_config(read_yaml(path), origin=str(path), base_dir=path.resolve().parent)
 
 
-def load_typed_yaml(path: str | Path, model: type[BaseModel], what: str) -> tuple[Any, Path]:
-    """A YAML mapping validated into `model`, and the file's folder (relative paths join it).
+def write_prepare_config(
+    path: str | Path,
+    *,
+    output: str,
+    seed: int,
+    tokenizer: Mapping[str, Any],
+    validation_fraction: float,
+    domains: Mapping[str, list[dict[str, Any]]],
+) -> Path:
+    """Write a prepare-config YAML (the one builder of the studies' and demo's configs).
 
-    Every problem is an `InputError` naming the file and the dotted field.
+    `domains` maps a domain to its source entries; relative paths are read from `path`'s
+    folder when the config is loaded, as for a config a user wrote.
     """
-    path = Path(path)
-    data = read_yaml(path, what)
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping at the top level")
-    try:
-        return model.model_validate(data), path.resolve().parent
-    except ValidationError as e:
-        raise InputError(format_validation_error(str(path), e)) from None
-
+    config = {
+        "output": output,
+        "seed": seed,
+        "tokenizer": dict(tokenizer),
+        "validation": {"fraction": validation_fraction},
+        "domains": dict(domains),
+    }
+    return write_yaml(config, path)

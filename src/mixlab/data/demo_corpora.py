@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from mixlab.data.arithmetic import (
     Format,
@@ -34,6 +33,7 @@ from mixlab.data.biographies import (
     make_people,
     render_biography,
 )
+from mixlab.data.config import write_prepare_config
 from mixlab.data.probes import write_probes
 
 SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "dist-packages", "__pycache__"}
@@ -258,12 +258,10 @@ def write_demo_corpora(
         write_probes(path, arithmetic_probes(problems, arithmetic_format))
         result.probes[f"arithmetic_{split}"] = path
 
-    config = {
-        "output": "shards",
-        "seed": seed,
-        "tokenizer": {"kind": "bpe", "vocab_size": vocab_size, "sample_bytes": 4_000_000},
-        "validation": {"fraction": 0.05},
-        "domains": {name: [{"path": path.name}] for name, path in result.domains.items()},
-    }
-    result.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    write_prepare_config(
+        result.config, output="shards", seed=seed,
+        tokenizer={"kind": "bpe", "vocab_size": vocab_size, "sample_bytes": 4_000_000},
+        validation_fraction=0.05,
+        domains={name: [{"path": path.name}] for name, path in result.domains.items()},
+    )
     return result

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from mixlab.errors import InputError
+from mixlab.io.files import read_json, write_text
 
 MANIFEST_NAME = "manifest.json"
 TOKENIZER_NAME = "tokenizer.json"
@@ -37,10 +37,7 @@ def read_manifest(directory: Path, missing_ok: bool = False) -> dict[str, Any]:
         if missing_ok:
             return empty_manifest()
         raise InputError(f"{path}: no manifest; run `mixlab data prepare` on a config first")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: unreadable manifest ({error})") from None
+    manifest = read_json(path, "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"{path}: not a mixlab shard manifest")
     if manifest.get("version") != FORMAT_VERSION:
@@ -87,12 +84,7 @@ def _check_entries(path: Path, manifest: dict[str, Any]) -> None:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a text file so that readers see either the old or the new content."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:

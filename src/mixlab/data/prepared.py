@@ -35,6 +35,18 @@ class PreparedData:
     def validation_tokens(self) -> dict[str, np.ndarray]:
         return {name: shard.tokens for name, shard in self.validation.items()}
 
+    def token_counts(self) -> dict[str, int]:
+        """Train tokens per domain."""
+        return {name: int(shard.tokens.size) for name, shard in self.train.items()}
+
+    def token_shares(self, domains: list[str] | None = None) -> dict[str, float]:
+        """Each domain's share of the train tokens of `domains` (default: every domain):
+        the 'natural' mixture."""
+        counts = self.token_counts()
+        counts = {d: counts[d] for d in (self.domains if domains is None else domains)}
+        total = sum(counts.values())
+        return {d: n / total for d, n in counts.items()}
+
 
 def load_prepared(directory: str | Path, verify: bool = False) -> PreparedData:
     """Open a folder written by `prepare`; `verify` re-hashes tokenizer and shards."""

@@ -100,18 +100,3 @@ def mixture_comparison(mixtures: Mapping[str, Mapping[str, float]]) -> str:
     ax.set_title("Recommended mixture against the reference")
     ax.legend(fontsize=8)
     return _png(fig)
-
-
-def scaling_fit(x: np.ndarray, y: np.ndarray, grid: np.ndarray, fitted: np.ndarray,
-                xlabel: str, title: str) -> str:
-    """Points and a fitted scaling curve on log-log axes."""
-    fig, ax = plt.subplots(figsize=(4.6, 3.6))
-    ax.scatter(x, y, s=12, label="runs")
-    ax.plot(grid, fitted, "C1", label="fit")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("loss (nats / token)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    return _png(fig)

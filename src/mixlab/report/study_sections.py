@@ -9,19 +9,21 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from mixlab.errors import InputError
+from mixlab.io.files import read_json
 from mixlab.report import study_figures as fig
 
 
 def _read(path: Path) -> Any:
+    """A study's JSON output, or None when it is missing or unreadable (section skipped)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return read_json(path)
+    except InputError:
         return None
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from mixlab.errors import InputError
+from mixlab.io.files import atomic_path
 from mixlab.runs.store import RunStore
 
 
@@ -47,21 +46,8 @@ def export_curves(store: RunStore, curves_path: str | Path, *, tag: str | None =
     return len(curves)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _write_csv(frame: pd.DataFrame, path: Path, index: bool = True) -> None:
     """Write atomically: a temporary file in the same folder, renamed over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            frame.to_csv(f, index=index)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a table is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        frame.to_csv(f, index=index)

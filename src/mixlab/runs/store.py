@@ -166,14 +166,6 @@ class RunStore:
                 (status, error, tokens, wall_time, _now(), run_id),
             )
 
-    def add_tags(self, run_ids: Iterable[str], tags: Iterable[str]) -> None:
-        tags = list(tags)
-        with self._transaction() as c:
-            c.executemany(
-                "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)",
-                [(i, t) for i in run_ids for t in tags],
-            )
-
     def delete(self, run_ids: Iterable[str]) -> int:
         """Delete runs (and everything recorded for them); return how many existed."""
         with self._transaction() as c:

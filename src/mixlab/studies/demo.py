@@ -258,4 +258,4 @@ def run_demo(
 def _train_tokens(shards: Path) -> dict[str, int]:
     from mixlab.data.prepared import load_prepared
 
-    return {d: int(t.size) for d, t in load_prepared(shards).train_tokens().items()}
+    return load_prepared(shards).token_counts()

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mixlab.data.arithmetic import (
@@ -26,12 +25,14 @@ from mixlab.data.arithmetic import (
     arithmetic_probes,
     make_problem_split,
 )
-from mixlab.data.config import TokenizerConfig, load_typed_yaml
+from mixlab.data.config import TokenizerConfig, write_prepare_config
 from mixlab.data.probes import write_probes
 from mixlab.data.schedule import parse_schedule
 from mixlab.errors import InputError
+from mixlab.io.files import load_typed_yaml, read_json
 from mixlab.studies.common import check_train_overrides, write_text_jsonl
-from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
+from mixlab.sweep.plan import expand_run, model_spec
+from mixlab.train.config import ModelSpec, TrainConfig
 
 STUDY_FILE = "study.json"
 CHOICE_TAG = "choice="
@@ -139,15 +140,11 @@ def write_corpus(corpus: CorpusConfig, out: Path) -> tuple[Path, dict[str, Path]
             train, test = make_problem_split(corpus.train_problems, corpus.test_problems,
                                              corpus.digits, ops, corpus.seed)
             add(role, train, fmt, test, f"test_{role}")
-    config = {
-        "output": "../shards",
-        "seed": corpus.seed,
-        "tokenizer": corpus.tokenizer.model_dump(mode="json", exclude_none=True),
-        "validation": {"fraction": 0.05},
-        "domains": domains,
-    }
-    path = folder / "prepare.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path = write_prepare_config(
+        folder / "prepare.yaml", output="../shards", seed=corpus.seed,
+        tokenizer=corpus.tokenizer.model_dump(mode="json", exclude_none=True),
+        validation_fraction=0.05, domains=domains,
+    )
     return path, probes
 
 
@@ -186,14 +183,11 @@ def plan_dynamics_study(
         evaluation = dict(base.get("eval", {}))
         evaluation["probes"] = {**evaluation.get("probes", {}),
                                 **{k: probe_path(choice.name, k, v) for k, v in choice.probes.items()}}
-        spec = {"preset": model} if isinstance(model, str) else model.model_dump()
-        tags = [*base.get("tags", []), *cfg.tags, cfg.name, f"{CHOICE_TAG}{choice.name}"]
-        run = parse_train_config(
-            {**base, "eval": evaluation, "mixture": choice.mixture, "model": spec,
-             "tokens": cfg.tokens, "seed": seed, "tags": list(dict.fromkeys(tags))},
-            f"choices[{choice.name}]", out)
+        run = expand_run(base, choice.mixture, model, cfg.tokens, seed,
+                         [*cfg.tags, cfg.name, f"{CHOICE_TAG}{choice.name}"],
+                         f"choices[{choice.name}]", out, eval=evaluation)
         runs.append(run)
-        index[run.id] = {"choice": choice.name, "model": spec, "seed": seed}
+        index[run.id] = {"choice": choice.name, "model": model_spec(model), "seed": seed}
     save_plan(runs, out / "plan.json")
     info = {
         "name": cfg.name,
@@ -233,7 +227,6 @@ _STUDY_FIELDS = {"name": str, "choices": list, "skill": str, "threshold": (int, 
 
 def load_study(path: str | Path) -> dict[str, Any]:
     """study.json of a planned dynamics study (the folder or the file), its fields checked."""
-    from mixlab.io.files import read_json
 
     path = Path(path)
     if path.is_dir():
@@ -305,8 +298,8 @@ def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path
             # one side never got there: the ratio is bounded by that side's last evaluation
             bounds = {}
             for level in levels:
-                t_mine = dyn.accuracy_to_tokens(*mine, level)
-                t_ref = dyn.accuracy_to_tokens(*theirs, level)
+                t_mine = dyn.emergence_point(*mine, threshold=level)
+                t_ref = dyn.emergence_point(*theirs, threshold=level)
                 if t_mine and t_ref is None:
                     bounds[format(level, "g")] = {"at_least": float(theirs[0][-1]) / t_mine}
                 elif t_ref and t_mine is None:

@@ -6,9 +6,11 @@ constraints of an optimisation (JSON maps and `domain=value` flags), and predict
 
 from __future__ import annotations
 
+import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -56,6 +58,23 @@ def read_weights(path: Path) -> dict[str, float]:
             raise InputError(f"{path}: weight of {k!r} must be a number >= 0, got {v!r}")
         out[str(k)] = float(v)
     return out
+
+
+def target_metrics(
+    metrics: Sequence[str], weights: Path | None
+) -> tuple[list[str], dict[str, float] | None]:
+    """--metric flags and a --weights file: the target metrics (default: the weights' keys)
+    and their weights (None: no weighted target)."""
+    w = None if weights is None else read_weights(weights)
+    metrics = list(metrics or (w or {}))
+    if not metrics:
+        raise InputError("give --metric (repeatable) or --weights")
+    if w is not None:
+        missing = [m for m in metrics if m not in w]
+        if missing:
+            raise InputError(f"{weights}: no weight for metric(s) {missing}")
+        w = {m: w[m] for m in metrics}
+    return metrics, w
 
 
 def resolve_targets(
@@ -129,18 +148,29 @@ def prediction_table(
     return pd.DataFrame(pred, index=R.index, columns=law.target_names_).reset_index()
 
 
-def parse_pairs(items: Sequence[str], flag: str) -> dict[str, float]:
-    """`domain=value` flags into a dict; names the bad item."""
+def parse_pairs(
+    items: Sequence[str], flag: str, convert: Callable[[str], Any] = float,
+    expected: str = "DOMAIN=NUMBER",
+) -> dict[str, Any]:
+    """`name=value` flags into a dict (values through `convert`); names the bad item."""
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         try:
             if not sep or not name:
                 raise ValueError
-            out[name.strip()] = float(value)
+            out[name.strip()] = convert(value)
         except ValueError:
-            raise InputError(f"{flag} {item!r}: expected DOMAIN=NUMBER") from None
+            raise InputError(f"{flag} {item!r}: expected {expected}") from None
     return out
+
+
+def json_or_text(raw: str) -> Any:
+    """A flag value as JSON (numbers, true, lists) when it parses, else the text itself."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
 
 
 def constraints(

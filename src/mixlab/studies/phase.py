@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mixlab.data.biographies import (
@@ -31,12 +30,14 @@ from mixlab.data.biographies import (
     render_biography,
     subsample_people,
 )
-from mixlab.data.config import SourceConfig, TokenizerConfig, load_typed_yaml
+from mixlab.data.config import SourceConfig, TokenizerConfig, write_prepare_config
 from mixlab.data.demo_corpora import write_demo_corpora
 from mixlab.data.probes import Probe, write_probes
 from mixlab.errors import InputError
+from mixlab.io.files import load_typed_yaml, read_json
 from mixlab.studies.common import check_train_overrides, write_text_jsonl
-from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
+from mixlab.sweep.plan import expand_run
+from mixlab.train.config import ModelSpec, TrainConfig
 
 KNOWLEDGE = "biographies"
 TUPLES = "fact_tuples"
@@ -172,15 +173,12 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
         for name in web:
             domains[name] = [{"path": str(demo.domains[name].relative_to(corpora))}]
 
-    prepare_cfg = {
-        "output": "../shards",
-        "seed": cfg.seed,
-        "tokenizer": cfg.tokenizer.model_dump(mode="json", exclude_none=True),
+    write_prepare_config(
+        corpora / "prepare.yaml", output="../shards", seed=cfg.seed,
+        tokenizer=cfg.tokenizer.model_dump(mode="json", exclude_none=True),
         # enough held-out documents of the smallest domain to fill a validation batch
-        "validation": {"fraction": min(0.2, max(0.02, 4 / max(1, fewest)))},
-        "domains": domains,
-    }
-    (corpora / "prepare.yaml").write_text(yaml.safe_dump(prepare_cfg, sort_keys=False))
+        validation_fraction=min(0.2, max(0.02, 4 / max(1, fewest))), domains=domains,
+    )
 
     probed = people[: cfg.probe_people] if cfg.probe_people else people
     group_of = {p.index: int(g) for p, g in zip(people, group, strict=True)}
@@ -238,12 +236,9 @@ def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float],
         return mix
 
     def run(ratio: float, model: str | ModelSpec, tokens: int, seed: int, tag: str) -> TrainConfig:
-        spec = {"preset": model} if isinstance(model, str) else model.model_dump()
-        fields = {**base, "mixture": mixture(ratio), "model": spec, "tokens": tokens,
-                  "seed": seed, "tags": list(dict.fromkeys([*base.get("tags", []), *cfg.tags, tag]))}
-        return parse_train_config(fields, f"{origin}: run (ratio {ratio:g}, model "
-                                  f"{model if isinstance(model, str) else 'custom'}, "
-                                  f"seed {seed})", out)
+        name = model if isinstance(model, str) else "custom"
+        return expand_run(base, mixture(ratio), model, tokens, seed, [*cfg.tags, tag],
+                          f"{origin}: run (ratio {ratio:g}, model {name}, seed {seed})", out)
 
     runs = [run(r, m, t, s, "phase-mix")
             for r, m, t, s in itertools.product(cfg.ratios, cfg.models, cfg.tokens, cfg.seeds)]
@@ -270,8 +265,7 @@ def plan_phase_study(
     prepare(load_prepare_config(out / "corpora" / "prepare.yaml"), workers=workers)
     prepared = load_prepared(out / "shards")
     train = prepared.train_tokens()
-    web_tokens = {d: float(train[d].size) for d in info["web_domains"]}
-    web = {d: n / sum(web_tokens.values()) for d, n in web_tokens.items()}
+    web = prepared.token_shares(info["web_domains"])
     runs = phase_runs(cfg, out, web, origin)
     save_plan(runs, out / "plan.json")
     bios = train[KNOWLEDGE]
@@ -293,9 +287,7 @@ def load_study(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / STUDY_FILE
-    from mixlab.io.files import read_json
-
-    return read_json(path, expect=dict, what="study.json of `mixlab phase plan`")
+    return read_json(path, "study.json of `mixlab phase plan`", expect=dict)
 
 
 def phase_table(
@@ -355,13 +347,10 @@ def web_loss_table(store, web_domains: list[str], tag: str | None = None,
 
 def read_phase_results(path: str | Path) -> pd.DataFrame:
     """R.csv (model_size, ratio, accuracy [, tokens, seed]); bad cells name line and column."""
+    from mixlab.studies.scaling_fit import read_csv_text
+
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV table ({exc})") from None
+    frame = read_csv_text(path)
     if frame.empty:
         raise InputError(f"{path}: no rows")
     limits = {"model_size": (0, math.inf, False), "ratio": (0, 1, False),

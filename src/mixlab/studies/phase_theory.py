@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mixlab.errors import InputError
+from mixlab.io.files import read_json
 
 
 def fact_groups_from_study(study: dict[str, Any], bits_per_fact: float | None = None) -> list:
@@ -45,7 +46,7 @@ def uniform_fact_groups(people: int, tokens_per_biography: float, bits_per_fact:
 
 def read_web_losses(path: Path) -> pd.DataFrame:
     """A CSV with model_size and web_loss columns (positive numbers), errors naming the line."""
-    from mixlab.commands.scaling import read_columns
+    from mixlab.studies.scaling_fit import read_columns
 
     cols = read_columns(path, {"model_size": "model_size", "web_loss": "web_loss"})
     return pd.DataFrame(cols)
@@ -53,8 +54,6 @@ def read_web_losses(path: Path) -> pd.DataFrame:
 
 def read_phase_fit(path: Path) -> dict[str, Any]:
     """PHASE.json written by `phase fit`: its critical ratios (and sizes) by key."""
-    from mixlab.io.files import read_json
-
     doc = read_json(path, expect=dict, what="PHASE.json from `mixlab phase fit`")
     for key in ("critical_ratio", "critical_size"):
         table = doc.get(key, {})

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mixlab.data.config import format_validation_error, load_typed_yaml
 from mixlab.errors import InputError
+from mixlab.io.files import format_validation_error, load_typed_yaml, read_json, write_text
 from mixlab.train.config import ModelSpec, TrainConfig, parse_train_config
 
 PLAN_VERSION = 1
@@ -59,9 +60,7 @@ def natural_shares(data_dir: Path) -> dict[str, float]:
     """Each domain's share of the prepared train tokens (the 'natural' mixture)."""
     from mixlab.data.prepared import load_prepared
 
-    tokens = {d: float(t.size) for d, t in load_prepared(data_dir).train_tokens().items()}
-    total = sum(tokens.values())
-    return {d: n / total for d, n in tokens.items()}
+    return load_prepared(data_dir).token_shares()
 
 
 def design_mixtures(
@@ -129,23 +128,39 @@ def make_plan(
     natural = natural_shares(probe.data)
     domains = list(natural)
     mixtures = design_mixtures(sweep.mixtures, domains, natural)
-    runs = []
-    for (i, mixture), model, tokens, seed in itertools.product(
-        enumerate(mixtures), sweep.models, sweep.tokens, sweep.seeds
-    ):
-        spec = {"preset": model} if isinstance(model, str) else model.model_dump()
-        fields = {
-            **sweep.base,
-            "mixture": {d: w for d, w in mixture.items() if w > 0},
-            "model": spec,
-            "tokens": tokens,
-            "seed": seed,
-            "tags": list(dict.fromkeys([*sweep.base.get("tags", []), *sweep.tags])),
-        }
-        name = model if isinstance(model, str) else "custom"
-        where = f"{origin}: run (mixture {i}, model {name}, tokens {tokens}, seed {seed})"
-        runs.append(parse_train_config(fields, where, base_dir))
-    return runs
+    return [
+        expand_run(sweep.base, {d: w for d, w in mixture.items() if w > 0}, model, tokens, seed,
+                   sweep.tags,
+                   f"{origin}: run (mixture {i}, model {model if isinstance(model, str) else 'custom'}"
+                   f", tokens {tokens}, seed {seed})", base_dir)
+        for (i, mixture), model, tokens, seed in itertools.product(
+            enumerate(mixtures), sweep.models, sweep.tokens, sweep.seeds)
+    ]
+
+
+def model_spec(model: str | ModelSpec) -> dict[str, Any]:
+    """A model axis value (a preset name or a spec) as the run config's `model` field."""
+    return {"preset": model} if isinstance(model, str) else model.model_dump()
+
+
+def expand_run(
+    base: Mapping[str, Any],
+    mixture: Mapping[str, float],
+    model: str | ModelSpec,
+    tokens: int,
+    seed: int,
+    tags: Sequence[str],
+    origin: str,
+    base_dir: Path,
+    **fields: Any,
+) -> TrainConfig:
+    """One run of a plan: `base` fields at one point of the axes (mixture, model, tokens,
+    seed), tags appended to the base's.  The one expander of sweeps and studies; `fields`
+    override base fields (a study's probes)."""
+    doc = {**base, **fields, "mixture": dict(mixture), "model": model_spec(model),
+           "tokens": tokens, "seed": seed,
+           "tags": list(dict.fromkeys([*base.get("tags", []), *tags]))}
+    return parse_train_config(doc, origin, base_dir)
 
 
 def save_plan(runs: list[TrainConfig], path: str | Path, sweep: SweepConfig | None = None) -> None:
@@ -154,11 +169,10 @@ def save_plan(runs: list[TrainConfig], path: str | Path, sweep: SweepConfig | No
         "sweep": None if sweep is None else sweep.model_dump(mode="json"),
         "runs": [{**r.model_dump(mode="json"), "run_id": r.id} for r in runs],
     }
-    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
 def load_plan(path: str | Path) -> list[TrainConfig]:
-    from mixlab.io.files import read_json
 
     path = Path(path)
     doc = read_json(path, expect=dict, what="a plan from `mixlab sweep plan`")

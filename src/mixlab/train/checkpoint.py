@@ -6,7 +6,6 @@ written to a temporary file and renamed so a crash mid-write leaves the previous
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from mixlab.errors import InputError
+from mixlab.io.files import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -37,9 +37,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from mixlab.data.config import format_validation_error, read_yaml
 from mixlab.errors import InputError
+from mixlab.io.files import format_validation_error, read_yaml
 from mixlab.train.model import ModelConfig
 from mixlab.train.presets import PRESETS, preset
 

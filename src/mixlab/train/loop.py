@@ -115,7 +115,7 @@ class Trainer:
         self.sampler = MixtureSampler.from_prepared(
             self.data, self.schedule, cfg.seq_len, batch_size=cfg.batch_size * setup.world,
             seed=cfg.seed, budget_tokens=cfg.tokens, max_epochs=cfg.max_epochs)
-        self.epochs_needed = self.sampler.check(cfg.tokens)  # an impossible mixture fails here
+        self.sampler.check(cfg.tokens)  # an impossible mixture fails here
         torch.manual_seed(cfg.seed)
         self.model_cfg = cfg.model.build(self.tokenizer.vocab_size, cfg.seq_len)
         if setup.device.type == "cpu":
@@ -374,7 +374,7 @@ def start_record(cfg: TrainConfig, trainer: Trainer, store: RunStore) -> RunReco
 def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
     m = trainer.model_cfg
     mixture = trainer.schedule.model_dump(mode="json")
-    weights = _overall_mixture(trainer)
+    weights = average_mixture(trainer.schedule, trainer.sampler.domains)
     return RunRecord(
         id=cfg.id,
         tags=cfg.tags,
@@ -396,10 +396,6 @@ def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
         status="running",
         source="mixlab train",
     )
-
-
-def _overall_mixture(trainer: Trainer) -> dict[str, float]:
-    return average_mixture(trainer.schedule, trainer.sampler.domains)
 
 
 def average_mixture(schedule, domains: list[str]) -> dict[str, float]:

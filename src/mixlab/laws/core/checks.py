@@ -11,6 +11,7 @@ from mixlab.errors import InputError
 from mixlab.mixture import WEIGHT_TOLERANCE, sum_error
 
 __all__ = [
+    "as_finite_array",
     "check_mixtures",
     "check_names",
     "check_run_ids",
@@ -159,3 +160,15 @@ def check_weights(weights: Mapping[str, float], target_names: Sequence[str]) -> 
     if not np.any(w != 0):
         raise InputError("weights: every weight is zero")
     return w
+
+
+def as_finite_array(v: Any, name: str, who: str) -> np.ndarray:
+    """`v` as a flat float array; InputError naming `who`, `name` and the row of a NaN or inf."""
+    try:
+        arr = np.asarray(v, dtype=float).ravel()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{who}: {name} must be numbers ({exc})") from None
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise InputError(f"{who}: {name}, row {int(bad[0])} is NaN or infinite")
+    return arr

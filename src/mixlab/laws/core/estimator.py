@@ -91,8 +91,13 @@ class Estimator:
             if "__init__" not in klass.__dict__:
                 continue
             params = inspect.signature(klass.__init__).parameters.values()
-            names += [p.name for p in params if p.name != "self" and p.kind not in
-                      (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names]
+            names += [
+                p.name
+                for p in params
+                if p.name != "self"
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                and p.name not in names
+            ]
             if not any(p.kind is p.VAR_KEYWORD for p in params):
                 break
         return names
@@ -168,6 +173,7 @@ def _import_families() -> None:
     """Import every law family, so that each registers its kinds (lazily: no cycles)."""
     import mixlab.laws.mixing.explicit  # noqa: F401
     import mixlab.laws.mixing.regression  # noqa: F401
+    import mixlab.laws.phase.capacity  # noqa: F401
     import mixlab.laws.phase.transition  # noqa: F401
     import mixlab.laws.scaling.forms  # noqa: F401
     import mixlab.laws.scaling.nested  # noqa: F401

@@ -358,7 +358,6 @@ def fit_model(
     prefit: int = 0,
     maxiter: int = 2000,
     tol: float = 1e-10,
-    min_r2: float | None = None,
     label: str = "fit",
     warn: bool = True,
     quiet_bounds: Sequence[str] = (),
@@ -377,7 +376,7 @@ def fit_model(
 
     Warns (`FitWarning`) when the best start did not converge, a parameter ends on a
     bound (except those named in `quiet_bounds`), there are fewer rows than parameters
-    (and no penalty), or R^2 on the residual scale is below `min_r2`.
+    (and no penalty).
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float).ravel()
@@ -450,12 +449,12 @@ def fit_model(
         r2=r2, nfev=nfev, start_costs=costs, at_bounds=at_bounds,
     )
     if warn:
-        _warn_about(result, n_rows=y.size, label=label, min_r2=min_r2, penalized=penalty > 0)
+        _warn_about(result, n_rows=y.size, label=label, penalized=penalty > 0)
     return result
 
 
 def _warn_about(
-    res: FitResult, *, n_rows: int, label: str, min_r2: float | None, penalized: bool
+    res: FitResult, *, n_rows: int, label: str, penalized: bool
 ) -> None:
     p = len(res.names)
     if n_rows < p and not penalized:
@@ -474,8 +473,4 @@ def _warn_about(
     if res.at_bounds:
         warnings.warn(
             f"{label}: parameter(s) {res.at_bounds} ended on a bound", FitWarning, stacklevel=3
-        )
-    if min_r2 is not None and np.isfinite(res.r2) and res.r2 < min_r2:
-        warnings.warn(
-            f"{label}: poor fit, R^2 = {res.r2:.3f} < {min_r2}", FitWarning, stacklevel=3
         )

@@ -38,7 +38,6 @@ __all__ = [
     "DataScaling",
     "Emergence",
     "RankAgreement",
-    "accuracy_to_tokens",
     "area_under_curve",
     "baseline_bits_per_byte",
     "bits_per_byte",
@@ -246,11 +245,6 @@ def emergence_across_seeds(
     )
 
 
-def accuracy_to_tokens(x: Any, accuracy: Any, level: float, sustain: bool = False) -> float | None:
-    """Tokens (or steps) needed to first reach accuracy `level`; None if never reached."""
-    return emergence_point(x, accuracy, threshold=level, sustain=sustain)
-
-
 def speed_ratio(
     curve_a: tuple[Any, Any],
     curve_b: tuple[Any, Any],
@@ -265,8 +259,8 @@ def speed_ratio(
     xb, ab = _unpack_curve(curve_b, "curve_b")
     out: dict[float, float | None] = {}
     for level in levels:
-        ta = accuracy_to_tokens(xa, aa, level, sustain)
-        tb = accuracy_to_tokens(xb, ab, level, sustain)
+        ta = emergence_point(xa, aa, threshold=level, sustain=sustain)
+        tb = emergence_point(xb, ab, threshold=level, sustain=sustain)
         out[float(level)] = None if ta is None or tb is None or ta == 0 else tb / ta
     return out
 

@@ -116,12 +116,16 @@ class MixingLaw(Estimator):
         self.combine_ = combine
         self.run_ids_ = ids
         self.n_runs_ = int(R.shape[0])
-        self.active_ = active
         self.domain_range_ = np.stack([lo, hi], axis=1)
         self.cv_: dict[str, Any] | None = None
         self.fit_info_: list[dict[str, Any]] = []
         self._fit(R, Yfit)
         return self
+
+    @property
+    def active_(self) -> np.ndarray:
+        """Domains whose weight varied over the runs (the others' effect is held fixed)."""
+        return self.domain_range_[:, 1] > self.domain_range_[:, 0]
 
     def fit_kwargs(self) -> dict[str, Any]:
         """The `fit` keywords that reproduce this law's targets on a metrics table whose
@@ -235,7 +239,6 @@ class MixingLaw(Estimator):
         law.combine_ = None if data["combine"] is None else np.asarray(data["combine"], float)
         law.run_ids_ = data["run_ids"]
         law.n_runs_ = int(data["n_runs"])
-        law.active_ = np.asarray(data["active_domains"], dtype=bool)
         law.domain_range_ = np.asarray(data["domain_range"], dtype=float)
         law.cv_ = data.get("cv")
         law.fit_info_ = list(data.get("fit_info") or [])

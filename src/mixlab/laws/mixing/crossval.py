@@ -111,11 +111,6 @@ class CVReport:
         return np.array([spearman(self.oof[ok, j], self.y[ok, j])
                          for j in range(self.y.shape[1])])
 
-    @property
-    def run_errors(self) -> np.ndarray:
-        """|mean held-out prediction - truth| per run and target."""
-        return np.abs(self.oof - self.y)
-
     def worst_runs(self, k: int = 5, target: int | str = 0) -> list[tuple[int, float]]:
         """The k runs with the largest held-out error: (row, signed error)."""
         j = self.target_names.index(target) if isinstance(target, str) else target

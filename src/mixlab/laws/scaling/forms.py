@@ -108,6 +108,28 @@ class ScalingLaw(Estimator):
     seed: int
     maxiter: int
 
+    def __init__(
+        self,
+        loss: str = "huber",
+        delta: float = 1e-3,
+        residual: str = "log",
+        drop_highest: int = 0,
+        n_refine: int | None = 3,
+        n_bootstrap: int = 0,
+        level: float = DEFAULT_LEVEL,
+        seed: int = 0,
+        maxiter: int = 2000,
+    ) -> None:
+        self.loss = loss
+        self.delta = delta
+        self.residual = residual
+        self.drop_highest = drop_highest
+        self.n_refine = n_refine
+        self.n_bootstrap = n_bootstrap
+        self.level = level
+        self.seed = seed
+        self.maxiter = maxiter
+
     @property
     def form(self) -> str:
         """The kind, under the name the scaling CLI and old law files use."""
@@ -415,28 +437,6 @@ class PowerLaw1D(ScalingLaw):
     variable: ClassVar[str] = "x"
     names: ClassVar[tuple[str, str, str]] = ("E", "K", "k")
 
-    def __init__(
-        self,
-        loss: str = "huber",
-        delta: float = 1e-3,
-        residual: str = "log",
-        drop_highest: int = 0,
-        n_refine: int | None = 3,
-        n_bootstrap: int = 0,
-        level: float = DEFAULT_LEVEL,
-        seed: int = 0,
-        maxiter: int = 2000,
-    ) -> None:
-        self.loss = loss
-        self.delta = delta
-        self.residual = residual
-        self.drop_highest = drop_highest
-        self.n_refine = n_refine
-        self.n_bootstrap = n_bootstrap
-        self.level = level
-        self.seed = seed
-        self.maxiter = maxiter
-
     @property
     def variables(self) -> tuple[str, ...]:
         return (self.variable,)
@@ -556,28 +556,13 @@ class ChinchillaLaw(_NDLaw):
     def __init__(
         self,
         r_star: float | str | None = None,
-        drop_highest: int = 0,
-        loss: str = "huber",
-        delta: float = 1e-3,
-        residual: str = "log",
         grid: Mapping[str, Sequence[float]] | None = None,
         n_refine: int | None = 32,
-        n_bootstrap: int = 0,
-        level: float = DEFAULT_LEVEL,
-        seed: int = 0,
-        maxiter: int = 2000,
+        **kwargs: Any,
     ) -> None:
+        super().__init__(n_refine=n_refine, **kwargs)
         self.r_star = r_star
-        self.drop_highest = drop_highest
-        self.loss = loss
-        self.delta = delta
-        self.residual = residual
         self.grid = grid
-        self.n_refine = n_refine
-        self.n_bootstrap = n_bootstrap
-        self.level = level
-        self.seed = seed
-        self.maxiter = maxiter
 
     @property
     def _repeats(self) -> str | None:
@@ -668,27 +653,8 @@ class OvertrainLaw(_NDLaw):
     kind = "overtrain"
     label = "overtrain law"
 
-    def __init__(
-        self,
-        drop_highest: int = 0,
-        loss: str = "huber",
-        delta: float = 1e-3,
-        residual: str = "log",
-        n_refine: int | None = 16,
-        n_bootstrap: int = 0,
-        level: float = DEFAULT_LEVEL,
-        seed: int = 0,
-        maxiter: int = 2000,
-    ) -> None:
-        self.drop_highest = drop_highest
-        self.loss = loss
-        self.delta = delta
-        self.residual = residual
-        self.n_refine = n_refine
-        self.n_bootstrap = n_bootstrap
-        self.level = level
-        self.seed = seed
-        self.maxiter = maxiter
+    def __init__(self, n_refine: int | None = 16, **kwargs: Any) -> None:
+        super().__init__(n_refine=n_refine, **kwargs)
 
     @property
     def variables(self) -> tuple[str, ...]:

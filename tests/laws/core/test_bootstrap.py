@@ -3,7 +3,7 @@ import pytest
 
 from mixlab.laws import ExpLaw, LinearLaw, bootstrap_law, percentile_interval
 
-from .conftest import exp_truth
+from ..conftest import exp_truth
 
 
 def test_prediction_interval_contains_truth(rng):

@@ -15,7 +15,7 @@ from mixlab.laws import (
     law_from_dict,
 )
 
-from .conftest import DOMAINS, exp_truth
+from ..conftest import DOMAINS, exp_truth
 
 LAWS = [
     ExpLaw(), ExpLaw(features="linear+log"), ImplicitLaw(n_hidden=2, n_starts=1),

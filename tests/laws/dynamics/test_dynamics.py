@@ -13,7 +13,6 @@ from scipy.stats import kendalltau
 from mixlab.errors import InputError
 from mixlab.laws.dynamics import metrics as dynamics
 from mixlab.laws.dynamics.metrics import (
-    accuracy_to_tokens,
     area_under_curve,
     baseline_bits_per_byte,
     bits_per_byte,
@@ -56,7 +55,7 @@ def test_emergence_interpolates_between_bracketing_evaluations():
 def test_emergence_at_first_evaluation_and_never():
     assert emergence_point([50, 100, 200], [0.93, 0.95, 0.97], 0.9) == 50.0
     assert emergence_point([50, 100, 200], [0.1, 0.5, 0.89], 0.9) is None
-    assert accuracy_to_tokens([50, 100, 200], [0.1, 0.5, 0.89], 0.5) == 100.0
+    assert emergence_point([50, 100, 200], [0.1, 0.5, 0.89], threshold=0.5) == 100.0
 
 
 def test_emergence_spike_versus_sustained_crossing():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mixlab.errors import InputError
-from mixlab.io.scaling_laws import load_scaling_law, save_scaling_law
+from mixlab.io.laws import load_scaling_law, save_scaling_law
 from mixlab.laws.core.fitting import FitWarning
 from mixlab.laws.scaling.forms import (
     ChinchillaLaw,

@@ -5,7 +5,7 @@ import pytest
 
 from mixlab.laws import ExpLaw, FitWarning, ImplicitLaw, LinearLaw
 
-from .conftest import DOMAINS, exp_truth
+from ..conftest import DOMAINS, exp_truth
 
 
 def test_exp_law_recovers_parameters(mixtures, rng):

@@ -7,7 +7,7 @@ import pytest
 from mixlab.errors import InputError
 from mixlab.laws import ExpLaw, FitWarning, ImplicitLaw, LinearLaw
 
-from .conftest import DOMAINS, exp_truth
+from ..conftest import DOMAINS, exp_truth
 
 
 def test_nan_names_row_and_column(mixtures):
