@@ -79,12 +79,14 @@ def demo_config(shards: Path, probes: dict[str, Path], model: str, tokens: int) 
     }
 
 
+TODAY_REF = "aaecd1e"  # main before issue 17's single-run changes
+
+
 def today_source(work: Path, ref: str | None) -> Path:
-    """`src/` of the commit before issue 17 (default: where this branch left main)."""
+    """`src/` of the commit before issue 17 (`--today-ref`, default TODAY_REF)."""
     repo = Path(__file__).resolve().parents[1]
     git = ["git", "-C", str(repo)]
-    ref = ref or subprocess.run([*git, "merge-base", "HEAD", "main"], check=True,
-                                capture_output=True, text=True).stdout.strip()
+    ref = ref or TODAY_REF
     out = work / f"today-{ref[:10]}"
     if not (out / "src").is_dir():
         out.mkdir(parents=True, exist_ok=True)
@@ -268,7 +270,7 @@ def main() -> None:
     parser.add_argument("--whole", default="25k:200000,1M:100000",
                         help="preset:tokens of the whole-run section")
     parser.add_argument("--today-ref", default=None,
-                        help="git commit of 'today' (default: merge-base of HEAD and main)")
+                        help=f"git commit of 'today' (default {TODAY_REF})")
     parser.add_argument("--compiled", default="", help="presets for the compiled-step rate")
     parser.add_argument("--demo-tokens", type=int, default=1_000_000,
                         help="budget whose wall time is reported for each CPU preset")
