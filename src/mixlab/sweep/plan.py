@@ -145,7 +145,49 @@ def make_plan(
         name = model if isinstance(model, str) else "custom"
         where = f"{origin}: run (mixture {i}, model {name}, tokens {tokens}, seed {seed})"
         runs.append(parse_train_config(fields, where, base_dir))
+    check_unique_runs(runs, origin, sweep, mixtures)
     return runs
+
+
+def _repeated(values: list) -> object | None:
+    seen = []
+    for v in values:
+        if v in seen:
+            return v
+        seen.append(v)
+    return None
+
+
+def check_unique_runs(
+    runs: list[TrainConfig],
+    origin: str,
+    sweep: SweepConfig | None = None,
+    mixtures: list[dict[str, float]] | None = None,
+) -> None:
+    """Refuse a plan in which two runs share an id (they would train at once, twice)."""
+    first: dict[str, int] = {}
+    for i, run in enumerate(runs):
+        if run.id not in first:
+            first[run.id] = i
+            continue
+        where = f"runs[{first[run.id]}] and runs[{i}] have the same run id {run.id!r}"
+        axis = None
+        if sweep is not None:
+            models = [m if isinstance(m, str) else m.model_dump_json() for m in sweep.models]
+            for name, values in (
+                ("seeds", sweep.seeds),
+                ("tokens", sweep.tokens),
+                ("models", models),
+                ("mixtures", mixtures or []),
+            ):
+                if (value := _repeated(values)) is not None:
+                    axis = f"{name} repeats {value!r}"
+                    break
+            if axis is None and "run_id" in sweep.base:
+                axis = "base.run_id gives every run the same id; leave run ids to the plan"
+        raise InputError(
+            f"{origin}: {axis + ': ' if axis else ''}{where}; every run of a plan must be distinct"
+        )
 
 
 def save_plan(runs: list[TrainConfig], path: str | Path, sweep: SweepConfig | None = None) -> None:
@@ -171,4 +213,11 @@ def load_plan(path: str | Path) -> list[TrainConfig]:
             runs.append(TrainConfig.model_validate(run))
         except ValidationError as e:
             raise InputError(format_validation_error(f"{path}: runs[{i}]", e)) from None
+    sweep = None
+    if isinstance(doc.get("sweep"), dict):
+        try:
+            sweep = SweepConfig.model_validate(doc["sweep"])
+        except ValidationError:
+            sweep = None  # the axes only help name a duplicate; the runs are what counts
+    check_unique_runs(runs, str(path), sweep)
     return runs
