@@ -52,7 +52,7 @@ def test_errors_name_the_field(tmp_path: Path, change: dict, field: str) -> None
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot read config"):
+    with pytest.raises(InputError, match="missing.yaml: no such file"):
         load_prepare_config(tmp_path / "missing.yaml")
     (tmp_path / "bad.yaml").write_text("output: [unclosed\n")
     with pytest.raises(InputError, match="not valid YAML"):

@@ -7,7 +7,7 @@ import pytest
 from mixlab.cli import main
 from mixlab.data.prepare import prepare
 from mixlab.errors import InputError
-from mixlab.runs import RunStore
+from mixlab.runs import RunRecord, RunStore
 from mixlab.sweep.execute import run_local
 from mixlab.sweep.plan import save_plan
 from mixlab.sweep.population import auto_size, group_runs, parse_population, run_group
@@ -74,12 +74,15 @@ def test_a_population_sweep_records_what_a_plain_sweep_does(data, tmp_path):
     ]
     doomed = run(data, mixture={"math": 1.0}, max_epochs=0.001, run_id="doomed")
     # the task a worker runs, here in-process (a worker's start-up costs more than the runs)
-    results = run_group([r.model_dump_json() for r in [*runs, doomed]], str(tmp_path / "pop.db"))
-    assert [(i, status) for i, status, _, _ in results] == [
+    results = run_group([r.model_dump_json() for r in [*runs, doomed]])
+    assert [(i, status) for i, _, status, _, _ in results] == [
         *((r.id, "done") for r in runs),
         ("doomed", "failed"),
     ]
-    assert "epochs" in results[-1][2]  # an impossible member fails alone; the others train
+    assert "epochs" in results[-1][3]  # an impossible member fails alone; the others train
+    with RunStore(tmp_path / "pop.db") as store:  # what the sweep's driver does with them
+        for _, payload, _, _, _ in results:
+            store.put(RunRecord.model_validate_json(payload))
     again = run_local(runs, tmp_path / "pop.db", population=3)
     assert (again.skipped, again.done) == (3, 0)  # nothing is trained twice
     with RunStore(tmp_path / "pop.db") as a, RunStore(tmp_path / "plain.db") as b:

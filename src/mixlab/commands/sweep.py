@@ -118,7 +118,9 @@ def execute_plan(
     out.result(
         status.to_dict(),
         lambda con: con.print(
-            f"{status.done} done, {status.skipped} already done, {status.failed} failed"
+            f"{status.done} done, {status.skipped} already done, "
+            + (f"{status.elsewhere} done by another sweep process, " if status.elsewhere else "")
+            + f"{status.failed} failed"
             + "".join(f"\n  {k}: {v}" for k, v in status.errors.items())
         ),
     )

@@ -16,6 +16,12 @@ def train_command(
     config: Annotated[Path, typer.Argument(help="Training config (YAML).")],
     store: StoreOpt = Path("mixlab.db"),
     resume: Annotated[bool, typer.Option(help="Continue from the run's checkpoint if any.")] = True,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace a finished run of the same id that has other settings."
+        ),
+    ] = False,
 ) -> None:
     """Train one proxy model on a mixture and record it (evaluations as it goes) in the store."""
     from contextlib import nullcontext
@@ -34,7 +40,7 @@ def train_command(
         RunStore(store) as s,
         nullcontext(None) if out.quiet or out.json else train_progress(cfg.id) as progress,
     ):
-        record = train(cfg, s, resume=resume, on_progress=progress)
+        record = train(cfg, s, resume=resume, on_progress=progress, force=force)
     if record is None:  # a rank other than 0 under torchrun: rank 0 reports
         return
     final = record.final_metrics()

@@ -6,7 +6,6 @@ turns every validation problem into an `InputError` that names the field.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -20,9 +19,9 @@ from mixlab.io.files import (
     read_yaml,
     write_yaml,
 )
+from mixlab.names import name_problem
 
 SourceFormat = Literal["auto", "txt", "jsonl", "parquet", "hf_disk", "megatron", "olmo", "nanogpt"]
-DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class SourceConfig(BaseModel):
@@ -126,11 +125,9 @@ class PrepareConfig(BaseModel):
     @classmethod
     def _check_domains(cls, value: dict[str, list[SourceConfig]]) -> dict[str, list[SourceConfig]]:
         for name, sources in value.items():
-            if not DOMAIN_NAME.match(name):
-                raise ValueError(
-                    f"domain name {name!r} must start with a letter or digit and contain only "
-                    "letters, digits, '_', '.', '-'"
-                )
+            problem = name_problem(name)
+            if problem is not None:
+                raise ValueError(f"domain name {problem}")
             if not sources:
                 raise ValueError(f"domain {name!r} has no sources")
         return value

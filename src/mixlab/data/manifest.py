@@ -13,6 +13,7 @@ from typing import Any
 
 from mixlab.errors import InputError
 from mixlab.io.files import read_json, write_text
+from mixlab.names import check_name
 
 MANIFEST_NAME = "manifest.json"
 TOKENIZER_NAME = "tokenizer.json"
@@ -45,6 +46,11 @@ def read_manifest(directory: Path, missing_ok: bool = False) -> dict[str, Any]:
             f"{path}: manifest version {manifest.get('version')}, expected {FORMAT_VERSION}"
         )
     _check_entries(path, manifest)
+    domains = manifest.get("domains")
+    if not isinstance(domains, dict):
+        raise InputError(f"{path}: field 'domains' must be a mapping of domain name to entry")
+    for name in domains:  # names become folders under domains/ that prepare may delete
+        check_name(name, f"{path}: domains")
     return manifest
 
 

@@ -234,36 +234,38 @@ def _merge(store: RunStore, records: list[RunRecord], *, source_desc: str) -> Im
 
     A stored run keeps its tags (the new ones are added) and its model details; its
     evaluations are replaced by the imported ones. A stored run with a different mixture is
-    a conflict: nothing is written.
+    a conflict: nothing is written. The check runs inside the write transaction, so of two
+    conflicting imports at once exactly one lands and the other is refused.
     """
     summary = ImportSummary()
-    existing = {r.id: r for r in store.get_many([r.id for r in records if r.id in store])}
-    to_write = []
-    for new in records:
-        old = existing.get(new.id)
-        if old is None:
-            summary.added.append(new.id)
-            to_write.append(new)
-            continue
-        if not is_close_mixture(old.mixture, new.mixture):
-            raise InputError(
-                f"{source_desc}: run id {new.id!r} is already in {store.path} with a different "
-                "mixture; pass --id-prefix to import these runs under other ids"
+    with store.transaction():  # the conflict check and the write see the same store
+        existing = {r.id: r for r in store.get_many([r.id for r in records if r.id in store])}
+        to_write = []
+        for new in records:
+            old = existing.get(new.id)
+            if old is None:
+                summary.added.append(new.id)
+                to_write.append(new)
+                continue
+            if not is_close_mixture(old.mixture, new.mixture):
+                raise InputError(
+                    f"{source_desc}: run id {new.id!r} is already in {store.path} with a different "
+                    "mixture; pass --id-prefix to import these runs under other ids"
+                )
+            merged = old.model_copy(
+                update={
+                    "tags": list(dict.fromkeys(old.tags + new.tags)),
+                    "evaluations": new.evaluations,
+                    "tokens": new.tokens if new.tokens is not None else old.tokens,
+                    "n_params": new.n_params if new.n_params is not None else old.n_params,
+                    "model": new.model or old.model,
+                    "source": new.source,
+                }
             )
-        merged = old.model_copy(
-            update={
-                "tags": list(dict.fromkeys(old.tags + new.tags)),
-                "evaluations": new.evaluations,
-                "tokens": new.tokens if new.tokens is not None else old.tokens,
-                "n_params": new.n_params if new.n_params is not None else old.n_params,
-                "model": new.model or old.model,
-                "source": new.source,
-            }
-        )
-        if merged == old:
-            summary.unchanged.append(new.id)
-        else:
-            summary.updated.append(new.id)
-            to_write.append(merged)
-    store.put_many(to_write)
-    return summary
+            if merged == old:
+                summary.unchanged.append(new.id)
+            else:
+                summary.updated.append(new.id)
+                to_write.append(merged)
+        store.put_many(to_write)
+        return summary

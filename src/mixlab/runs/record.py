@@ -11,6 +11,8 @@ from mixlab.mixture import WEIGHT_TOLERANCE, check_mixture
 
 Status = Literal["running", "done", "failed"]
 __all__ = ["WEIGHT_TOLERANCE", "Evaluation", "RunRecord"]
+# Steps are exact integers in the store; CSV cells arrive as floats, exact only up to 2^53.
+MAX_STEP = 2**53
 
 
 class Evaluation(BaseModel):
@@ -25,6 +27,13 @@ class Evaluation(BaseModel):
     tokens: float | None = None
     metric: str
     value: float
+
+    @field_validator("step")
+    @classmethod
+    def _step_in_range(cls, v: int | None) -> int | None:
+        if v is not None and not 0 <= v <= MAX_STEP:
+            raise ValueError(f"step {v} is outside 0..2^53 (steps are stored as exact integers)")
+        return v
 
     @field_validator("value")
     @classmethod

@@ -51,6 +51,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX evaluations_by_run ON evaluations(run_id, metric, step);
     """,
+    # 2: leases: the sweep process (host, pid) training a run, until its lease expires.
+    """
+    CREATE TABLE leases (
+        run_id     TEXT PRIMARY KEY,
+        host       TEXT NOT NULL,
+        pid        INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
 ]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -20,11 +22,16 @@ import pandas as pd
 
 from mixlab.errors import InputError
 from mixlab.runs.record import Evaluation, RunRecord, Status
-from mixlab.runs.schema import migrate
+from mixlab.runs.schema import MIGRATIONS, current_version, migrate
 
 DEFAULT_STORE = "mixlab.db"
 STORE_ENV = "MIXLAB_STORE"
+NO_STORE_ENV = "MIXLAB_NO_STORE"
 BUSY_TIMEOUT_S = 120.0
+
+
+class DoneRunError(InputError):
+    """A write would have replaced a run recorded as done (refused; nothing written)."""
 
 
 def default_store_path() -> Path:
@@ -35,26 +42,75 @@ def default_store_path() -> Path:
 class RunStore:
     """A run store at `path`. Open one per process; use as a context manager to close it.
 
-    `create=False` refuses to make a new file (for commands that only read).
+    `create=False` opens the store read-only (SQLite `mode=ro`): for commands that only read.
+    Such an open never creates a file, a table or a journal, refuses a file that is not a
+    mixlab store without touching it, and works in a folder the user may not write to.
+    A process with `$MIXLAB_NO_STORE` set (a sweep worker) may not open a store at all: only
+    the sweep's driver writes, because SQLite's locks are not safe across machines.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
         self.path = Path(path) if path is not None else default_store_path()
+        self.readonly = not create
+        self._depth = 0
+        if os.environ.get(NO_STORE_ENV):
+            raise RuntimeError(
+                f"{self.path}: this process may not open the run store "
+                f"(${NO_STORE_ENV} is set: sweep workers send their results to the driver)"
+            )
         if not create and not self.path.exists():
             raise InputError(f"{self.path}: no run store here (import or train runs first)")
         if self.path.is_dir():
             raise InputError(f"{self.path}: is a folder, not a run store file")
         try:
-            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            if self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-                raise InputError(f"{self.path}: the store's file system does not support WAL mode")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(self._conn)
+            if self.readonly:
+                self._conn = self._open_readonly()
+            else:
+                self._conn = self._open_writable()
         except sqlite3.DatabaseError as e:
-            raise InputError(f"{self.path}: not a mixlab run store ({e})") from e
+            raise InputError(f"{self.path}: not a mixlab run store ({e})") from None
         except RuntimeError as e:
-            raise InputError(f"{self.path}: {e}") from e
+            raise InputError(f"{self.path}: {e}") from None
+
+    def _open_writable(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            _refuse_foreign(conn, self.path)  # before anything writes (WAL mode, tables)
+            conn.execute("PRAGMA foreign_keys = ON")
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+                raise InputError(f"{self.path}: the store's file system does not support WAL mode")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        conn = None
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            # immutable: a WAL store in a folder we cannot write (no -shm can be made there)
+            conn = sqlite3.connect(
+                uri + query, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+            )
+            try:
+                version = current_version(conn)
+                break
+            except sqlite3.OperationalError:
+                conn.close()
+                if query.endswith("immutable=1") or os.access(self.path.parent, os.W_OK):
+                    raise
+        if version == 0 or version > len(MIGRATIONS):
+            conn.close()
+            if version == 0:
+                raise InputError(f"{self.path}: not a mixlab run store (no mixlab tables)")
+            raise InputError(
+                f"{self.path}: store schema version {version} is newer than this mixlab "
+                f"understands ({len(MIGRATIONS)}); upgrade mixlab"
+            )
+        conn.execute("PRAGMA query_only = ON")
+        return conn
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -72,25 +128,60 @@ class RunStore:
             ) from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` write transaction; nested uses join the outer one.
+
+        Reads made inside it see the store as the write will find it (no other writer can
+        slip in between a check and the write that depends on it).
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self._conn
+            finally:
+                self._depth -= 1
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise _write_error(self.path, e) from None
+        self._depth = 1
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._conn.execute("COMMIT")
+        except BaseException as e:
+            # SQLite has already rolled back after some errors (a full disk): do not hide them
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.OperationalError):
+                raise _write_error(self.path, e) from None
             raise
-        self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    _transaction = transaction
 
     # -- writes ----------------------------------------------------------------------------
-    def put(self, record: RunRecord) -> None:
+    def put(self, record: RunRecord, *, replace_done: bool = True) -> None:
         """Insert or replace one run (its tags, mixture and evaluations with it)."""
-        self.put_many([record])
+        self.put_many([record], replace_done=replace_done)
 
-    def put_many(self, records: Iterable[RunRecord]) -> None:
-        """Insert or replace many runs in a single transaction: all land or none."""
+    def put_many(self, records: Iterable[RunRecord], *, replace_done: bool = True) -> None:
+        """Insert or replace many runs in a single transaction: all land or none.
+
+        `replace_done=False` refuses (InputError, nothing written) to replace a run that is
+        recorded as done: the check and the write are one transaction.
+        """
         now = _now()
         with self._transaction() as c:
             for r in records:
+                if not replace_done:
+                    row = c.execute("SELECT status FROM runs WHERE id = ?", (r.id,)).fetchone()
+                    if row is not None and row[0] == "done":
+                        raise DoneRunError(
+                            f"{self.path}: run {r.id!r} is already done; it is never replaced "
+                            "(delete it first, or train with --force)"
+                        )
                 c.execute(
                     """INSERT INTO runs (id, status, error, model, n_params, n_params_nonembed,
                            tokens, flops, seed, schedule, host, versions, wall_time, source,
@@ -170,6 +261,62 @@ class RunStore:
         """Delete runs (and everything recorded for them); return how many existed."""
         with self._transaction() as c:
             return sum(c.execute("DELETE FROM runs WHERE id = ?", (i,)).rowcount for i in run_ids)
+
+    # -- leases: which sweep process is training which run ------------------------------
+    def claim(self, run_id: str, ttl_s: float) -> str:
+        """Claim a run for this process: "claimed", "done" (nothing to do) or "held".
+
+        A run is held while another process's lease on it lives. A lease is stale, and is
+        taken over, when it expired (its owner stopped renewing it) or when its owner was a
+        process on this host that no longer exists (killed).
+        """
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        with self._transaction() as c:
+            row = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is not None and row[0] == "done":
+                return "done"
+            lease = c.execute(
+                "SELECT host, pid, expires_at FROM leases WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if lease is not None and (lease[0], lease[1]) != (host, pid) and lease[2] > now:
+                if lease[0] != host or _alive(lease[1]):
+                    return "held"
+            c.execute(
+                "INSERT OR REPLACE INTO leases (run_id, host, pid, expires_at) VALUES (?, ?, ?, ?)",
+                (run_id, host, pid, now + ttl_s),
+            )
+            return "claimed"
+
+    def renew(self, run_ids: Iterable[str], ttl_s: float) -> None:
+        """Extend this process's leases on `run_ids` (a heartbeat)."""
+        host, pid, until = socket.gethostname(), os.getpid(), time.time() + ttl_s
+        with self._transaction() as c:
+            c.executemany(
+                "UPDATE leases SET expires_at = ? WHERE run_id = ? AND host = ? AND pid = ?",
+                [(until, i, host, pid) for i in run_ids],
+            )
+
+    def failed_since(self, run_id: str, since: str) -> str | None:
+        """The error of a run recorded as failed at or after `since` (a `now()`), else None."""
+        row = self._conn.execute(
+            "SELECT error FROM runs WHERE id = ? AND status = 'failed' AND updated_at >= ?",
+            (run_id, since),
+        ).fetchone()
+        return None if row is None else (row[0] or "failed")
+
+    @staticmethod
+    def now() -> str:
+        """The store's timestamp of this moment (what `updated_at` holds)."""
+        return _now()
+
+    def release(self, run_ids: Iterable[str]) -> None:
+        """Give up this process's leases on `run_ids`."""
+        host, pid = socket.gethostname(), os.getpid()
+        with self._transaction() as c:
+            c.executemany(
+                "DELETE FROM leases WHERE run_id = ? AND host = ? AND pid = ?",
+                [(i, host, pid) for i in run_ids],
+            )
 
     # -- reads -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -376,6 +523,39 @@ class RunStore:
         order = {run_id: i for i, run_id in enumerate(ids)}
         frame["_run_order"] = frame["run_id"].map(order)
         return frame[frame["_run_order"].notna()]
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, without writing to it, an SQLite file that another program made."""
+    if current_version(conn) != 0:
+        return
+    tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if tables:
+        raise InputError(
+            f"{path}: not a mixlab run store: it holds another program's tables ({', '.join(tables[:5])}); "
+            "give mixlab a store file of its own"
+        )
+
+
+def _write_error(path: Path, error: sqlite3.OperationalError) -> Exception:
+    """A clear error for a write the store could not make (full disk, read-only file)."""
+    text = str(error)
+    if "full" in text:
+        return InputError(f"{path}: cannot write the run store: database or disk is full ({text})")
+    if "readonly" in text or "read-only" in text:
+        return InputError(f"{path}: cannot write the run store: {text}")
+    return error
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _first_seen(values: pd.Series) -> list[str]:

@@ -128,7 +128,7 @@ def make_plan(
     natural = natural_shares(probe.data)
     domains = list(natural)
     mixtures = design_mixtures(sweep.mixtures, domains, natural)
-    return [
+    runs = [
         expand_run(sweep.base, {d: w for d, w in mixture.items() if w > 0}, model, tokens, seed,
                    sweep.tags,
                    f"{origin}: run (mixture {i}, model {model if isinstance(model, str) else 'custom'}"
@@ -136,6 +136,8 @@ def make_plan(
         for (i, mixture), model, tokens, seed in itertools.product(
             enumerate(mixtures), sweep.models, sweep.tokens, sweep.seeds)
     ]
+    check_unique_runs(runs, origin, sweep, mixtures)
+    return runs
 
 
 def model_spec(model: str | ModelSpec) -> dict[str, Any]:
@@ -163,6 +165,47 @@ def expand_run(
     return parse_train_config(doc, origin, base_dir)
 
 
+def _repeated(values: list) -> object | None:
+    seen = []
+    for v in values:
+        if v in seen:
+            return v
+        seen.append(v)
+    return None
+
+
+def check_unique_runs(
+    runs: list[TrainConfig],
+    origin: str,
+    sweep: SweepConfig | None = None,
+    mixtures: list[dict[str, float]] | None = None,
+) -> None:
+    """Refuse a plan in which two runs share an id (they would train at once, twice)."""
+    first: dict[str, int] = {}
+    for i, run in enumerate(runs):
+        if run.id not in first:
+            first[run.id] = i
+            continue
+        where = f"runs[{first[run.id]}] and runs[{i}] have the same run id {run.id!r}"
+        axis = None
+        if sweep is not None:
+            models = [m if isinstance(m, str) else m.model_dump_json() for m in sweep.models]
+            for name, values in (
+                ("seeds", sweep.seeds),
+                ("tokens", sweep.tokens),
+                ("models", models),
+                ("mixtures", mixtures or []),
+            ):
+                if (value := _repeated(values)) is not None:
+                    axis = f"{name} repeats {value!r}"
+                    break
+            if axis is None and "run_id" in sweep.base:
+                axis = "base.run_id gives every run the same id; leave run ids to the plan"
+        raise InputError(
+            f"{origin}: {axis + ': ' if axis else ''}{where}; every run of a plan must be distinct"
+        )
+
+
 def save_plan(runs: list[TrainConfig], path: str | Path, sweep: SweepConfig | None = None) -> None:
     doc = {
         "version": PLAN_VERSION,
@@ -185,4 +228,11 @@ def load_plan(path: str | Path) -> list[TrainConfig]:
             runs.append(TrainConfig.model_validate(run))
         except ValidationError as e:
             raise InputError(format_validation_error(f"{path}: runs[{i}]", e)) from None
+    sweep = None
+    if isinstance(doc.get("sweep"), dict):
+        try:
+            sweep = SweepConfig.model_validate(doc["sweep"])
+        except ValidationError:
+            sweep = None  # the axes only help name a duplicate; the runs are what counts
+    check_unique_runs(runs, str(path), sweep)
     return runs

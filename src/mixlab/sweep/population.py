@@ -86,29 +86,40 @@ def _vocab_size(cfg: TrainConfig) -> int:
         return 50_304
 
 
-def run_group(cfg_jsons: list[str], store_path: str) -> list[tuple[str, str, str | None, float]]:
-    """Train a group (alone, or as one population); one (id, status, error, seconds) per run.
+def run_group(cfg_jsons: list[str]) -> list[tuple[str, str | None, str, str | None, float]]:
+    """Train a group (alone, or as one population) in this worker, into memory.
 
-    Never raises: a failure is recorded in the store and reported here.
+    One (id, record JSON or None, status, error, seconds) per run, for the sweep's driver,
+    which alone writes the store. Never raises.
     """
-    from mixlab.runs import RunStore
+    import os
+
+    from mixlab.runs.memory import MemoryStore
     from mixlab.sweep.execute import run_one
     from mixlab.train.population import train_population
     from mixlab.train.runtime import start_process
 
     if len(cfg_jsons) == 1:
-        return [run_one(cfg_jsons[0], store_path)]
+        return [run_one(cfg_jsons[0])]
     start_process()  # idempotent, as in run_one (Ray workers get no initialiser)
     cfgs = [TrainConfig.model_validate_json(c) for c in cfg_jsons]
+    sink = MemoryStore(f"<population worker {os.getpid()}>")
     start = time.perf_counter()
     try:
-        with RunStore(store_path) as store:
-            records = train_population(cfgs, store)
+        train_population(cfgs, sink)
+        error = None
     except Exception as e:  # noqa: BLE001 - each member not recorded otherwise is failed
-        secs = time.perf_counter() - start
-        return [(c.id, "failed", f"{type(e).__name__}: {e}", secs) for c in cfgs]
+        error = f"{type(e).__name__}: {e}"
     secs = (time.perf_counter() - start) / len(cfgs)  # each run's share (the sweep's ETA)
-    return [
-        (c.id, "failed", "not recorded", secs) if r is None else (c.id, r.status, r.error, secs)
-        for c, r in zip(cfgs, records, strict=True)
-    ]
+    results = []
+    for c in cfgs:
+        record = sink.get(c.id) if c.id in sink else None
+        if record is None:
+            results.append((c.id, None, "failed", error or "not recorded", secs))
+        else:
+            status = record.status if error is None or record.status != "running" else "failed"
+            reason = record.error if status == record.status else error
+            if status != record.status:
+                record = record.model_copy(update={"status": status, "error": reason})
+            results.append((c.id, record.model_dump_json(), status, reason, secs))
+    return results

@@ -18,6 +18,7 @@ from pydantic import (
 
 from mixlab.errors import InputError
 from mixlab.io.files import format_validation_error, read_yaml
+from mixlab.names import name_validator
 from mixlab.train.model import ModelConfig
 from mixlab.train.presets import PRESETS, preset
 
@@ -155,6 +156,12 @@ class TrainConfig(BaseModel):
                 f"{value!r} is not a device: use auto, cpu, cuda, cuda:N or mps"
             ) from None
         return value
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, value: str | None) -> str | None:
+        # the run id names the run's checkpoint folder: no '..', '/', or absolute paths
+        return None if value is None else name_validator(value)
 
     def resolved(self, base: Path) -> TrainConfig:
         """Relative paths are relative to the config file's folder."""

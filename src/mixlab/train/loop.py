@@ -26,7 +26,10 @@ import mixlab
 from mixlab.data.prepared import load_prepared
 from mixlab.data.sampler import MixtureSampler, validation_batches
 from mixlab.data.schedule import parse_schedule
+from mixlab.errors import InputError
+from mixlab.names import check_name
 from mixlab.runs import Evaluation, RunRecord, RunStore
+from mixlab.runs.store import DoneRunError
 from mixlab.train.adamw import AdamW
 from mixlab.train.cadence import evaluation_steps
 from mixlab.train.checkpoint import (
@@ -150,6 +153,7 @@ class Trainer:
         self.code_bits = torch.zeros(len(self.sampler.domains), dtype=torch.float64,
                                      device=setup.device)
         self.code_tokens = np.zeros(len(self.sampler.domains), dtype=np.int64)
+        self.evaluations: list[Evaluation] = []  # made so far: checkpointed with the state
         self.diverge_at = 2.0 * math.log(self.tokenizer.vocab_size)
         self.pending: list[torch.Tensor] = []  # step losses not yet read (no host sync)
         e = cfg.eval
@@ -252,8 +256,10 @@ class Trainer:
                         self.code_tokens[i] * self.bytes_per_token[domain])
         if train_loss is not None:
             values["train_loss"] = train_loss
-        return [Evaluation(step=self.step_no, tokens=float(self.tokens_seen), metric=k, value=v)
-                for k, v in values.items() if math.isfinite(v)]
+        evals = [Evaluation(step=self.step_no, tokens=float(self.tokens_seen), metric=k, value=v)
+                 for k, v in values.items() if math.isfinite(v)]
+        self.evaluations.extend(evals)  # checkpointed with the state
+        return evals
 
     def code_length(self) -> np.ndarray:
         """Bits spent so far per domain, summed over ranks (a collective: every rank calls it)."""
@@ -271,7 +277,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "sampler": self.sampler.state_dict(),
             "code_bits": self.code_bits.cpu(),
-            "code_tokens": self.code_tokens.copy(),
+            "code_tokens": torch.from_numpy(self.code_tokens.copy()),
+            "evaluations": [e.model_dump() for e in self.evaluations],
             "rng": rng_state(),
         }
 
@@ -281,7 +288,8 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.step_no = int(state["step"])
         self.code_bits = state["code_bits"].to(self.setup.device)
-        self.code_tokens = np.asarray(state["code_tokens"]).copy()
+        self.code_tokens = state["code_tokens"].numpy().astype(np.int64)
+        self.evaluations = [Evaluation(**e) for e in state.get("evaluations", [])]
         set_rng_state(state["rng"])
 
 
@@ -292,16 +300,29 @@ def train(
     resume: bool = True,
     stop_after: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    force: bool = False,
 ) -> RunRecord | None:
     """Train one proxy run and record it in `store` (on rank 0). Returns the record there.
 
     `resume` continues from the run's checkpoint when there is one; `stop_after` ends the
-    process after that many steps (as a crash would), for tests of resuming.
+    process after that many steps (as a crash would), for tests of resuming. A run already
+    done in the store is returned as it is when its settings are the same, and is refused
+    (InputError) when they differ, unless `force`; a failure never replaces a done run.
     """
+    check_name(cfg.id, "run_id")
     setup = resolve_setup(cfg)
+    lead = setup.rank == 0
+    if lead and store is not None and cfg.id in store:
+        existing = store.get(cfg.id)
+        if existing.status == "done" and not force:
+            if (existing.schedule or {}).get("fingerprint") == cfg.fingerprint():
+                return existing  # the same run, already finished: nothing to do
+            raise InputError(
+                f"run id {cfg.id!r} is already done in {store.path} with other settings; "
+                "choose another run_id, or pass --force to replace the finished run"
+            )
     if setup.world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if setup.device.type == "cuda" else "gloo")
-    lead = setup.rank == 0
     try:
         trainer = Trainer(cfg, setup)
     except Exception as e:
@@ -311,7 +332,7 @@ def train(
     ckpt_path = checkpoint_path(cfg)
     if resume and ckpt_path is not None and ckpt_path.exists():
         trainer.restore(load_checkpoint(ckpt_path, cfg.fingerprint()))
-    record = start_record(cfg, trainer, store) if lead and store is not None else None
+    record = start_record(cfg, trainer, store, replace_done=force) if lead and store is not None else None
     start = time.perf_counter()
     start_tokens = trainer.tokens_seen
     def evaluate(train_loss: float | None) -> list[Evaluation]:
@@ -362,12 +383,16 @@ def checkpoint_path(cfg: TrainConfig) -> Path | None:
     return cfg.checkpoint.dir / cfg.id / CHECKPOINT_NAME if cfg.checkpoint.dir else None
 
 
-def start_record(cfg: TrainConfig, trainer: Trainer, store: RunStore) -> RunRecord:
-    """Write the run's record as running, keeping the evaluations up to a resumed step."""
+def start_record(
+    cfg: TrainConfig, trainer: Trainer, store: RunStore, *, replace_done: bool = True
+) -> RunRecord:
+    """Write the run's record as running, with the evaluations its checkpoint brought back.
+
+    `replace_done=False` refuses (DoneRunError) to replace a run recorded as done.
+    """
     record = _record(cfg, trainer)
-    existing = store.get(cfg.id).evaluations if trainer.step_no and cfg.id in store else []
-    kept = [e for e in existing if e.step is not None and e.step <= trainer.step_no]
-    store.put(record.model_copy(update={"evaluations": kept}))
+    store.put(record.model_copy(update={"evaluations": trainer.evaluations}),
+              replace_done=replace_done)
     return record
 
 
@@ -405,15 +430,26 @@ def average_mixture(schedule, domains: list[str]) -> dict[str, float]:
     return {d: float(w) for d, w in zip(domains, shares, strict=True) if w > 0}
 
 
-def record_setup_failure(cfg: TrainConfig, store: RunStore, error: Exception) -> None:
-    """Record a run that could not start (impossible mixture, missing data) as failed."""
+def failure_record(cfg: TrainConfig, error: str | None) -> RunRecord | None:
+    """A failed record of a run that has none to show (it could not start, or its worker died)."""
     try:
         schedule = parse_schedule(cfg.mixture, field="mixture")
     except Exception:  # noqa: BLE001 - without a mixture there is no run record to write
-        return
-    store.put(RunRecord(
+        return None
+    return RunRecord(
         id=cfg.id, tags=cfg.tags, mixture=average_mixture(schedule, schedule.domains()),
-        seed=cfg.seed, status="failed", error=f"{type(error).__name__}: {error}",
+        seed=cfg.seed, status="failed", error=error,
         host=socket.gethostname(), source="mixlab train",
         schedule={"mixture": schedule.model_dump(mode="json"), "fingerprint": cfg.fingerprint()},
-    ))
+    )
+
+
+def record_setup_failure(cfg: TrainConfig, store: RunStore, error: Exception) -> None:
+    """Record a run that could not start (impossible mixture, missing data) as failed."""
+    record = failure_record(cfg, f"{type(error).__name__}: {error}")
+    if record is None:
+        return
+    try:
+        store.put(record, replace_done=False)
+    except DoneRunError:  # a done run stays as it is; the setup error is what the caller sees
+        pass
