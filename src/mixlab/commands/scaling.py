@@ -332,14 +332,21 @@ def scaling_nested(
     weights: Annotated[
         Path | None, typer.Option("--weights", help="JSON {metric: weight}: a weighted target.")
     ] = None,
-    law: Annotated[str, typer.Option("--law", help="Mixing law kind (exp, implicit, ...).")] = "exp",
+    law: Annotated[
+        str, typer.Option("--law", help="Mixing law kind (auto, exp, implicit, ...).")
+    ] = "auto",
     law_param: Annotated[
         list[str] | None, typer.Option("--law-param", help="Mixing law KEY=VALUE (repeatable).")
     ] = None,
     size_exponent: Annotated[
         str, typer.Option(help="shared (one exponent for all mixtures) or per-mixture.")
     ] = "shared",
-    size_field: Annotated[str, typer.Option(help="n_params or n_params_nonembed.")] = "n_params",
+    size_field: Annotated[
+        str, typer.Option(help="auto (non-embedding if known), n_params or n_params_nonembed.")
+    ] = "auto",
+    skip_incomplete: Annotated[
+        bool, typer.Option(help="Leave out (with a warning) mixtures with < 3 sizes.")
+    ] = True,
     min_step: Annotated[float, typer.Option(help="First step of each curve to use.")] = 0.0,
     min_fraction: Annotated[
         float, typer.Option(help="Skip steps below this fraction of a curve's last step.")
@@ -357,10 +364,9 @@ def scaling_nested(
     """Nested prediction: step laws, then size laws, then a mixing law, then the optimum."""
     _quiet_blas()
     from mixlab.io.scaling_laws import read_json, write_json
-    from mixlab.laws import make_law
     from mixlab.laws.scaling.forms import StepLaw
     from mixlab.runs import RunStore
-    from mixlab.studies.nested import nested_from_store
+    from mixlab.studies.nested import nested_from_store, nested_law
 
     output_file(out, "--out")
     positive(target_steps, "--target-steps")
@@ -384,7 +390,7 @@ def scaling_nested(
         w = {m: float(w[m]) for m in metrics}
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    mixing = make_law(law, **_law_params(law_param))
+    mixing = nested_law(law, **_law_params(law_param))
     with RunStore(store, create=False) as s:
         result = nested_from_store(
             s, metrics, weights=w, tag=tag, size_field=size_field, law=mixing,
@@ -392,22 +398,25 @@ def scaling_nested(
             step_law=StepLaw(min_step=min_step, min_fraction=min_fraction),
             size_exponent=size_exponent, optimize=optimize, n_bootstrap=bootstrap,
             mixture_resampling=mixture_resampling, level=level, seed=seed,
+            skip_incomplete=skip_incomplete,
         )
     data = result.to_dict()
     write_json(data, out)
     o = output(ctx)
-    o.info(f"nested prediction over {len(result.mixtures)} mixtures -> {out}")
+    o.info(f"nested prediction over {len(result.mixtures)} mixtures (sizes: "
+           f"{result.size_field}; --target-size counts the same) -> {out}")
 
     def render(con) -> None:
         mix = data["mixtures"]
-        cols = ["mixture", "sizes", "predicted"] + (["low", "high"] if "low" in mix[0] else [])
+        extra = [c for c in ("corrected", "low", "high") if c in mix[0]]
         con.print(table(f"predicted loss at {target_steps:g} steps, {target_size:.4g} params",
-                        cols, [[m["mixture"], m["n_sizes"], m["predicted"],
-                                *([m["low"], m["high"]] if "low" in m else [])] for m in mix]))
+                        ["mixture", "sizes", "predicted", *extra],
+                        [[m["mixture"], m["n_sizes"], m["predicted"], *(m[c] for c in extra)]
+                         for m in mix]))
         opt = data["optimum"]
         if opt:
             rows = list(opt["mixture"].items()) + [("predicted", opt["predicted"])]
-            if "interval" in opt:
+            if opt.get("interval") is not None:
                 rows.append((f"{100 * level:g}% interval",
                              "{:.6g} .. {:.6g}".format(*opt["interval"])))
             con.print(table("optimum", ["", "value"], rows))

@@ -505,6 +505,27 @@ class StepLaw(PowerLaw1D):
     def _select_rows(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         return X[:, 0] >= self.warmup_end(X[:, 0])
 
+    def fit(self, X: Any, y: Any, *, init: Mapping[str, float] | None = None) -> StepLaw:
+        """Fit on steps `X` and losses `y`; points before the warm-up end (step 0 included)
+        are left out before the positivity check, so a curve logged from step 0 fits."""
+        try:
+            S = (np.asarray(X["S"], float) if isinstance(X, Mapping) or hasattr(X, "columns")
+                 else np.asarray(X, float)).ravel()
+        except (TypeError, ValueError, KeyError, IndexError):
+            return super().fit(X, y, init=init)  # the base class names the problem
+        if np.isnan(S).any() or (S < 0).any():
+            return super().fit(X, y, init=init)
+        self._check_hyper()
+        keep = np.flatnonzero((S > 0) & (S >= self.warmup_end(S)))
+        y_all = np.asarray(y, dtype=float).ravel() if np.ndim(y) else y
+        if keep.size == S.size or len(y_all) != S.size:
+            return super().fit(X, y, init=init)
+        super().fit(S[keep], y_all[keep], init=init)
+        self.rows_ = keep[self.rows_]
+        self.dropped_ = [int(keep[i]) for i in self.dropped_]
+        self.n_given_ = int(S.size)
+        return self
+
 
 class SizeLaw(PowerLaw1D):
     """Loss against model size: L(N) = E + A * N^-b."""
