@@ -101,3 +101,37 @@ def test_nested_input_errors(rng):
         nested_predict(curves.drop(columns="value"), runs, mixtures, **kw)
     with pytest.raises(InputError, match="no curve points"):
         nested_predict(curves[curves.run_id != runs.index[0]], runs, mixtures, **kw)
+
+
+def test_degenerate_mixing_law_is_flagged(rng, monkeypatch):
+    from mixlab.laws.scaling import nested as nested_mod
+    from mixlab.laws.scaling.nested import degenerate_law
+
+    curves, runs, mixtures = synthetic(rng, n_mix=8)
+    R = mixtures.to_numpy()
+    y = truth(R, 1e9, 20000)
+    law = make_law("exp").fit(R, y[:, None], domain_names=DOMAINS)
+    assert degenerate_law(law, R, y) is None
+    law.t_ = law.t_ * 0 + 700.0
+    assert "700" in degenerate_law(law, R, y)
+    monkeypatch.setattr(nested_mod, "degenerate_law", lambda *a: "exponent |t| = 700 > 600")
+    with pytest.warns(FitWarning, match="degenerate"):
+        res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
+                             law=make_law("exp"), optimize=False)
+    assert res.to_dict()["law_check"] == "exponent |t| = 700 > 600"
+
+
+def test_backtest_corrects_a_known_size_bias(rng):
+    """Sizes follow E + A N^-b exactly: the back-test finds no bias; its interval holds."""
+    curves, runs, mixtures = synthetic(rng, n_mix=10, sizes=(1e7, 3e7, 1e8, 3e8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        res = nested_predict(curves, runs, mixtures, target_steps=8000, target_size=1e9,
+                             law=make_law("exp"), optimize=False)
+    bt = res.backtest
+    assert bt["held_out_size"] == 3e8 and not bt["exponent_fixed"] and bt["n"] == 10
+    assert abs(bt["size_bias"]) < 0.005
+    R = mixtures.to_numpy()
+    lo, hi = res.backtest_interval(R, 0.9)
+    want = truth(R, 1e9, 8000)
+    assert np.mean((lo <= want) & (want <= hi)) >= 0.9

@@ -375,7 +375,9 @@ def nested_predict(
         keys = [k for k in keys if k not in skipped]
         fit_keys = [k for k in fit_keys if k not in skipped]
         if not keys or not fit_keys:
-            raise InputError("nested prediction: no mixture has runs at 3 or more model sizes")
+            raise InputError(
+                "nested prediction: no mixture has runs at 3 or more model sizes (mixture "
+                f"{few.index[0]!r} has runs at {int(few.iloc[0])} model size(s))")
         if named:
             warnings.warn(f"nested prediction: fit mixture(s) {named} left out (fewer than 3 "
                           "sizes)", FitWarning, stacklevel=2)
