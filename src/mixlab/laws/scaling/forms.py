@@ -758,3 +758,7 @@ class OvertrainLaw(_NDLaw):
         s = 6.0 ** -p["eta"]
         return {"E": p["E"], "A": p["a"] * s, "B": p["b"] * s,
                 "alpha": 2 * p["eta"], "beta": 2 * p["eta"]}
+
+
+# the schedule-aware step law registers itself in SCALING_FORMS (it builds on this module)
+from mixlab.laws.scaling import schedule as _schedule  # noqa: E402, F401
