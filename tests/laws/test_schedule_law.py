@@ -73,6 +73,7 @@ def test_wsd_cooldown_from_a_fitted_annealing_coefficient():
     cool = wsd.clone(C=fitted.params_["C"]).fit(steps[stable], yw[stable])
     assert cool.predict([8000])[0] == pytest.approx(clean_w[-1], abs=0.01)
     assert fitted.with_schedule(kind="wsd", decay=0.2).predict([8000])[0] == pytest.approx(
-        clean_w[-1], abs=0.01)
+        clean_w[-1], abs=0.01
+    )
     drop = clean_w[stable][-1] - clean_w[-1]
     assert drop > 0.1  # the cooldown is a real drop that the stable phase does not show

@@ -29,8 +29,14 @@ __all__ = ["ScheduleStepLaw", "annealing_areas", "lr_schedule"]
 SCHEDULE_KINDS = ("cosine", "wsd", "constant")
 
 
-def lr_schedule(n_steps: int, total_steps: int, kind: str = "cosine", warmup: float = 0.05,
-                min_lr_ratio: float = 0.1, decay: float = 0.2) -> np.ndarray:
+def lr_schedule(
+    n_steps: int,
+    total_steps: int,
+    kind: str = "cosine",
+    warmup: float = 0.05,
+    min_lr_ratio: float = 0.1,
+    decay: float = 0.2,
+) -> np.ndarray:
     """Learning rate / peak for optimiser steps 0..n_steps-1: the formula of
     :func:`mixlab.train.lr_schedule.lr_at` (steps past `total_steps` stay at the end value)."""
     i = np.arange(int(n_steps), dtype=float)
@@ -134,8 +140,17 @@ class ScheduleStepLaw(ScalingLaw):
         run: `total_steps=`), to predict what that run's curve would be."""
         self._check_fitted()
         other = self.clone(**schedule)
-        for name in ("params_", "objective_", "n_points_", "n_given_", "dropped_", "rows_",
-                     "fit_info_", "boot_params_", "ci_"):
+        for name in (
+            "params_",
+            "objective_",
+            "n_points_",
+            "n_given_",
+            "dropped_",
+            "rows_",
+            "fit_info_",
+            "boot_params_",
+            "ci_",
+        ):
             if hasattr(self, name):
                 setattr(other, name, getattr(self, name))
         return other
@@ -147,19 +162,24 @@ class ScheduleStepLaw(ScalingLaw):
     def _check_hyper(self) -> None:
         super()._check_hyper()
         if self.kind not in SCHEDULE_KINDS:
-            raise InputError(f"{self.label}: kind must be one of {SCHEDULE_KINDS}, got "
-                             f"{self.kind!r}")
+            raise InputError(
+                f"{self.label}: kind must be one of {SCHEDULE_KINDS}, got {self.kind!r}"
+            )
         if not (int(self.total_steps) >= 1):
             raise InputError(f"{self.label}: total_steps must be >= 1")
         if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1 or not 0 < self.decay <= 1:
-            raise InputError(f"{self.label}: warmup in [0, 1), min_lr_ratio in [0, 1], decay "
-                             "in (0, 1]")
+            raise InputError(
+                f"{self.label}: warmup in [0, 1), min_lr_ratio in [0, 1], decay in (0, 1]"
+            )
         if not 0 <= self.lam < 1:
             raise InputError(f"{self.label}: lam must be in [0, 1), got {self.lam!r}")
 
     def _specs(self) -> list[ParamSpec]:
-        specs = [ParamSpec("L0", "log"), ParamSpec("A", "log"),
-                 ParamSpec("alpha", lower=0.0, upper=EXPONENT_MAX)]
+        specs = [
+            ParamSpec("L0", "log"),
+            ParamSpec("A", "log"),
+            ParamSpec("alpha", lower=0.0, upper=EXPONENT_MAX),
+        ]
         if self.C is None:
             specs.append(ParamSpec("C", lower=0.0, upper=1e6))
         return specs
@@ -170,8 +190,10 @@ class ScheduleStepLaw(ScalingLaw):
     def _design(self, X: np.ndarray) -> np.ndarray:
         steps = np.rint(X[:, 0]).astype(int)
         n = int(max(steps.max(), self.total_steps))
-        s1, s2 = annealing_areas(lr_schedule(n, self.total_steps, self.kind, self.warmup,
-                                             self.min_lr_ratio, self.decay), self.lam)
+        s1, s2 = annealing_areas(
+            lr_schedule(n, self.total_steps, self.kind, self.warmup, self.min_lr_ratio, self.decay),
+            self.lam,
+        )
         return np.column_stack([np.log(np.maximum(s1[steps], 1e-12)), s2[steps]])
 
     def _f(self, th: np.ndarray, Z: np.ndarray) -> np.ndarray:
