@@ -344,6 +344,11 @@ def scaling_nested(
     size_field: Annotated[
         str, typer.Option(help="auto (non-embedding if known), n_params or n_params_nonembed.")
     ] = "auto",
+    lr_schedule: Annotated[
+        str | None,
+        typer.Option(help='Schedule of runs that record none, as JSON: {"steps": 30000, "lr": '
+                     '{"kind": "cosine", "warmup": 0.01, "min_lr_ratio": 0.1}}.'),
+    ] = None,
     skip_incomplete: Annotated[
         bool, typer.Option(help="Leave out (with a warning) mixtures with < 3 sizes.")
     ] = True,
@@ -365,6 +370,7 @@ def scaling_nested(
     _quiet_blas()
     from mixlab.io.scaling_laws import read_json, write_json
     from mixlab.laws.scaling.forms import StepLaw
+    from mixlab.laws.scaling.schedule import ScheduleStepLaw
     from mixlab.runs import RunStore
     from mixlab.studies.nested import nested_from_store, nested_law
 
@@ -391,6 +397,13 @@ def scaling_nested(
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
     mixing = nested_law(law, **_law_params(law_param))
+    schedule = None
+    if lr_schedule is not None:
+        try:
+            schedule = json.loads(lr_schedule)
+            ScheduleStepLaw.from_record(schedule)._check_hyper()
+        except (json.JSONDecodeError, InputError) as exc:
+            raise InputError(f"--lr-schedule: {exc}") from None
     with RunStore(store, create=False) as s:
         result = nested_from_store(
             s, metrics, weights=w, tag=tag, size_field=size_field, law=mixing,
@@ -398,7 +411,7 @@ def scaling_nested(
             step_law=StepLaw(min_step=min_step, min_fraction=min_fraction),
             size_exponent=size_exponent, optimize=optimize, n_bootstrap=bootstrap,
             mixture_resampling=mixture_resampling, level=level, seed=seed,
-            skip_incomplete=skip_incomplete,
+            skip_incomplete=skip_incomplete, default_schedule=schedule,
         )
     data = result.to_dict()
     write_json(data, out)

@@ -47,13 +47,16 @@ def nested_inputs(
     tag: str | None = None,
     ids: Sequence[str] | None = None,
     size_field: str = "auto",
+    default_schedule: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(curves, runs, mixtures) as :func:`mixlab.laws.nested.nested_predict` takes them.
 
     With one metric and no `weights` the curve is that metric; otherwise it is
     sum_m weights[m] * metric_m (weights default to 1 / len(metrics)).  `size_field`
     `auto`: non-embedding parameters when every run records them (Kaplan et al.'s choice,
-    and the count Ye et al. fitted), else `n_params`.
+    and the count Ye et al. fitted), else `n_params`.  The `schedule` column holds each
+    run's learning-rate schedule ({"steps", "lr"}: mixlab's own runs record it), else
+    `default_schedule` (for imported runs), else None.
     """
     metrics = list(dict.fromkeys(metrics))
     if not metrics:
@@ -102,10 +105,18 @@ def nested_inputs(
     keys = [mixture_key(row) for row in mix.to_numpy()]
     runs = pd.DataFrame({"mixture": keys, "n_params": [float(sizes[i]) for i in with_curves]},
                         index=pd.Index(with_curves, name="run_id"))
+    runs["schedule"] = [_schedule_of(r, default_schedule) for r in records]
     runs.attrs["size_field"] = size_field
     mixtures = mix.set_axis(keys).loc[~pd.Index(keys).duplicated()]
     mixtures.index.name = "mixture"
     return curves, runs, mixtures
+
+
+def _schedule_of(record: Any, default: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    sched = record.schedule or {}
+    if isinstance(sched.get("lr"), Mapping) and sched.get("steps"):
+        return {"steps": int(sched["steps"]), "lr": dict(sched["lr"])}
+    return None if default is None else dict(default)
 
 
 def nested_from_store(
@@ -118,11 +129,13 @@ def nested_from_store(
     weights: Mapping[str, float] | None = None,
     tag: str | None = None,
     size_field: str = "auto",
+    default_schedule: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> NestedResult:
     """Run :func:`~mixlab.laws.nested.nested_predict` on the runs of `store` (optionally tagged)."""
     curves, runs, mixtures = nested_inputs(
-        store, metrics, weights=weights, tag=tag, size_field=size_field)
+        store, metrics, weights=weights, tag=tag, size_field=size_field,
+        default_schedule=default_schedule)
     result = nested_predict(curves, runs, mixtures, target_steps=target_steps,
                           target_size=target_size, law=law, **kwargs)
     result.size_field = runs.attrs.get("size_field", size_field)

@@ -44,6 +44,7 @@ from mixlab.laws.scaling.forms import (
     SizeLaw,
     StepLaw,
 )
+from mixlab.laws.scaling.schedule import ScheduleStepLaw
 
 __all__ = ["NestedResult", "SharedExponentSizeLaw", "degenerate_law", "nested_predict"]
 
@@ -303,6 +304,7 @@ def nested_predict(
     seed: int = 0,
     skip_incomplete: bool = True,
     backtest: bool = True,
+    schedule_aware: bool = True,
 ) -> NestedResult:
     """Predict every mixture's loss at `target_steps` and `target_size`; fit `law` on them.
 
@@ -312,6 +314,11 @@ def nested_predict(
     ``make_law("exp", features="linear+log")``), fitted on the mixtures in
     `fit_mixtures` (default all).  Each mixture needs runs at >= 3 model sizes: others are
     left out with a FitWarning naming them (`skip_incomplete=False`: an InputError).
+
+    Runs whose `runs` row has a `schedule` (a mixlab run record's: {"steps": T, "lr":
+    {kind, warmup, min_lr_ratio, decay}}) get the schedule-aware step law, read at the
+    target steps of a run with the same schedule shape (`schedule_aware=False`: the plain
+    law for all); the others the plain step law, with a FitWarning.
 
     `backtest` (default on): hold out the largest proxy size, predict it from the smaller
     ones with the same stages, and cross-validate the mixing law; those errors correct the
@@ -342,11 +349,21 @@ def nested_predict(
     step_fits: dict[str, StepLaw] = {}
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     rows = []
+    schedules = runs["schedule"] if "schedule" in runs.columns else pd.Series(dtype=object)
+    no_schedule = [r for r in run_ids if not isinstance(schedules.get(r), Mapping)]
+    if schedule_aware and no_schedule:
+        warnings.warn(f"nested prediction: {len(no_schedule)} of {len(run_ids)} runs have no "
+                      f"learning-rate schedule (e.g. {no_schedule[0]!r}): plain step law for "
+                      "them, which cannot follow the drop at the end of a decaying schedule",
+                      FitWarning, stacklevel=2)
     for rid in run_ids:
         g = per_run[rid]
         S, v = g["step"].to_numpy(float), g["value"].to_numpy(float)
+        this: Any = step_law
+        if schedule_aware and rid not in no_schedule:
+            this = ScheduleStepLaw.from_record(schedules[rid], min_step=step_law.warmup_end(S))
         try:
-            fitted = step_law.clone(n_bootstrap=0).fit(S, v)
+            fitted = this.clone(n_bootstrap=0).fit(S, v)
         except InputError as exc:
             raise InputError(f"run {rid!r}: {exc}") from None
         step_fits[rid] = fitted
@@ -355,7 +372,7 @@ def nested_predict(
         rows.append({"run_id": rid, "mixture": runs.at[rid, "mixture"],
                      "n_params": float(runs.at[rid, "n_params"]), "n_points": fitted.n_points_,
                      "last_step": float(S.max()), **fitted.params_,
-                     "predicted": float(fitted.predict([target_steps])[0])})
+                     "predicted": _at_target(fitted, target_steps)})
     run_table = pd.DataFrame(rows).set_index("run_id")
 
     # stage 2: sizes
@@ -456,9 +473,11 @@ def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.n
             for rid, fitted in step_fits.items():
                 S, v = arrays[rid]
                 idx = bootstrap_indices(len(v), 1, rng)[0]
-                refit = fitted.clone(min_step=0.0, min_fraction=0.0, drop_highest=0).fit(
-                    S[idx], v[idx], init=fitted.params_)
-                preds.append(refit.predict([target])[0])
+                loose = {"min_step": 0.0, "drop_highest": 0}
+                if isinstance(fitted, StepLaw):
+                    loose["min_fraction"] = 0.0
+                refit = fitted.clone(**loose).fit(S[idx], v[idx], init=fitted.params_)
+                preds.append(_at_target(refit, target))
             size_pred, _ = size_stage(np.array(preds), init)
             idx, y = fit_idx, size_pred[fit_idx]
             if mixture_resampling == "cases":
@@ -477,6 +496,14 @@ def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.n
     result.size_samples = np.array(size_samples)
     result.boot_laws = laws
     result.optimum_samples = None if opt_w is None else np.array(opt_samples)
+
+
+def _at_target(fitted: Any, target_steps: float) -> float:
+    """A fitted step law's loss at the target steps; a schedule-aware one under the same
+    schedule stretched to end at the target steps (the target run's own schedule)."""
+    if isinstance(fitted, ScheduleStepLaw):
+        fitted = fitted.with_schedule(total_steps=int(round(target_steps)))
+    return float(fitted.predict([target_steps])[0])
 
 
 def degenerate_law(law: MixingLaw, R: np.ndarray, y: np.ndarray) -> str | None:
