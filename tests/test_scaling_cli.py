@@ -265,3 +265,21 @@ def test_nested_skips_mixtures_with_fewer_than_three_sizes(tmp_path, capsys):
     assert len(data["mixtures"]) == 7 and len(data["skipped"]) == 1
     code, _, err = run_cli(capsys, *args, "--no-skip-incomplete")
     assert code == 2 and "has runs at 2 model size(s)" in err
+
+
+def test_fit_records_a_size_backtest_and_predict_uses_it(runs_csv, tmp_path, capsys):
+    fit = tmp_path / "fit.json"
+    code, _, err = run_cli(capsys, "scaling", "fit", "--runs", runs_csv, "--n-column", "params",
+                           "--d-column", "tokens", "--loss-column", "loss", "--bootstrap", "0",
+                           "--out", fit)
+    assert code == 0, err
+    bt = json.loads(fit.read_text())["backtest"]
+    assert bt["held_out_size"] == pytest.approx(1e10) and bt["n"] == 8
+    assert abs(bt["bias"]) < 0.01  # the generating law extrapolates exactly
+    code, out, err = run_cli(capsys, "--json", "scaling", "predict", fit, "--n", "3e10",
+                             "--d", "1e12")
+    assert code == 0, err
+    res = json.loads(out)
+    lo, hi = res["backtest_interval"]
+    want = P["E"] + P["A"] * 3e10 ** -P["alpha"] + P["B"] * 1e12 ** -P["beta"]
+    assert lo < want < hi and lo < res["corrected"] < hi

@@ -187,6 +187,10 @@ def scaling_fit(
         law.fit(X, y)
     except InputError as exc:
         raise InputError(f"{runs}: {exc}") from None
+    if form in ("chinchilla", "overtrain") and len(set(X["N"])) >= 3:
+        from mixlab.laws.scaling.backtest import size_backtest
+
+        law.backtest_ = size_backtest(law.clone(), X, y)  # the largest size from the rest
     save_scaling_law(law, out)
     o = output(ctx)
     o.info(f"{law.form} law fitted on {law.n_points_} points -> {out}")
@@ -240,12 +244,21 @@ def scaling_predict(
         lo, hi = law.predict_interval(point)[:, 0]
         result["interval"] = [float(lo), float(hi)]
         result["level"] = law.level
+    if getattr(law, "backtest_", None) and "N" in point:
+        from mixlab.laws.scaling.backtest import backtest_interval
+
+        c, lo, hi = backtest_interval(law.backtest_, point["N"], [loss], law.level)
+        result["corrected"] = float(c[0])
+        result["backtest_interval"] = [float(lo[0]), float(hi[0])]
 
     def render(con) -> None:
-        rows = [(k, v) for k, v in result.items() if k != "interval"]
+        rows = [(k, v) for k, v in result.items() if k not in ("interval", "backtest_interval")]
         if "interval" in result:
             rows.append((f"{100 * law.level:g}% interval", "{:.6g} .. {:.6g}".format(
                 *result["interval"])))
+        if "backtest_interval" in result:
+            rows.append((f"{100 * law.level:g}% back-tested", "{:.6g} .. {:.6g}".format(
+                *result["backtest_interval"])))
         con.print(table("prediction", ["", "value"], rows))
 
     output(ctx).result(result, render)

@@ -18,7 +18,7 @@ import numpy as np
 from mixlab.errors import InputError
 from mixlab.laws.core.fitting import FitWarning
 
-__all__ = ["BacktestResult", "backtest_size"]
+__all__ = ["BacktestResult", "backtest_interval", "backtest_size", "size_backtest"]
 
 
 @dataclass
@@ -43,21 +43,9 @@ class BacktestResult:
         }
 
 
-def backtest_size(
-    law: Any,
-    X: dict[str, np.ndarray],
-    y: np.ndarray,
-    X_target: dict[str, np.ndarray],
-    *,
-    level: float = 0.9,
-    min_sd: float = 0.0,
-) -> BacktestResult:
-    """Fit `law` (unfitted, a law in N and more) on every run below the largest size, predict
-    the largest size's runs, and turn those relative errors into a corrected prediction and a
-    `level` interval (t quantile of the scaled spread, plus the scaled bias's own error) for
-    the targets `X_target`; the final prediction uses the law refitted on all runs."""
-    from scipy.stats import t as student_t
-
+def size_backtest(law: Any, X: dict[str, Any], y: Any) -> dict[str, Any]:
+    """Fit an unfitted `law` (in N and more) on the runs below the largest size and predict
+    that size's runs: {held_out_size, next_size, n, bias, sd, rel_errors} (relative)."""
     N = np.asarray(X["N"], float)
     y = np.asarray(y, float)
     sizes = np.unique(N)
@@ -67,28 +55,64 @@ def backtest_size(
     small, held = N < top, N == top
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        part = law.clone().fit({k: np.asarray(v)[small] for k, v in X.items()}, y[small])
+        part = law.clone(n_bootstrap=0).fit(
+            {k: np.asarray(v, float)[small] for k, v in X.items()}, y[small]
+        )
+    rel = part.predict({k: np.asarray(v, float)[held] for k, v in X.items()}) / y[held] - 1.0
+    return {
+        "held_out_size": float(top),
+        "next_size": float(second),
+        "n": int(rel.size),
+        "bias": float(rel.mean()),
+        "sd": float(rel.std(ddof=1)) if rel.size > 1 else 0.0,
+        "rel_errors": [float(r) for r in rel],
+    }
+
+
+def backtest_interval(
+    bt: dict[str, Any], N: Any, predicted: Any, level: float = 0.9
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(corrected, low, high) for predictions at sizes `N` from a :func:`size_backtest`:
+    the relative bias and spread scaled by the extrapolation distance
+    log(N / held-out size) / log(held-out size / next size), a t quantile for the spread."""
+    from scipy.stats import t as student_t
+
+    top, second, n = bt["held_out_size"], bt["next_size"], max(int(bt["n"]), 1)
+    scale = np.maximum(np.log(np.asarray(N, float) / top) / np.log(top / second), 0.0)
+    corrected = np.asarray(predicted, float) / (1.0 + scale * bt["bias"])
+    q = float(student_t.ppf(0.5 + level / 2, max(n - 1, 1)))
+    half = q * scale * bt["sd"] * np.sqrt(1 + 1 / n)
+    return corrected, corrected * (1 - half), corrected * (1 + half)
+
+
+def backtest_size(
+    law: Any,
+    X: dict[str, np.ndarray],
+    y: np.ndarray,
+    X_target: dict[str, np.ndarray],
+    *,
+    level: float = 0.9,
+) -> BacktestResult:
+    """:func:`size_backtest` on (X, y), then the law refitted on every run predicts the
+    targets `X_target`, corrected and with a `level` interval by :func:`backtest_interval`."""
+    bt = size_backtest(law, X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
         full = law.clone().fit(X, y)
-    pred_held = part.predict({k: np.asarray(v)[held] for k, v in X.items()})
-    rel = pred_held / y[held] - 1.0
-    bias = float(rel.mean())
-    sd = max(float(rel.std(ddof=1)) if rel.size > 1 else 0.0, float(min_sd))
-    Nt = np.asarray(X_target["N"], float)
-    scale = np.maximum(np.log(Nt / top) / np.log(top / second), 0.0)
     pred = full.predict(X_target)
-    corrected = pred / (1.0 + scale * bias)
-    q = float(student_t.ppf(0.5 + level / 2, max(rel.size - 1, 1)))
-    half = q * scale * np.sqrt(sd**2 * (1 + 1 / max(rel.size, 1)))
+    Nt = np.asarray(X_target["N"], float)
+    corrected, low, high = backtest_interval(bt, Nt, pred, level)
+    top, second = bt["held_out_size"], bt["next_size"]
     return BacktestResult(
-        held_out_size=float(top),
-        n_held_out=int(rel.size),
-        rel_errors=rel,
-        bias=bias,
-        sd=sd,
-        scale=scale,
+        held_out_size=top,
+        n_held_out=bt["n"],
+        rel_errors=np.array(bt["rel_errors"]),
+        bias=bt["bias"],
+        sd=bt["sd"],
+        scale=np.maximum(np.log(Nt / top) / np.log(top / second), 0.0),
         predicted=pred,
         corrected=corrected,
-        low=corrected * (1 - half),
-        high=corrected * (1 + half),
+        low=low,
+        high=high,
         level=level,
     )

@@ -369,6 +369,7 @@ class ScalingLaw(Estimator):
             "dropped": self.dropped_,
             "cost": self.cost_,
             "fit_info": self.fit_info_,
+            "backtest": getattr(self, "backtest_", None),
             "bootstrap": None if self.boot_params_ is None else {
                 "n": int(len(self.boot_params_)), "seed": self.seed,
                 "params": self.boot_params_,
@@ -385,6 +386,8 @@ class ScalingLaw(Estimator):
         law.dropped_ = list(data.get("dropped") or [])
         law.cost_ = float(data["cost"] if "cost" in data else data["objective"])
         law.fit_info_ = dict(data.get("fit_info") or {})
+        if data.get("backtest"):
+            law.backtest_ = dict(data["backtest"])
         boot = data.get("bootstrap")
         law.boot_params_ = None if not boot else np.asarray(boot["params"], float).reshape(
             -1, len(law.param_names))
