@@ -10,10 +10,18 @@
    (several random splits); MAE and Spearman against the observed 410M losses, next to a
    mixing law fitted on the 305M step-30000 losses directly.
 
+2b. The same with the issue-15 pipeline (non-embedding sizes, Ye et al.'s step range, the
+   auto mixing law, back-test correction): MAE, bias, pooled Spearman, 90% interval coverage.
+3. Over-training runs (Gadre et al.): fit below 1B parameters, predict the 1.4B and 6.9B
+   runs; relative errors and back-tested 90% intervals (the 411M runs held out).
+4. Data-constrained runs (Muennighoff et al.): the R* law fitted on R < 40 repetitions,
+   the most-repeated runs predicted; fitted R* against the published 15.4.
+
 Reads ../shared/reference-data beside the checkout (or $MIXLAB_REFERENCE_DATA); exits 0
 with a message when it is absent.
 
 Run: .venv/bin/python bench/scaling_reference.py [--splits K] [--bootstrap B] [--full-grid]
+     [--only chinchilla nested nested-old overtrain constrained]
 """
 
 from __future__ import annotations
