@@ -442,6 +442,8 @@ def scaling_nested(
         opt = data["optimum"]
         if opt:
             rows = list(opt["mixture"].items()) + [("predicted", opt["predicted"])]
+            if "corrected" in opt:
+                rows.append(("corrected (back-test)", opt["corrected"]))
             if opt.get("interval") is not None:
                 rows.append((f"{100 * level:g}% interval",
                              "{:.6g} .. {:.6g}".format(*opt["interval"])))
