@@ -41,7 +41,7 @@ def test_annealing_area_is_the_momentum_sum():
 
 def test_recovers_parameters_and_predicts_the_decay_from_a_cut_curve():
     rng = np.random.default_rng(0)
-    law = ScheduleStepLaw(total_steps=10000, kind="cosine", warmup=0.02)
+    law = ScheduleStepLaw(total_steps=10000, lr_kind="cosine", warmup=0.02)
     steps = np.arange(100, 10001, 100)
     y, clean = curve(law, steps, rng)
     full = law.clone().fit(steps, y)
@@ -63,16 +63,16 @@ def test_recovers_parameters_and_predicts_the_decay_from_a_cut_curve():
 def test_wsd_cooldown_from_a_fitted_annealing_coefficient():
     """Fit a cosine run; predict a WSD run's cooldown from its stable phase alone."""
     rng = np.random.default_rng(1)
-    cos = ScheduleStepLaw(total_steps=8000, kind="cosine", warmup=0.02)
+    cos = ScheduleStepLaw(total_steps=8000, lr_kind="cosine", warmup=0.02)
     steps = np.arange(100, 8001, 100)
     y, _ = curve(cos, steps, rng)
     fitted = cos.clone().fit(steps, y)
-    wsd = ScheduleStepLaw(total_steps=8000, kind="wsd", decay=0.2, warmup=0.02)
+    wsd = ScheduleStepLaw(total_steps=8000, lr_kind="wsd", decay=0.2, warmup=0.02)
     yw, clean_w = curve(wsd, steps, rng)
     stable = steps <= 6400
     cool = wsd.clone(C=fitted.params_["C"]).fit(steps[stable], yw[stable])
     assert cool.predict([8000])[0] == pytest.approx(clean_w[-1], abs=0.01)
-    assert fitted.with_schedule(kind="wsd", decay=0.2).predict([8000])[0] == pytest.approx(
+    assert fitted.with_schedule(lr_kind="wsd", decay=0.2).predict([8000])[0] == pytest.approx(
         clean_w[-1], abs=0.01
     )
     drop = clean_w[stable][-1] - clean_w[-1]

@@ -35,7 +35,7 @@ from mixlab.laws.core.bootstrap import (
     percentile_interval,
 )
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, jsonable
-from mixlab.laws.core.fitting import CurveModel, ParamSpec, fit_model, screen_starts
+from mixlab.laws.core.fitting import CurveModel, FitWarning, ParamSpec, fit_model, screen_starts
 from mixlab.laws.mixing.base import MixingLaw
 from mixlab.laws.mixing.optimize import MixtureConstraints, OptimizationResult, optimize_mixture
 from mixlab.laws.scaling.forms import (

@@ -76,20 +76,20 @@ def annealing_areas(lr: np.ndarray, lam: float = 0.999) -> tuple[np.ndarray, np.
 class ScheduleStepLaw(ScalingLaw):
     """L(s) = L0 + A S1(s)^-alpha - C S2(s) for a run with a known learning-rate schedule.
 
-    The schedule: `kind` (cosine, wsd, constant), `total_steps`, `warmup` (fraction),
+    The schedule: `lr_kind` (cosine, wsd, constant), `total_steps`, `warmup` (fraction),
     `min_lr_ratio`, `decay` (WSD: final fraction that decays), momentum `lam`.  Points
     before the warm-up ends are left out (and those before `min_step`).  `C` fixes the
     annealing coefficient (e.g. from another run of the same model) when the fitted curve
     has no decay to learn it from, as a WSD curve cut before its cooldown.
     """
 
-    form = "schedule"
+    kind = "schedule"
     label = "schedule-aware step law"
 
     def __init__(
         self,
         total_steps: int = 1,
-        kind: str = "cosine",
+        lr_kind: str = "cosine",
         warmup: float = 0.05,
         min_lr_ratio: float = 0.1,
         decay: float = 0.2,
@@ -107,7 +107,7 @@ class ScheduleStepLaw(ScalingLaw):
         maxiter: int = 3000,
     ) -> None:
         self.total_steps = total_steps
-        self.kind = kind
+        self.lr_kind = lr_kind
         self.warmup = warmup
         self.min_lr_ratio = min_lr_ratio
         self.decay = decay
@@ -132,7 +132,9 @@ class ScheduleStepLaw(ScalingLaw):
             total = int(schedule["steps"])
         except (KeyError, TypeError, ValueError):
             raise InputError("run schedule: needs 'steps' and 'lr' (kind, warmup, ...)") from None
-        keep = {k: lr[k] for k in ("kind", "warmup", "min_lr_ratio", "decay") if k in lr}
+        keep = {k: lr[k] for k in ("warmup", "min_lr_ratio", "decay") if k in lr}
+        if "kind" in lr:
+            keep["lr_kind"] = lr["kind"]
         return cls(total_steps=total, **keep, **params)
 
     def with_schedule(self, **schedule: Any) -> ScheduleStepLaw:
@@ -161,9 +163,9 @@ class ScheduleStepLaw(ScalingLaw):
 
     def _check_hyper(self) -> None:
         super()._check_hyper()
-        if self.kind not in SCHEDULE_KINDS:
+        if self.lr_kind not in SCHEDULE_KINDS:
             raise InputError(
-                f"{self.label}: kind must be one of {SCHEDULE_KINDS}, got {self.kind!r}"
+                f"{self.label}: kind must be one of {SCHEDULE_KINDS}, got {self.lr_kind!r}"
             )
         if not (int(self.total_steps) >= 1):
             raise InputError(f"{self.label}: total_steps must be >= 1")
@@ -191,7 +193,9 @@ class ScheduleStepLaw(ScalingLaw):
         steps = np.rint(X[:, 0]).astype(int)
         n = int(max(steps.max(), self.total_steps))
         s1, s2 = annealing_areas(
-            lr_schedule(n, self.total_steps, self.kind, self.warmup, self.min_lr_ratio, self.decay),
+            lr_schedule(
+                n, self.total_steps, self.lr_kind, self.warmup, self.min_lr_ratio, self.decay
+            ),
             self.lam,
         )
         return np.column_stack([np.log(np.maximum(s1[steps], 1e-12)), s2[steps]])
