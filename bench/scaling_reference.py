@@ -10,10 +10,18 @@
    (several random splits); MAE and Spearman against the observed 410M losses, next to a
    mixing law fitted on the 305M step-30000 losses directly.
 
+2b. The same with the issue-15 pipeline (non-embedding sizes, Ye et al.'s step range, the
+   auto mixing law, back-test correction): MAE, bias, pooled Spearman, 90% interval coverage.
+3. Over-training runs (Gadre et al.): fit below 1B parameters, predict the 1.4B and 6.9B
+   runs; relative errors and back-tested 90% intervals (the 411M runs held out).
+4. Data-constrained runs (Muennighoff et al.): the R* law fitted on R < 40 repetitions,
+   the most-repeated runs predicted; fitted R* against the published 15.4.
+
 Reads ../shared/reference-data beside the checkout (or $MIXLAB_REFERENCE_DATA); exits 0
 with a message when it is absent.
 
 Run: .venv/bin/python bench/scaling_reference.py [--splits K] [--bootstrap B] [--full-grid]
+     [--only chinchilla nested nested-old overtrain constrained]
 """
 
 from __future__ import annotations
@@ -41,10 +49,11 @@ from mixlab.laws import make_law  # noqa: E402
 from mixlab.laws.core.fitting import FitWarning  # noqa: E402
 from mixlab.laws.mixing.crossval import spearman  # noqa: E402
 from mixlab.laws.scaling.allocation import compute_optimal  # noqa: E402
-from mixlab.laws.scaling.forms import ChinchillaLaw  # noqa: E402
+from mixlab.laws.scaling.backtest import backtest_size  # noqa: E402
+from mixlab.laws.scaling.forms import ChinchillaLaw, OvertrainLaw, StepLaw  # noqa: E402
 from mixlab.laws.scaling.nested import nested_predict  # noqa: E402
 from mixlab.runs import RunStore, import_mixinglaws_logs  # noqa: E402
-from mixlab.studies.nested import nested_inputs  # noqa: E402
+from mixlab.studies.nested import nested_inputs, nested_law  # noqa: E402
 
 EPOCH_FIT = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3658}
 EPOCH_CI = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
@@ -225,11 +234,152 @@ def nested(ref: Path, n_splits: int, seed: int) -> None:
           "predictions")
 
 
+# -- 2b. Nested prediction, issue 15 pipeline ---------------------------------------------------
+def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
+    """Non-embedding sizes (the release's own counts), step laws on steps >= 10000 (Ye et
+    al.'s fit range), shared size exponent, exp law on linear+log features, back-test
+    correction and 90% back-tested intervals."""
+    folder = ref / "mixinglaws_5mix"
+    weights = json.loads((folder / "valid_weight.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "runs.db") as store:
+        import_mixinglaws_logs(store, [folder / f"{s}.txt" for s in SIZES], max_run_id=900)
+        curves, runs, mixtures = nested_inputs(store, list(weights), weights=weights)
+    keys = list(mixtures.index)
+    top = runs["n_params"].max()
+    at = curves[curves["step"] == TARGET_STEP].set_index("run_id")["value"]
+    ids = runs.index[runs["n_params"] == top]
+    y410 = pd.Series(at[ids].to_numpy(), index=runs.loc[ids, "mixture"].to_numpy())
+    proxies = runs[runs["n_params"] < top]
+    print(f"\n2b. Nested prediction (issue 15): sizes {runs.attrs.get('size_field')} "
+          f"{sorted(runs['n_params'].unique())}; step law on steps >= 10000; 410M = {top:.0f} "
+          f"non-embedding; {n_splits} random 20/6 splits (seed {seed})")
+    rng = np.random.default_rng(seed)
+    rows = {"plain": ([], [], [], []), "back-test corrected": ([], [], [], [])}
+    cover, n_obs, widths, bts = 0, 0, [], []
+    t0 = time.perf_counter()
+    for _ in range(n_splits):
+        perm = rng.permutation(len(keys))
+        test, train = [keys[i] for i in perm[:6]], [keys[i] for i in perm[6:]]
+        use = proxies[proxies["mixture"].isin(train)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = nested_predict(curves[curves["run_id"].isin(use.index)], use, mixtures,
+                                 target_steps=TARGET_STEP, target_size=top, law=nested_law(),
+                                 optimize=False, step_law=StepLaw(min_step=10000))
+        obs = y410[test].to_numpy()
+        for name, pred in (("plain", res.predict(mixtures.loc[test])),
+                           ("back-test corrected", res.corrected(mixtures.loc[test]))):
+            m, b, pp, yy = rows[name]
+            m.append(np.mean(np.abs(pred - obs)))
+            b.append(np.mean(pred - obs))
+            pp += list(pred)
+            yy += list(obs)
+        lo, hi = res.backtest_interval(mixtures.loc[test], 0.90)
+        cover += int(np.sum((lo <= obs) & (obs <= hi)))
+        n_obs += len(obs)
+        widths += list(hi - lo)
+        bts.append(res.backtest)
+        if res.law_check:
+            print(f"   law check: {res.law_check}")
+    for name, (m, b, pp, yy) in rows.items():
+        print(f"   {name:22s} MAE {np.mean(m):.4f} (sd {np.std(m):.4f})  bias {np.mean(b):+.4f}  "
+              f"pooled Spearman {spearman(np.array(pp), np.array(yy)):.3f}")
+    print(f"   90% back-tested intervals hold {cover}/{n_obs} held-out 410M losses "
+          f"({cover / n_obs:.0%}; per split of 12: {12 * cover / n_obs:.1f}); median width "
+          f"{np.median(widths):.4f}; {time.perf_counter() - t0:.0f} s")
+    print(f"   back-test (305M from 70M/160M, exponent fixed): size bias "
+          f"{np.mean([b['size_bias'] for b in bts]):+.4f}, size sd "
+          f"{np.mean([b['size_sd'] for b in bts]):.4f}, mixing-law 5-fold CV RMSE "
+          f"{np.mean([b['mixing_cv_rmse'] for b in bts]):.4f} (predict-the-mean "
+          f"{np.mean([b['mixing_cv_baseline_rmse'] for b in bts]):.4f})")
+
+
+# -- 3. Over-training (Gadre et al.) ------------------------------------------------------------
+def overtraining(ref: Path) -> None:
+    frame = pd.read_csv(ref / "gadre_overtraining_runs.csv")
+    print("\n3. Over-training runs (Gadre et al.): fit on runs below 1B parameters, predict the "
+          "1.4B and 6.9B runs; target loss/c4_val; N = params; 90% back-tested intervals "
+          "(hold out the 411M runs, the largest compute below 1B, fit on the rest)")
+    for ds, g in frame.groupby("dataset"):
+        fit, test = g[g["params"] < 1e9], g[g["params"] >= 1e9]
+        X = {"N": fit["params"].to_numpy(), "D": fit["tokens"].to_numpy()}
+        Xt = {"N": test["params"].to_numpy(), "D": test["tokens"].to_numpy()}
+        obs = test["loss/c4_val"].to_numpy()
+        for law in (OvertrainLaw(), ChinchillaLaw()):
+            bt = backtest_size(law, X, fit["loss/c4_val"].to_numpy(), Xt, level=0.9)
+            cells = []
+            for k in range(len(obs)):
+                inside = bt.low[k] <= obs[k] <= bt.high[k]
+                cells.append(f"{test['params'].iloc[k] / 1e9:.1f}B x"
+                             f"{test['tokens_per_param_multiple'].iloc[k]:g}: "
+                             f"{100 * (bt.predicted[k] / obs[k] - 1):+.2f}% "
+                             f"(corrected {100 * (bt.corrected[k] / obs[k] - 1):+.2f}%, "
+                             f"{'in' if inside else 'OUT'})")
+            print(f"   {ds:11s} {law.form:10s} " + "; ".join(cells))
+            print(f"   {'':11s} {'':10s} back-test on {bt.n_held_out} runs at "
+                  f"{bt.held_out_size / 1e6:.0f}M: bias {100 * bt.bias:+.2f}%, sd "
+                  f"{100 * bt.sd:.2f}%; covered {np.sum((bt.low <= obs) & (obs <= bt.high))}/"
+                  f"{len(obs)}")
+    c4 = frame[frame["dataset"] == "c4_original"]
+    rp = frame[frame["dataset"] == "rpj"]
+    print("   sensitivity: the same law without the 11M runs:")
+    for ds, g in (("c4_original", c4), ("rpj", rp)):
+        g = g[g["params"] > 1.1e7]
+        fit, test = g[g["params"] < 1e9], g[g["params"] >= 1e9]
+        law = OvertrainLaw().fit({"N": fit["params"], "D": fit["tokens"]}, fit["loss/c4_val"])
+        rel = law.predict({"N": test["params"], "D": test["tokens"]}) / test["loss/c4_val"] - 1
+        print(f"   {ds:11s} overtrain  " + ", ".join(f"{100 * r:+.2f}%" for r in rel)
+              + f"  (E {law.params_['E']:.3f}, eta {law.params_['eta']:.3f})")
+
+
+# -- 4. Data-constrained (Muennighoff et al.) ---------------------------------------------------
+def data_constrained(ref: Path) -> None:
+    frame = pd.read_csv(ref / "muennighoff_data_constrained.csv")
+    if (frame["tokens"] <= frame["unique_tokens"]).all():
+        # the file's two token columns are swapped against its README: run '2b832b4b' is a
+        # 2.8B model trained on 32B tokens from 4B unique ones, yet tokens = 4e9, unique = 32e9
+        print("\n   note: 'tokens' <= 'unique_tokens' in every row; the ids (2b832b4b: 2.8B "
+              "params, 32B tokens, 4B unique) show the columns are swapped; swapping back")
+        frame = frame.rename(columns={"tokens": "unique_tokens", "unique_tokens": "tokens"})
+    reps = frame["tokens"] / np.minimum(frame["unique_tokens"], frame["tokens"]) - 1
+    cut = 40.0  # fit up to 40 repetitions (~ the range of Muennighoff et al.'s main runs)
+    fit, test = frame[reps < cut], frame[reps >= cut]
+    print(f"\n4. Data-constrained runs (Muennighoff et al., {len(frame)} runs): fit the R* law "
+          f"(Chinchilla on effective data) on the {len(fit)} runs with R < {cut:g} repetitions, "
+          f"predict the {len(test)} most-repeated (R {reps[reps >= cut].min():g} to "
+          f"{reps.max():g}): extrapolation in repetition, what the law is for")
+    X = {"N": fit["params"], "D": fit["tokens"], "U": fit["unique_tokens"]}
+    law = ChinchillaLaw(r_star="fit", n_bootstrap=100, seed=0, level=0.9).fit(X, fit["loss"])
+    Xt = {"N": test["params"], "D": test["tokens"], "U": test["unique_tokens"]}
+    obs = test["loss"].to_numpy()
+    rel = law.predict(Xt) / obs - 1
+    lo, hi = law.predict_interval(Xt, level=0.9)
+    print(f"   fitted R*_D = {law.params_['r_star']:.2f} (90% bootstrap "
+          f"[{law.ci_['r_star'][0]:.2f}, {law.ci_['r_star'][1]:.2f}]; Muennighoff et al.: 15.4); "
+          f"alpha {law.params_['alpha']:.3f}, beta {law.params_['beta']:.3f}; U_N* (excess "
+          "parameters, R*_N about 5.3) is not part of mixlab's law")
+    r_test = reps[reps >= cut].to_numpy()
+    for name, m in (("R 40-199", r_test < 200), ("R >= 200 (loss rises)", r_test >= 200)):
+        inside = int(np.sum((lo[m] <= obs[m]) & (obs[m] <= hi[m])))
+        print(f"   {name:22s} {int(m.sum()):3d} runs: relative error mean "
+              f"{100 * rel[m].mean():+.2f}%, mean |.| {100 * np.abs(rel[m]).mean():.2f}%, max |.| "
+              f"{100 * np.abs(rel[m]).max():.2f}%; 90% bootstrap intervals hold {inside}/"
+              f"{int(m.sum())}")
+    base = ChinchillaLaw().fit({"N": fit["params"], "D": fit["tokens"]}, fit["loss"])
+    rel0 = base.predict({"N": test["params"], "D": test["tokens"]}) / obs - 1
+    print(f"   baseline, every token counted as new (R < 40 fit): R 40-199 mean |.| "
+          f"{100 * np.abs(rel0[r_test < 200]).mean():.2f}%, R >= 200 mean |.| "
+          f"{100 * np.abs(rel0[r_test >= 200]).mean():.2f}%")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--splits", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", default=["chinchilla", "nested", "overtrain",
+                                                       "constrained"],
+                        help="sections: chinchilla nested nested-old overtrain constrained")
     parser.add_argument("--full-grid", action="store_true",
                         help="also refine all 4500 grid starts (about a minute)")
     args = parser.parse_args()
@@ -239,8 +389,16 @@ def main() -> int:
               "checkout, or $MIXLAB_REFERENCE_DATA); skipping")
         return 0
     print(f"scaling_reference | {machine()}")
-    chinchilla(ref, args.bootstrap, args.full_grid)
-    nested(ref, args.splits, args.seed)
+    if "chinchilla" in args.only:
+        chinchilla(ref, args.bootstrap, args.full_grid)
+    if "nested-old" in args.only:
+        nested(ref, args.splits, args.seed)
+    if "nested" in args.only:
+        nested_v2(ref, args.splits, args.seed)
+    if "overtrain" in args.only:
+        overtraining(ref)
+    if "constrained" in args.only:
+        data_constrained(ref)
     return 0
 
 

@@ -192,3 +192,94 @@ def test_data_constrained_fit_and_predict(tmp_path, capsys):
         assert code == 0, err
         losses.append(json.loads(out)["loss"])
     assert losses[0] < losses[1]  # 40 epochs of 1e9 unique tokens are worth less
+
+
+def nested_store(path, *, first_step=500, two_size_mixture=False, n_mix=8):
+    """Runs of `n_mix` mixtures at 3 sizes, metrics a and b, curves from `first_step`."""
+    rng = np.random.default_rng(1)
+    steps = np.arange(first_step, 30001, 1000)
+    records = []
+    for i, r in enumerate(rng.dirichlet(np.full(3, 2.0), n_mix)):
+        mixture = dict(zip(["web", "code", "books"], r / r.sum(), strict=True))
+        sizes = (3e7, 1e8) if two_size_mixture and i == 0 else (3e7, 1e8, 3e8)
+        for N in sizes:
+            base = (1.5 + 0.8 * np.exp(r @ [-1.5, 0.5, 1.0]) + 60 * N**-0.25
+                    + 9 * np.maximum(steps, 1) ** -0.4 + (steps == 0) * 5.0)
+            evals = [Evaluation(step=int(s), metric=m, value=float(v + off))
+                     for s, v in zip(steps, base, strict=True)
+                     for m, off in (("a", 0.0), ("b", 0.3))]
+            records.append(RunRecord(id=f"r{i}_{N:g}", mixture=mixture, n_params=int(N),
+                                     evaluations=evals))
+    with RunStore(path) as s:
+        s.put_many(records)
+    return path
+
+
+def test_readme_nested_example_runs_as_written(tmp_path, capsys, monkeypatch):
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("mixlab scaling nested"))
+    args = shlex.split(line)[1:]
+    monkeypatch.chdir(tmp_path)
+    store = args[args.index("--store") + 1]
+    nested_store(tmp_path / store)
+    (tmp_path / args[args.index("--weights") + 1]).write_text(json.dumps({"a": 0.5, "b": 0.5}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert "interval" in out and "optimum" in out
+    data = json.loads((tmp_path / args[args.index("--out") + 1]).read_text())
+    assert data["backtest"]["n"] == 8 and data["optimum"]["interval_kind"] == "back-test"
+    lo, hi = data["optimum"]["interval"]
+    assert lo < data["optimum"]["corrected"] < hi
+
+
+def test_nested_curves_from_step_zero(tmp_path, capsys):
+    db = nested_store(tmp_path / "s.db", first_step=0)
+    (tmp_path / "w.json").write_text(json.dumps({"a": 0.5, "b": 0.5}))
+    for extra in ([], ["--min-step", "1"]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            code, _, err = run_cli(capsys, "--json", "scaling", "nested", "--store", db,
+                                   "--weights", tmp_path / "w.json", "--target-steps", "40000",
+                                   "--target-size", "1e9", "--no-optimize", "--law", "linear",
+                                   "--out", tmp_path / "n.json", *extra)
+        assert code == 0, err
+        runs = json.loads((tmp_path / "n.json").read_text())["runs"]
+        assert all(r["n_points"] == 30 for r in runs)  # step 0 left out, not an error
+
+
+def test_nested_skips_mixtures_with_fewer_than_three_sizes(tmp_path, capsys):
+    db = nested_store(tmp_path / "s.db", two_size_mixture=True)
+    (tmp_path / "w.json").write_text(json.dumps({"a": 0.5, "b": 0.5}))
+    args = ["--json", "scaling", "nested", "--store", db, "--weights", tmp_path / "w.json",
+            "--target-steps", "30000", "--target-size", "1e9", "--no-optimize", "--law", "linear",
+            "--out", tmp_path / "n.json"]
+    with pytest.warns(FitWarning, match=r"fewer than 3 model sizes: 0\.\d+-"):
+        code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    data = json.loads((tmp_path / "n.json").read_text())
+    assert len(data["mixtures"]) == 7 and len(data["skipped"]) == 1
+    code, _, err = run_cli(capsys, *args, "--no-skip-incomplete")
+    assert code == 2 and "has runs at 2 model size(s)" in err
+
+
+def test_fit_records_a_size_backtest_and_predict_uses_it(runs_csv, tmp_path, capsys):
+    fit = tmp_path / "fit.json"
+    code, _, err = run_cli(capsys, "scaling", "fit", "--runs", runs_csv, "--n-column", "params",
+                           "--d-column", "tokens", "--loss-column", "loss", "--bootstrap", "0",
+                           "--out", fit)
+    assert code == 0, err
+    bt = json.loads(fit.read_text())["backtest"]
+    assert bt["held_out_size"] == pytest.approx(1e10) and bt["n"] == 8
+    assert abs(bt["bias"]) < 0.01  # the generating law extrapolates exactly
+    code, out, err = run_cli(capsys, "--json", "scaling", "predict", fit, "--n", "3e10",
+                             "--d", "1e12")
+    assert code == 0, err
+    res = json.loads(out)
+    lo, hi = res["backtest_interval"]
+    want = P["E"] + P["A"] * 3e10 ** -P["alpha"] + P["B"] * 1e12 ** -P["beta"]
+    assert lo < want < hi and lo < res["corrected"] < hi

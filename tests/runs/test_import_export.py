@@ -180,3 +180,23 @@ def test_mixinglaws_max_run_id_and_bad_lines(store, tmp_path):
         import_mixinglaws_logs(store, [bad])
     with pytest.raises(InputError, match="3 mixture weights but 2 domain names"):
         import_mixinglaws_logs(store, [log], domains=["a", "b"])
+
+
+def test_mixinglaws_tagged_names_and_renormalize(tmp_path):
+    """The released RedPajama logs put a tag between size and id; their weights are rounded."""
+    from mixlab.cli import main
+
+    w = "0.125-0.25-0.25-0.25-0.140625"  # sums to 1.015625
+    lines = [f"/ckpt/70M_RP_14-{w}/{step}\t/d/pythia-pile.valid.Github.bin\t{4 - step / 1e4}\n"
+             for step in (1000, 27000)]
+    log = write(tmp_path / "70M.txt", "".join(lines))
+    db = tmp_path / "s.db"
+    assert main(["runs", "import", "--store", str(db), "--mixinglaws-log", str(log)]) == 2
+    assert main(["runs", "import", "--store", str(db), "--mixinglaws-log", str(log),
+                 "--renormalize"]) == 0
+    with RunStore(db) as s:
+        run = s.get(f"70M_RP_14-{w}")
+        assert sum(run.mixture.values()) == pytest.approx(1.0)
+        assert run.mixture["domain_5"] == pytest.approx(0.140625 / 1.015625)
+        assert [e.step for e in run.curve("Github")] == [1000, 27000]
+        assert run.n_params == 70_000_000 and run.n_params_nonembed == 18915328

@@ -125,6 +125,7 @@ def runs_import(
                 tokens_per_step=tokens_per_step,
                 max_run_id=max_run_id,
                 id_prefix=id_prefix,
+                renormalize=renormalize,
             )
     elif mixtures is None or (metrics is None) == (curves is None):
         raise InputError(

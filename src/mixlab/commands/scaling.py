@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -108,10 +109,13 @@ def scaling_predict(
     result = predict_at(law, {"N": n, "D": d, "S": steps, "U": unique_tokens}, fit)
 
     def render(con) -> None:
-        rows = [(k, v) for k, v in result.items() if k != "interval"]
+        rows = [(k, v) for k, v in result.items() if k not in ("interval", "backtest_interval")]
         if "interval" in result:
             rows.append((f"{100 * law.level:g}% interval", "{:.6g} .. {:.6g}".format(
                 *result["interval"])))
+        if "backtest_interval" in result:
+            rows.append((f"{100 * law.level:g}% back-tested", "{:.6g} .. {:.6g}".format(
+                *result["backtest_interval"])))
         con.print(table("prediction", ["", "value"], rows))
 
     output(ctx).result(result, render)
@@ -171,14 +175,26 @@ def scaling_nested(
     weights: Annotated[
         Path | None, typer.Option("--weights", help="JSON {metric: weight}: a weighted target.")
     ] = None,
-    law: Annotated[str, typer.Option("--law", help="Mixing law kind (exp, implicit, ...).")] = "exp",
+    law: Annotated[
+        str, typer.Option("--law", help="Mixing law kind (auto, exp, implicit, ...).")
+    ] = "auto",
     law_param: Annotated[
         list[str] | None, typer.Option("--law-param", help="Mixing law KEY=VALUE (repeatable).")
     ] = None,
     size_exponent: Annotated[
         str, typer.Option(help="shared (one exponent for all mixtures) or per-mixture.")
     ] = "shared",
-    size_field: Annotated[str, typer.Option(help="n_params or n_params_nonembed.")] = "n_params",
+    size_field: Annotated[
+        str, typer.Option(help="auto (non-embedding if known), n_params or n_params_nonembed.")
+    ] = "auto",
+    lr_schedule: Annotated[
+        str | None,
+        typer.Option(help='Schedule of runs that record none, as JSON: {"steps": 30000, "lr": '
+                     '{"kind": "cosine", "warmup": 0.01, "min_lr_ratio": 0.1}}.'),
+    ] = None,
+    skip_incomplete: Annotated[
+        bool, typer.Option(help="Leave out (with a warning) mixtures with < 3 sizes.")
+    ] = True,
     min_step: Annotated[float, typer.Option(help="First step of each curve to use.")] = 0.0,
     min_fraction: Annotated[
         float, typer.Option(help="Skip steps below this fraction of a curve's last step.")
@@ -195,11 +211,11 @@ def scaling_nested(
 ) -> None:
     """Nested prediction: step laws, then size laws, then a mixing law, then the optimum."""
     from mixlab.io.files import write_json
-    from mixlab.laws import make_law
     from mixlab.laws.scaling.forms import StepLaw
+    from mixlab.laws.scaling.schedule import ScheduleStepLaw
     from mixlab.runs import RunStore
     from mixlab.studies.mixing_fit import json_or_text, parse_pairs, target_metrics
-    from mixlab.studies.nested import nested_from_store
+    from mixlab.studies.nested import nested_from_store, nested_law
 
     output_file(out, "--out")
     positive(target_steps, "--target-steps")
@@ -209,8 +225,15 @@ def scaling_nested(
     metrics, w = target_metrics(metric or [], weights)
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    mixing = make_law(law, **parse_pairs(law_param or [], "--law-param", json_or_text,
-                                         "KEY=VALUE"))
+    mixing = nested_law(law, **parse_pairs(law_param or [], "--law-param", json_or_text,
+                                           "KEY=VALUE"))
+    schedule = None
+    if lr_schedule is not None:
+        try:
+            schedule = json.loads(lr_schedule)
+            ScheduleStepLaw.from_record(schedule)._check_hyper()
+        except (json.JSONDecodeError, InputError) as exc:
+            raise InputError(f"--lr-schedule: {exc}") from None
     with RunStore(store, create=False) as s:
         result = nested_from_store(
             s, metrics, weights=w, tag=tag, size_field=size_field, law=mixing,
@@ -218,22 +241,27 @@ def scaling_nested(
             step_law=StepLaw(min_step=min_step, min_fraction=min_fraction),
             size_exponent=size_exponent, optimize=optimize, n_bootstrap=bootstrap,
             mixture_resampling=mixture_resampling, level=level, seed=seed,
+            skip_incomplete=skip_incomplete, default_schedule=schedule,
         )
     data = result.to_dict()
     write_json(data, out)
     o = output(ctx)
-    o.info(f"nested prediction over {len(result.mixtures)} mixtures -> {out}")
+    o.info(f"nested prediction over {len(result.mixtures)} mixtures (sizes: "
+           f"{result.size_field}; --target-size counts the same) -> {out}")
 
     def render(con) -> None:
         mix = data["mixtures"]
-        cols = ["mixture", "sizes", "predicted"] + (["low", "high"] if "low" in mix[0] else [])
+        extra = [c for c in ("corrected", "low", "high") if c in mix[0]]
         con.print(table(f"predicted loss at {target_steps:g} steps, {target_size:.4g} params",
-                        cols, [[m["mixture"], m["n_sizes"], m["predicted"],
-                                *([m["low"], m["high"]] if "low" in m else [])] for m in mix]))
+                        ["mixture", "sizes", "predicted", *extra],
+                        [[m["mixture"], m["n_sizes"], m["predicted"], *(m[c] for c in extra)]
+                         for m in mix]))
         opt = data["optimum"]
         if opt:
             rows = list(opt["mixture"].items()) + [("predicted", opt["predicted"])]
-            if "interval" in opt:
+            if "corrected" in opt:
+                rows.append(("corrected (back-test)", opt["corrected"]))
+            if opt.get("interval") is not None:
                 rows.append((f"{100 * level:g}% interval",
                              "{:.6g} .. {:.6g}".format(*opt["interval"])))
             con.print(table("optimum", ["", "value"], rows))

@@ -109,10 +109,16 @@ def import_curves(
 
 
 # The Data Mixing Laws release: `CHECKPOINT_PATH<TAB>VALIDATION_FILE<TAB>LOSS`, with the
-# checkpoint path ending in `<size>_<id>-<w1>-...-<wK>/<step>`.
+# checkpoint path ending in `<size>_<id>-<w1>-...-<wK>/<step>`, or with a tag between size and
+# id (`70M_RP_14-...`, the layout of the released RedPajama logs).
 _CHECKPOINT = re.compile(
-    r"(?:^|/)(?P<run>(?P<size>[0-9.]+[KMBT])_(?P<id>\d+)-(?P<weights>[0-9.eE+\-]+))/(?P<step>\d+)/?$"
+    r"(?:^|/)(?P<run>(?P<size>[0-9.]+[KMBT])_(?:[A-Za-z][A-Za-z0-9]*_)*(?P<id>\d+)"
+    r"-(?P<weights>[0-9.eE+\-]+))/(?P<step>\d+)/?$"
 )
+# Non-embedding parameters of the release's model sizes (Pythia-style configs: 12 * layers *
+# width^2), as the authors' own size-law code counts them (pipeline/utils.py, MODEL_SIZES).
+MIXINGLAWS_NONEMBED = {"70M": 18915328, "160M": 85056000, "305M": 201541632,
+                       "410M": 302311424, "1B": 805736448, "2.8B": 2517652480}
 _VALIDATION = re.compile(r"valid\.(?P<subset>[^/]+?)\.bin$")
 _SIZE_UNITS = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 
@@ -126,12 +132,16 @@ def import_mixinglaws_logs(
     tokens_per_step: float | None = None,
     max_run_id: int | None = None,
     id_prefix: str = "",
+    renormalize: bool = False,
 ) -> ImportSummary:
     """Import Data Mixing Laws logs: one run per checkpoint folder, one curve per validation file.
 
     The mixture is read from the folder name; `domains` names its weights in order (default
     `domain_1 ... domain_K`, since the release does not say which part of the Pile each is).
     Runs whose id exceeds `max_run_id` are skipped, as the release's own scripts do for 900.
+    `renormalize` rescales weights that do not sum to 1 (the released names round them).
+    The model size is the name's (`70M`); for the release's own sizes the non-embedding
+    count the authors fitted with is recorded as `n_params_nonembed`.
     """
     if not log_paths:
         raise InputError("no Data Mixing Laws log file given")
@@ -156,6 +166,9 @@ def import_mixinglaws_logs(
     records = []
     for run_id, part in frame.groupby("run_id", sort=False):
         weights = part["weights"].iloc[0]
+        total = sum(weights)
+        if renormalize and total > 0:
+            weights = tuple(w / total for w in weights)
         names = list(domains) if domains else [f"domain_{i + 1}" for i in range(len(weights))]
         if len(names) != len(weights):
             raise InputError(
@@ -171,6 +184,7 @@ def import_mixinglaws_logs(
                 mixture=dict(zip(names, weights, strict=False)),
                 model={"name": size},
                 n_params=int(float(size[:-1]) * _SIZE_UNITS[size[-1]]),
+                n_params_nonembed=MIXINGLAWS_NONEMBED.get(size),
                 evaluations=_evaluations(part),
                 tokens=_max_tokens(part),
                 source=",".join(map(str, log_paths)),
@@ -258,6 +272,8 @@ def _merge(store: RunStore, records: list[RunRecord], *, source_desc: str) -> Im
                     "evaluations": new.evaluations,
                     "tokens": new.tokens if new.tokens is not None else old.tokens,
                     "n_params": new.n_params if new.n_params is not None else old.n_params,
+                    "n_params_nonembed": (new.n_params_nonembed if new.n_params_nonembed is not None
+                                          else old.n_params_nonembed),
                     "model": new.model or old.model,
                     "source": new.source,
                 }

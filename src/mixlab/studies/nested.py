@@ -18,9 +18,20 @@ from mixlab.laws.mixing.base import MixingLaw
 from mixlab.laws.scaling.nested import NestedResult, nested_predict
 from mixlab.runs.store import RunStore
 
-__all__ = ["mixture_key", "nested_from_store", "nested_inputs"]
+__all__ = ["mixture_key", "nested_from_store", "nested_inputs", "nested_law"]
 
 SIZE_FIELDS = ("n_params", "n_params_nonembed")
+
+
+def nested_law(kind: str = "auto", **params: Any) -> MixingLaw:
+    """The mixing law of the nested pipeline.  `auto`: the mixing-law selection of
+    `make_law("auto")` where it exists, else the exp law on linear+log features (the plain
+    linear-feature exp law degenerates on the Data Mixing Laws runs: exponents > 600)."""
+    from mixlab.laws import LAW_KINDS, make_law
+
+    if kind == "auto" and "auto" not in LAW_KINDS:
+        return make_law("exp", **{"features": "linear+log", **params})
+    return make_law(kind, **params)
 
 
 def mixture_key(weights: Sequence[float]) -> str:
@@ -35,17 +46,22 @@ def nested_inputs(
     weights: Mapping[str, float] | None = None,
     tag: str | None = None,
     ids: Sequence[str] | None = None,
-    size_field: str = "n_params",
+    size_field: str = "auto",
+    default_schedule: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(curves, runs, mixtures) as :func:`mixlab.laws.nested.nested_predict` takes them.
 
     With one metric and no `weights` the curve is that metric; otherwise it is
-    sum_m weights[m] * metric_m (weights default to 1 / len(metrics)).
+    sum_m weights[m] * metric_m (weights default to 1 / len(metrics)).  `size_field`
+    `auto`: non-embedding parameters when every run records them (Kaplan et al.'s choice,
+    and the count Ye et al. fitted), else `n_params`.  The `schedule` column holds each
+    run's learning-rate schedule ({"steps", "lr"}: mixlab's own runs record it), else
+    `default_schedule` (for imported runs), else None.
     """
     metrics = list(dict.fromkeys(metrics))
     if not metrics:
         raise InputError("nested prediction: give at least one metric")
-    if size_field not in SIZE_FIELDS:
+    if size_field not in (*SIZE_FIELDS, "auto"):
         raise InputError(f"size field must be one of {SIZE_FIELDS}, got {size_field!r}")
     if weights is None:
         w = {m: 1.0 / len(metrics) for m in metrics}
@@ -78,6 +94,9 @@ def nested_inputs(
     if not with_curves:
         raise InputError(f"{store.path}: no run has all of the metrics {metrics} at one step")
     records = store.get_many(with_curves)
+    if size_field == "auto":
+        size_field = ("n_params_nonembed" if all(r.n_params_nonembed for r in records)
+                      else "n_params")
     sizes = {r.id: getattr(r, size_field) for r in records}
     missing = [i for i, n in sizes.items() if n is None]
     if missing:
@@ -86,9 +105,18 @@ def nested_inputs(
     keys = [mixture_key(row) for row in mix.to_numpy()]
     runs = pd.DataFrame({"mixture": keys, "n_params": [float(sizes[i]) for i in with_curves]},
                         index=pd.Index(with_curves, name="run_id"))
+    runs["schedule"] = [_schedule_of(r, default_schedule) for r in records]
+    runs.attrs["size_field"] = size_field
     mixtures = mix.set_axis(keys).loc[~pd.Index(keys).duplicated()]
     mixtures.index.name = "mixture"
     return curves, runs, mixtures
+
+
+def _schedule_of(record: Any, default: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    sched = record.schedule or {}
+    if isinstance(sched.get("lr"), Mapping) and sched.get("steps"):
+        return {"steps": int(sched["steps"]), "lr": dict(sched["lr"])}
+    return None if default is None else dict(default)
 
 
 def nested_from_store(
@@ -100,11 +128,15 @@ def nested_from_store(
     target_size: float,
     weights: Mapping[str, float] | None = None,
     tag: str | None = None,
-    size_field: str = "n_params",
+    size_field: str = "auto",
+    default_schedule: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> NestedResult:
     """Run :func:`~mixlab.laws.nested.nested_predict` on the runs of `store` (optionally tagged)."""
     curves, runs, mixtures = nested_inputs(
-        store, metrics, weights=weights, tag=tag, size_field=size_field)
-    return nested_predict(curves, runs, mixtures, target_steps=target_steps,
+        store, metrics, weights=weights, tag=tag, size_field=size_field,
+        default_schedule=default_schedule)
+    result = nested_predict(curves, runs, mixtures, target_steps=target_steps,
                           target_size=target_size, law=law, **kwargs)
+    result.size_field = runs.attrs.get("size_field", size_field)
+    return result

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mixlab.errors import InputError
 from mixlab.laws.core.estimator import kinds
+from mixlab.laws.scaling.backtest import backtest_interval, size_backtest
 from mixlab.laws.scaling.forms import ScalingLaw, make_scaling_law
 
 __all__ = ["allocate", "fit_scaling_csv", "predict_at", "read_columns"]
@@ -78,6 +79,12 @@ def parse_r_star(text: str) -> float | str:
     return value
 
 
+def csv_forms() -> list[str]:
+    """The scaling forms a runs CSV can fit (the schedule-aware step law needs a run's
+    learning-rate schedule, which only nested prediction has)."""
+    return [k for k in kinds("scaling") if k != "schedule"]
+
+
 def fit_scaling_csv(
     runs: Path,
     form: str,
@@ -94,8 +101,9 @@ def fit_scaling_csv(
     --c-column, --u-column to column names (None: not given); `common` holds the
     hyperparameters every form has (drop_highest, n_bootstrap, level, seed).
     """
-    if form not in kinds("scaling"):
-        raise InputError(f"--form must be one of {', '.join(kinds('scaling'))}, not {form!r}")
+    forms = csv_forms()
+    if form not in forms:
+        raise InputError(f"--form must be one of {', '.join(forms)}, not {form!r}")
     if common.get("n_bootstrap", 0) < 0:
         raise InputError(f"--bootstrap must be >= 0, got {common['n_bootstrap']}")
     law, cols = _law_and_columns(form, columns, r_star, min_step, min_fraction, common)
@@ -113,10 +121,14 @@ def fit_scaling_csv(
         }
         if "--u-column" in data:
             X["U"] = data["--u-column"]
+    y = data["--loss-column"]
     try:
-        return law.fit(X, data["--loss-column"])
+        law.fit(X, y)
     except InputError as exc:
         raise InputError(f"{runs}: {exc}") from None
+    if form in ("chinchilla", "overtrain") and len(set(X["N"])) >= 3:
+        law.backtest_ = size_backtest(law.clone(), X, y)  # the largest size from the rest
+    return law
 
 
 def _law_and_columns(
@@ -169,15 +181,16 @@ def predict_at(law: ScalingLaw, given: Mapping[str, float | None], source: Path)
         point[var] = [given[var]]
     if "U" in law.variables and "U" not in point:
         point["U"] = [float("inf")]
-    result: dict[str, Any] = {
-        "form": law.form,
-        **{k: v[0] for k, v in point.items()},
-        "loss": float(law.predict(point)[0]),
-    }
+    loss = float(law.predict(point)[0])
+    result: dict[str, Any] = {"form": law.form, **{k: v[0] for k, v in point.items()}, "loss": loss}
     if law.boot_params_ is not None:
         lo, hi = law.predict_interval(point)[:, 0]
         result["interval"] = [float(lo), float(hi)]
         result["level"] = law.level
+    if getattr(law, "backtest_", None) and "N" in point:
+        c, lo, hi = backtest_interval(law.backtest_, point["N"], [loss], law.level)
+        result["corrected"] = float(c[0])
+        result["backtest_interval"] = [float(lo[0]), float(hi[0])]
     return result
 
 

@@ -101,3 +101,74 @@ def test_nested_input_errors(rng):
         nested_predict(curves.drop(columns="value"), runs, mixtures, **kw)
     with pytest.raises(InputError, match="no curve points"):
         nested_predict(curves[curves.run_id != runs.index[0]], runs, mixtures, **kw)
+
+
+def test_degenerate_mixing_law_is_flagged(rng, monkeypatch):
+    from mixlab.laws.scaling import nested as nested_mod
+    from mixlab.laws.scaling.nested import degenerate_law
+
+    curves, runs, mixtures = synthetic(rng, n_mix=8)
+    R = mixtures.to_numpy()
+    y = truth(R, 1e9, 20000)
+    law = make_law("exp").fit(R, y[:, None], domain_names=DOMAINS)
+    assert degenerate_law(law, R, y) is None
+    law.t_ = law.t_ * 0 + 700.0
+    assert "700" in degenerate_law(law, R, y)
+    monkeypatch.setattr(nested_mod, "degenerate_law", lambda *a: "exponent |t| = 700 > 600")
+    with pytest.warns(FitWarning, match="degenerate"):
+        res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
+                             law=make_law("exp"), optimize=False)
+    assert res.to_dict()["law_check"] == "exponent |t| = 700 > 600"
+
+
+def test_backtest_corrects_a_known_size_bias(rng):
+    """Sizes follow E + A N^-b exactly: the back-test finds no bias; its interval holds."""
+    curves, runs, mixtures = synthetic(rng, n_mix=10, sizes=(1e7, 3e7, 1e8, 3e8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        res = nested_predict(curves, runs, mixtures, target_steps=8000, target_size=1e9,
+                             law=make_law("exp"), optimize=False)
+    bt = res.backtest
+    assert bt["held_out_size"] == 3e8 and not bt["exponent_fixed"] and bt["n"] == 10
+    assert abs(bt["size_bias"]) < 0.005
+    R = mixtures.to_numpy()
+    lo, hi = res.backtest_interval(R, 0.9)
+    want = truth(R, 1e9, 8000)
+    assert np.mean((lo <= want) & (want <= hi)) >= 0.9
+
+
+def test_runs_with_a_schedule_get_the_schedule_aware_step_law(rng):
+    """Proxies of 8000 cosine steps; the target is a 20000-step cosine run."""
+    from mixlab.laws.scaling.schedule import ScheduleStepLaw
+
+    sched = {"steps": 8000, "lr": {"kind": "cosine", "warmup": 0.02, "min_lr_ratio": 0.1}}
+    keys = [f"m{i}" for i in range(5)]
+    R = rng.dirichlet(np.full(3, 2.0), len(keys))
+    mixtures = pd.DataFrame(R, index=pd.Index(keys, name="mixture"), columns=DOMAINS)
+    curves, runs, want = [], [], {}
+    steps = np.arange(200, 8001, 200)
+    for k, r in zip(keys, R, strict=True):
+        for N in SIZES:
+            law = ScheduleStepLaw.from_record(sched)
+            law.params_ = {"L0": float(1.5 + 0.8 * np.exp(r @ T) + 60.0 * N**-0.25), "A": 3.0,
+                           "alpha": 0.5, "C": 4e-4}
+            rid = f"{k}_{N:g}"
+            y = law.predict(steps) * np.exp(rng.normal(0, 3e-4, len(steps)))
+            curves.append(pd.DataFrame({"run_id": rid, "step": steps, "value": y}))
+            runs.append({"run_id": rid, "mixture": k, "n_params": N, "schedule": sched})
+            want[rid] = law.with_schedule(total_steps=20000).predict([20000])[0]
+    curves, runs = pd.concat(curves), pd.DataFrame(runs).set_index("run_id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitWarning)  # no "no schedule" warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
+                                 law=make_law("linear"), optimize=False, backtest=False)
+        except FitWarning as w:
+            assert "schedule" not in str(w), w
+            raise
+    got = res.runs["predicted"]
+    np.testing.assert_allclose(got.to_numpy(), [want[r] for r in got.index], atol=0.01)
+    with pytest.warns(FitWarning, match="no learning-rate schedule"):
+        nested_predict(curves, runs.drop(columns="schedule"), mixtures, target_steps=20000,
+                       target_size=1e9, law=make_law("linear"), optimize=False, backtest=False)

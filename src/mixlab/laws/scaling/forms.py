@@ -391,6 +391,7 @@ class ScalingLaw(Estimator):
             "dropped": self.dropped_,
             "cost": self.cost_,
             "fit_info": self.fit_info_,
+            "backtest": getattr(self, "backtest_", None),
             "bootstrap": None if self.boot_params_ is None else {
                 "n": int(len(self.boot_params_)), "seed": self.seed,
                 "params": self.boot_params_,
@@ -407,6 +408,8 @@ class ScalingLaw(Estimator):
         law.dropped_ = list(data.get("dropped") or [])
         law.cost_ = float(data["cost"] if "cost" in data else data["objective"])
         law.fit_info_ = dict(data.get("fit_info") or {})
+        if data.get("backtest"):
+            law.backtest_ = dict(data["backtest"])
         boot = data.get("bootstrap")
         law.boot_params_ = None if not boot else np.asarray(boot["params"], float).reshape(
             -1, len(law.param_names))
@@ -504,6 +507,27 @@ class StepLaw(PowerLaw1D):
 
     def _select_rows(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         return X[:, 0] >= self.warmup_end(X[:, 0])
+
+    def fit(self, X: Any, y: Any, *, init: Mapping[str, float] | None = None) -> StepLaw:
+        """Fit on steps `X` and losses `y`; points before the warm-up end (step 0 included)
+        are left out before the positivity check, so a curve logged from step 0 fits."""
+        try:
+            S = (np.asarray(X["S"], float) if isinstance(X, Mapping) or hasattr(X, "columns")
+                 else np.asarray(X, float)).ravel()
+        except (TypeError, ValueError, KeyError, IndexError):
+            return super().fit(X, y, init=init)  # the base class names the problem
+        if np.isnan(S).any() or (S < 0).any():
+            return super().fit(X, y, init=init)
+        self._check_hyper()
+        keep = np.flatnonzero((S > 0) & (S >= self.warmup_end(S)))
+        y_all = np.asarray(y, dtype=float).ravel() if np.ndim(y) else y
+        if keep.size == S.size or len(y_all) != S.size:
+            return super().fit(X, y, init=init)
+        super().fit(S[keep], y_all[keep], init=init)
+        self.rows_ = keep[self.rows_]
+        self.dropped_ = [int(keep[i]) for i in self.dropped_]
+        self.n_given_ = int(S.size)
+        return self
 
 
 class SizeLaw(PowerLaw1D):
@@ -703,3 +727,7 @@ class OvertrainLaw(_NDLaw):
         s = 6.0 ** -p["eta"]
         return {"E": p["E"], "A": p["a"] * s, "B": p["b"] * s,
                 "alpha": 2 * p["eta"], "beta": 2 * p["eta"]}
+
+
+# the schedule-aware step law registers itself in SCALING_FORMS (it builds on this module)
+from mixlab.laws.scaling import schedule as _schedule  # noqa: E402, F401

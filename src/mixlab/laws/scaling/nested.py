@@ -35,7 +35,7 @@ from mixlab.laws.core.bootstrap import (
     percentile_interval,
 )
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, jsonable
-from mixlab.laws.core.fitting import CurveModel, ParamSpec, fit_model, screen_starts
+from mixlab.laws.core.fitting import CurveModel, FitWarning, ParamSpec, fit_model, screen_starts
 from mixlab.laws.mixing.base import MixingLaw
 from mixlab.laws.mixing.optimize import MixtureConstraints, OptimizationResult, optimize_mixture
 from mixlab.laws.scaling.forms import (
@@ -44,8 +44,11 @@ from mixlab.laws.scaling.forms import (
     SizeLaw,
     StepLaw,
 )
+from mixlab.laws.scaling.schedule import ScheduleStepLaw
 
-__all__ = ["NestedResult", "SharedExponentSizeLaw", "nested_predict"]
+__all__ = ["NestedResult", "SharedExponentSizeLaw", "degenerate_law", "nested_predict"]
+
+EXPONENT_LIMIT = 600.0  # |t| beyond this: exp() of the law runs past float range
 
 NESTED_FORMAT = "mixlab.nested"
 
@@ -174,6 +177,10 @@ class NestedResult:
     size_samples: np.ndarray | None = None  # (n_boot, n_mixtures)
     boot_laws: list[MixingLaw] = field(default_factory=list)
     optimum_samples: np.ndarray | None = None  # (n_boot,)
+    skipped: list[str] = field(default_factory=list)  # mixtures with runs at < 3 sizes
+    law_check: str | None = None  # why the mixing law looks degenerate, if it does
+    backtest: dict[str, Any] | None = None  # see :func:`_backtest`
+    size_field: str = "n_params"  # what the sizes (and target_size) count
 
     def predict(self, R: Any) -> np.ndarray:
         """The mixing law's loss at the target steps and size for mixtures `R`, shape (n,)."""
@@ -186,10 +193,39 @@ class NestedResult:
         P = np.stack([law.predict(R)[:, 0] for law in self.boot_laws])
         return percentile_interval(P, self.level if level is None else level)
 
+    def corrected(self, R: Any) -> np.ndarray:
+        """The prediction less the bias the back-test measured (the plain one without it)."""
+        pred = self.predict(R)
+        if self.backtest is None:
+            return pred
+        return pred - self.backtest["bias_at_target"]
+
+    def backtest_interval(self, R: Any, level: float | None = None) -> np.ndarray:
+        """Back-tested interval, shape (2, n): the bias-corrected prediction +- a t quantile
+        of the back-test spread (sizes) and the mixing law's cross-validated error."""
+        if self.backtest is None:
+            raise InputError("nested prediction: no back-test (needs runs at >= 3 sizes and "
+                             ">= 4 fitted mixtures)")
+        from scipy.stats import t as student_t
+
+        level = self.level if level is None else level
+        bt = self.backtest
+        q = float(student_t.ppf(0.5 + level / 2, max(bt["n"] - 1, 1)))
+        centre = self.corrected(R)
+        half = q * bt["sd_at_target"]
+        return np.vstack([centre - half, centre + half])
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary: per-run and per-mixture stage results, the law, the optimum."""
         mix = self.mixtures.copy()
-        if self.size_samples is not None:
+        if self.backtest is not None:
+            keys = list(mix.index)
+            R = mix[self.domains].to_numpy(float)
+            lo_hi = self.backtest_interval(R)
+            mix["corrected"] = self.corrected(R)
+            mix["low"], mix["high"] = lo_hi[0], lo_hi[1]
+            mix.index = pd.Index(keys, name=mix.index.name)
+        elif self.size_samples is not None:
             lo_hi = percentile_interval(self.size_samples, self.level)
             mix["low"], mix["high"] = lo_hi[0], lo_hi[1]
         out: dict[str, Any] = {
@@ -199,17 +235,26 @@ class NestedResult:
             "target_size": self.target_size,
             "domains": self.domains,
             "size_exponent": self.size_exponent,
+            "size_field": self.size_field,
             "level": self.level,
             "n_bootstrap": 0 if self.size_samples is None else int(len(self.size_samples)),
             "runs": _records(self.runs, "run_id"),
             "mixtures": _records(mix, "mixture"),
             "fit_mixtures": self.fit_mixtures,
+            "skipped": self.skipped,
+            "law_check": self.law_check,
+            "backtest": self.backtest,
             "law": self.law.to_dict(),
             "optimum": None,
         }
         if self.optimum is not None:
             opt = self.optimum.to_dict()
-            if self.optimum_samples is not None:
+            if self.backtest is not None:
+                lo, hi = self.backtest_interval(self.optimum.weights[None, :])[:, 0]
+                opt["corrected"] = float(self.corrected(self.optimum.weights[None, :])[0])
+                opt["interval"], opt["level"] = [float(lo), float(hi)], self.level
+                opt["interval_kind"] = "back-test"
+            elif self.optimum_samples is not None:
                 lo, hi = percentile_interval(self.optimum_samples, self.level)
                 opt["interval"], opt["level"] = [float(lo), float(hi)], self.level
             out["optimum"] = opt
@@ -257,6 +302,9 @@ def nested_predict(
     mixture_resampling: str = "residual",
     level: float = DEFAULT_LEVEL,
     seed: int = 0,
+    skip_incomplete: bool = True,
+    backtest: bool = True,
+    schedule_aware: bool = True,
 ) -> NestedResult:
     """Predict every mixture's loss at `target_steps` and `target_size`; fit `law` on them.
 
@@ -264,7 +312,19 @@ def nested_predict(
     columns `mixture` (a key into `mixtures`) and `n_params`.  `mixtures`: index mixture
     key, one column per domain.  `law` is an unfitted mixing law (e.g.
     ``make_law("exp", features="linear+log")``), fitted on the mixtures in
-    `fit_mixtures` (default all).  Each mixture needs runs at >= 3 model sizes.
+    `fit_mixtures` (default all).  Each mixture needs runs at >= 3 model sizes: others are
+    left out with a FitWarning naming them (`skip_incomplete=False`: an InputError).
+
+    Runs whose `runs` row has a `schedule` (a mixlab run record's: {"steps": T, "lr":
+    {kind, warmup, min_lr_ratio, decay}}) get the schedule-aware step law, read at the
+    target steps of a run with the same schedule shape (`schedule_aware=False`: the plain
+    law for all); the others the plain step law, with a FitWarning.
+
+    `backtest` (default on): hold out the largest proxy size, predict it from the smaller
+    ones with the same stages, and cross-validate the mixing law; those errors correct the
+    bias of the prediction and set its interval (:meth:`NestedResult.backtest_interval`).
+    A mixing law whose fit looks degenerate (exponents beyond +-600, or one value for all
+    mixtures) raises a FitWarning and is flagged in `law_check`.
     """
     _check_inputs(curves, runs, mixtures)
     for value, what in ((target_steps, "target steps"), (target_size, "target size")):
@@ -289,11 +349,21 @@ def nested_predict(
     step_fits: dict[str, StepLaw] = {}
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     rows = []
+    schedules = runs["schedule"] if "schedule" in runs.columns else pd.Series(dtype=object)
+    no_schedule = [r for r in run_ids if not isinstance(schedules.get(r), Mapping)]
+    if schedule_aware and no_schedule:
+        warnings.warn(f"nested prediction: {len(no_schedule)} of {len(run_ids)} runs have no "
+                      f"learning-rate schedule (e.g. {no_schedule[0]!r}): plain step law for "
+                      "them, which cannot follow the drop at the end of a decaying schedule",
+                      FitWarning, stacklevel=2)
     for rid in run_ids:
         g = per_run[rid]
         S, v = g["step"].to_numpy(float), g["value"].to_numpy(float)
+        this: Any = step_law
+        if schedule_aware and rid not in no_schedule:
+            this = ScheduleStepLaw.from_record(schedules[rid], min_step=step_law.warmup_end(S))
         try:
-            fitted = step_law.clone(n_bootstrap=0).fit(S, v)
+            fitted = this.clone(n_bootstrap=0).fit(S, v)
         except InputError as exc:
             raise InputError(f"run {rid!r}: {exc}") from None
         step_fits[rid] = fitted
@@ -302,17 +372,37 @@ def nested_predict(
         rows.append({"run_id": rid, "mixture": runs.at[rid, "mixture"],
                      "n_params": float(runs.at[rid, "n_params"]), "n_points": fitted.n_points_,
                      "last_step": float(S.max()), **fitted.params_,
-                     "predicted": float(fitted.predict([target_steps])[0])})
+                     "predicted": _at_target(fitted, target_steps)})
     run_table = pd.DataFrame(rows).set_index("run_id")
 
     # stage 2: sizes
     sizes = run_table.groupby("mixture")["n_params"].nunique()
     few = sizes[sizes < 3]
-    if len(few):
+    skipped: list[str] = []
+    if len(few) and not skip_incomplete:
         raise InputError(
             f"nested prediction: mixture {few.index[0]!r} has runs at {int(few.iloc[0])} model "
-            "size(s); the size law needs at least 3"
+            "size(s); the size law needs at least 3 (skip such mixtures with --skip-incomplete)"
         )
+    if len(few):
+        skipped = [str(k) for k in few.index]
+        warnings.warn(f"nested prediction: left out {len(skipped)} mixture(s) with runs at "
+                      f"fewer than 3 model sizes: {', '.join(skipped)}", FitWarning, stacklevel=2)
+        named = [k for k in (fit_mixtures or []) if k in skipped]
+        keys = [k for k in keys if k not in skipped]
+        fit_keys = [k for k in fit_keys if k not in skipped]
+        if not keys or not fit_keys:
+            raise InputError(
+                "nested prediction: no mixture has runs at 3 or more model sizes (mixture "
+                f"{few.index[0]!r} has runs at {int(few.iloc[0])} model size(s))")
+        if named:
+            warnings.warn(f"nested prediction: fit mixture(s) {named} left out (fewer than 3 "
+                          "sizes)", FitWarning, stacklevel=2)
+        run_table = run_table[run_table["mixture"].isin(keys)]
+        run_ids = list(run_table.index)
+        step_fits = {r: step_fits[r] for r in run_ids}
+        arrays = {r: arrays[r] for r in run_ids}
+        sizes = sizes[keys]
     gidx = np.array([keys.index(k) for k in run_table["mixture"]])
     N = run_table["n_params"].to_numpy()
 
@@ -343,13 +433,21 @@ def nested_predict(
     R_all = mixtures.loc[keys, domains].to_numpy(float)
     fitted_law = law.clone().fit(R_all[fit_idx], size_pred[fit_idx, None], domain_names=domains,
                                  target_names=["loss"], run_ids=list(fit_keys))
+    law_check = degenerate_law(fitted_law, R_all[fit_idx], size_pred[fit_idx])
+    if law_check:
+        warnings.warn(f"nested prediction: the {fitted_law.kind} mixing law is degenerate "
+                      f"({law_check}); do not use its ranking: pick another law "
+                      "(e.g. exp with features=linear+log, or linear)", FitWarning, stacklevel=2)
     opt = optimize_mixture(fitted_law, constraints, seed=seed) if optimize else None
 
     result = NestedResult(
         target_steps=float(target_steps), target_size=float(target_size), runs=run_table,
         mixtures=mix_table, domains=domains, law=fitted_law, fit_mixtures=list(fit_keys),
-        size_exponent=size_exponent, optimum=opt, level=level,
+        size_exponent=size_exponent, optimum=opt, level=level, skipped=skipped,
+        law_check=law_check,
     )
+    if backtest:
+        result.backtest = _backtest(result, size_fit, gidx, N, keys, fit_idx, R_all, law, seed)
     if n_bootstrap > 0:
         _bootstrap(result, arrays, step_fits, size_stage, size_fit, R_all, fit_idx, rng,
                    n_bootstrap, mixture_resampling)
@@ -375,9 +473,11 @@ def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.n
             for rid, fitted in step_fits.items():
                 S, v = arrays[rid]
                 idx = bootstrap_indices(len(v), 1, rng)[0]
-                refit = fitted.clone(min_step=0.0, min_fraction=0.0, drop_highest=0).fit(
-                    S[idx], v[idx], init=fitted.params_)
-                preds.append(refit.predict([target])[0])
+                loose = {"min_step": 0.0, "drop_highest": 0}
+                if isinstance(fitted, StepLaw):
+                    loose["min_fraction"] = 0.0
+                refit = fitted.clone(**loose).fit(S[idx], v[idx], init=fitted.params_)
+                preds.append(_at_target(refit, target))
             size_pred, _ = size_stage(np.array(preds), init)
             idx, y = fit_idx, size_pred[fit_idx]
             if mixture_resampling == "cases":
@@ -396,3 +496,109 @@ def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.n
     result.size_samples = np.array(size_samples)
     result.boot_laws = laws
     result.optimum_samples = None if opt_w is None else np.array(opt_samples)
+
+
+def _at_target(fitted: Any, target_steps: float) -> float:
+    """A fitted step law's loss at the target steps; a schedule-aware one under the same
+    schedule stretched to end at the target steps (the target run's own schedule)."""
+    if isinstance(fitted, ScheduleStepLaw):
+        fitted = fitted.with_schedule(total_steps=int(round(target_steps)))
+    return float(fitted.predict([target_steps])[0])
+
+
+def degenerate_law(law: MixingLaw, R: np.ndarray, y: np.ndarray) -> str | None:
+    """Why a fitted mixing law looks degenerate, or None: exponents beyond +-600 (the
+    exponential saturates) or predictions that no longer vary although the losses do."""
+    t = getattr(law, "t_", None)
+    if t is not None and np.size(t) and np.nanmax(np.abs(np.asarray(t, float))) > EXPONENT_LIMIT:
+        return f"exponent |t| = {float(np.nanmax(np.abs(t))):.3g} > {EXPONENT_LIMIT:g}"
+    pred = np.asarray(law.predict(R), float)[:, 0]
+    if not np.all(np.isfinite(pred)):
+        return "non-finite predictions on the fitted mixtures"
+    spread = float(np.ptp(y))
+    if spread > 0 and float(np.ptp(pred)) < 1e-3 * spread:
+        return (f"predictions span {float(np.ptp(pred)):.3g} where the losses span "
+                f"{spread:.3g}: one value for every mixture")
+    return None
+
+
+def _backtest(result: NestedResult, size_fit: Any, gidx: np.ndarray, N: np.ndarray,
+              keys: list[str], fit_idx: np.ndarray, R_all: np.ndarray, law: MixingLaw,
+              seed: int) -> dict[str, Any] | None:
+    """Back-test of the stages on the runs themselves.
+
+    Sizes: hold out the largest proxy size and predict it (at the target steps) from the
+    smaller ones with the same size law; with only two smaller sizes the exponent is fixed
+    at the full fit's, so E and A are still determined.  The error of each mixture
+    (prediction - the held-out run's own stage-1 value) gives a bias and a spread, scaled
+    to the target by the ratio of log-size extrapolation distances.  Mixing law: 5-fold
+    cross-validated errors on the fitted mixtures.  Returns None when it cannot be run.
+    """
+    from mixlab.laws.mixing.crossval import kfold_splits
+
+    levels = np.unique(N)
+    if len(levels) < 3 or len(fit_idx) < 4:
+        return None
+    top, second = levels[-1], levels[-2]
+    pred = result.runs["predicted"].to_numpy()
+    small = N < top
+    held = {int(g): float(pred[i]) for i, g in enumerate(gidx) if N[i] == top}
+    smaller_levels = len(levels) - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if result.size_exponent == "shared":
+            if smaller_levels >= 3:
+                fit = SharedExponentSizeLaw().fit(N[small], pred[small], gidx[small])
+            else:
+                fit = SharedExponentSizeLaw()
+                fit.theta_ = _fixed_exponent_fit(N[small], pred[small], gidx[small],
+                                                 len(keys), size_fit.exponent_)
+                fit.n_groups_ = len(keys)
+            bt_pred = fit.predict(top)
+        else:
+            bt_pred = np.full(len(keys), np.nan)
+            for k in range(len(keys)):
+                m = small & (gidx == k)
+                b = size_fit[k].params_["b"]
+                if smaller_levels >= 3:
+                    bt_pred[k] = SizeLaw().fit(N[m], pred[m]).predict([top])[0]
+                else:
+                    th = _fixed_exponent_fit(N[m], pred[m], np.zeros(m.sum(), int), 1, b)
+                    bt_pred[k] = th[0] + th[1] * top ** -b
+        size_err = np.array([bt_pred[g] - held[g] for g in sorted(held)
+                             if np.isfinite(bt_pred[g])])
+        # mixing law: cross-validated error on the size-stage predictions
+        y = result.mixtures["predicted"].to_numpy()[fit_idx]
+        R = R_all[fit_idx]
+        cv_err = np.empty(len(y))
+        for train, test in kfold_splits(len(y), min(5, len(y)), seed):
+            f = law.clone().fit(R[train], y[train, None], domain_names=result.domains,
+                                target_names=["loss"])
+            cv_err[test] = f.predict(R[test])[:, 0] - y[test]
+    if size_err.size < 2:
+        return None
+    scale = float(np.log(result.target_size / top) / np.log(top / second))
+    scale = max(scale, 0.0)
+    bias, sd = float(size_err.mean()), float(size_err.std(ddof=1))
+    cv_rmse = float(np.sqrt(np.mean(cv_err ** 2)))
+    sd_target = float(np.sqrt((scale * sd) ** 2 + (scale * bias / np.sqrt(size_err.size)) ** 2
+                              + cv_rmse ** 2))
+    return {"held_out_size": float(top), "from_sizes": [float(v) for v in levels[:-1]],
+            "exponent_fixed": smaller_levels < 3, "n": int(size_err.size),
+            "size_bias": bias, "size_sd": sd, "size_mae": float(np.mean(np.abs(size_err))),
+            "scale": scale, "mixing_cv_rmse": cv_rmse,
+            "mixing_cv_baseline_rmse": float(np.sqrt(np.mean((y - y.mean()) ** 2))),
+            "bias_at_target": scale * bias, "sd_at_target": sd_target}
+
+
+def _fixed_exponent_fit(N: np.ndarray, y: np.ndarray, g: np.ndarray, G: int,
+                        b: float) -> np.ndarray:
+    """[E_0..E_G-1, A_0..A_G-1, b]: least squares in E and A for a fixed exponent b."""
+    E, A = np.full(G, np.nan), np.full(G, np.nan)
+    x = N ** -b
+    for k in range(G):
+        m = g == k
+        if m.sum() >= 2 and np.ptp(x[m]) > 0:
+            A[k], E[k] = np.polyfit(x[m], y[m], 1)
+    return np.concatenate([E, A, [b]])
