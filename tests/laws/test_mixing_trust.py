@@ -10,6 +10,7 @@ import pytest
 
 from mixlab.errors import InputError
 from mixlab.laws import AutoLaw, FitWarning, LinearLaw, MixingLaw, law_from_dict, optimize_mixture
+from mixlab.laws.core.estimator import REGISTRY
 from mixlab.laws.mixing import selection
 from mixlab.laws.mixing.conformal import conformal_quantile, prediction_interval
 from mixlab.laws.mixing.guardrails import fit_problems, outside_range
@@ -50,8 +51,7 @@ class SpikyLaw(MixingLaw):
     """Exact on most mixtures, absurd beyond the largest d0 share it was fitted on: in
     cross-validation exactly one run (the corner) blows up, the ranks stay near perfect."""
 
-    kind = "test_spiky"
-
+    # registered only inside the test (monkeypatch), so the registry stays clean
     def __init__(self, weighted: str = "direct") -> None:
         self.weighted = weighted
 
@@ -70,6 +70,8 @@ class SpikyLaw(MixingLaw):
 
 
 def test_auto_never_selects_a_candidate_that_blows_up(monkeypatch):
+    monkeypatch.setattr(SpikyLaw, "kind", "test_spiky", raising=False)
+    monkeypatch.setitem(REGISTRY, "test_spiky", SpikyLaw)
     monkeypatch.setitem(selection.CANDIDATES, "spiky", ("test_spiky", {}))
     R, y = exp_data(60, 1)
     with pytest.warns(FitWarning, match=r"spiky.*blow up"):
