@@ -352,9 +352,243 @@ def mixinglaws(root: Path) -> dict[str, bool]:
             "Mixing laws best mean < linear / 2": ok_mean}
 
 
+# ------------------------------------------------- auto law, guardrails, intervals (issue 14)
+
+
+class Cache:
+    """Fitted auto laws on disk by key, so a rerun of the bench does not refit (`--cache`)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+
+    def fit(self, key: str, R: pd.DataFrame, Y: pd.DataFrame, targets: list[str],
+            weights: dict[str, float] | None = None) -> MixingLaw:
+        """`mixlab law fit` with default flags (the auto law), as the CLI calls it."""
+        from mixlab.io.laws import load_law, save_law
+        from mixlab.studies.mixing_fit import fit_law
+
+        path = None if self.root is None else self.root / f"{key}.json"
+        if path is not None and path.is_file():
+            return load_law(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            law, _ = fit_law("auto", R, Y, targets, weights, target_name="overall")
+        if path is not None:
+            save_law(law, path)
+        return law
+
+
+def interval(law: MixingLaw, R: np.ndarray, level: float = 0.9):
+    from mixlab.laws.mixing.conformal import prediction_interval
+
+    return prediction_interval(law, R, level)
+
+
+def chosen(law: MixingLaw) -> list[str]:
+    return [s["chosen"] for s in law.selection_]
+
+
+def auto_regmix(root: Path, cache: Cache) -> dict[str, bool]:
+    train_R, train_Y = load_regmix(root, "train")
+    test_R, test_Y = load_regmix(root, "test")
+    domains = [c for c in train_R.columns if c != "index"]
+    targets = [c for c in train_Y.columns if c != "index"]
+    R = train_R.set_index("index")[domains]
+    Y = train_Y.set_index("index")[targets]
+    Rte, Yte = test_R[domains].to_numpy(), test_Y[targets].to_numpy()
+    start = time.perf_counter()
+    law = cache.fit("regmix_auto", R, Y, targets)
+    secs = time.perf_counter() - start
+    pred, lo, hi = interval(law, Rte)
+    scores = score_predictions(Yte, pred, targets)
+    base_mae = np.mean(np.abs(Y.to_numpy().mean(axis=0) - Yte), axis=0)
+    cover = np.mean((Yte >= lo) & (Yte <= hi), axis=0)
+    print(f"\n== auto law (default flags), RegMix: fit on {len(R)} runs, 256 test mixtures "
+          f"({secs:.0f}s) ==")
+    print(f"{'target':<22s}{'chosen':<44s}{'Spearman':>9s}{'MAE':>8s}{'mean MAE':>9s}"
+          f"{'cover90':>8s}")
+    for j, t in enumerate(targets):
+        print(f"{short(t):<22s}{chosen(law)[j]:<44s}{scores[t]['spearman']:>9.4f}"
+              f"{scores[t]['mae']:>8.4f}{base_mae[j]:>9.4f}{cover[j]:>8.3f}")
+    sp = np.array([scores[t]["spearman"] for t in targets])
+    mae = np.array([scores[t]["mae"] for t in targets])
+    pile = sp[targets.index(PILE_CC)]
+    pooled = float(np.mean(cover))
+    print(f"mean over 13 targets: Spearman {sp.mean():.4f}, MAE {mae.mean():.4f} (predict-the-"
+          f"mean {base_mae.mean():.4f}); pooled coverage of 90% intervals {pooled:.3f} "
+          f"(per target {cover.min():.3f}..{cover.max():.3f})")
+    # gain intervals: predicted difference between two test mixtures against the observed one
+    from mixlab.laws.mixing.conformal import gain_halfwidth
+
+    rng = np.random.default_rng(0)
+    j = targets.index(PILE_CC)
+    a, b = rng.integers(0, len(Rte), 2000), rng.integers(0, len(Rte), 2000)
+    keep = a != b
+    g_pred = pred[b, j] - pred[a, j]
+    g_obs = Yte[b, j] - Yte[a, j]
+    qg = gain_halfwidth(law, PILE_CC)
+    g_cover = float(np.mean(np.abs(g_obs - g_pred)[keep] <= qg))
+    print(f"gain intervals (Pile-CC, 2000 random test pairs): coverage {g_cover:.3f}, "
+          f"half-width {qg:.4f}")
+    return {
+        "auto RegMix Pile-CC Spearman >= 0.994": pile >= 0.994,
+        "auto RegMix mean Spearman >= 0.99": sp.mean() >= 0.99,
+        "auto RegMix beats predict-the-mean on every target": bool(np.all(mae < base_mae)),
+        "auto RegMix coverage in [0.85, 0.95]": 0.85 <= pooled <= 0.95,
+    }
+
+
+def load_mixinglaws_groups(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """70M step 30000: mixtures, the 5 validation-domain losses, and their token shares."""
+    base = root / "mixinglaws_5mix"
+    df = parse_mixinglaws(base / "70M.txt")
+    weights = json.loads((base / "valid_weight.json").read_text())
+    at = df[df["step"] == 30000]
+    table = at.pivot_table(index=["id", "w1", "w2", "w3", "w4", "w5"], columns="subset",
+                           values="loss")
+    ids = [str(i) for i in table.index.get_level_values("id")]
+    R = pd.DataFrame([list(k[1:]) for k in table.index], index=ids,
+                     columns=["w1", "w2", "w3", "w4", "w5"], dtype=float)
+    cols, shares = {}, {}
+    for g, members in GROUPS.items():
+        names = members.split()
+        w = np.array([weights[s] for s in names])
+        cols[g] = table[names].to_numpy() @ w / w.sum()
+        shares[g] = float(w.sum())
+    return R, pd.DataFrame(cols, index=ids), shares
+
+
+def auto_mixinglaws(root: Path, cache: Cache, n_splits: int, loo_max: int = 10**9
+                    ) -> dict[str, bool]:
+    R, Y, shares = load_mixinglaws_groups(root)
+    groups = list(shares)
+    overall = Y.to_numpy() @ np.array([shares[g] for g in groups])
+    n = len(R)
+    print(f"\n== auto law (default flags), Data Mixing Laws 70M step 30000: {n_splits} random "
+          f"20/6 splits and leave-one-out (target: overall loss = 5 domain losses x token "
+          "shares) ==")
+    from mixlab.laws import shuffle_splits
+
+    maes, base, picks, split_in = [], [], [], []
+    start = time.perf_counter()
+    for s, (tr, te) in enumerate(shuffle_splits(n, 6, n_splits, seed=0)):
+        law = cache.fit(f"dml_split{s}", R.iloc[tr], Y.iloc[tr], groups, shares)
+        pred, lo, hi = interval(law, R.iloc[te].to_numpy())
+        pred = pred[:, 0]
+        split_in.extend((lo[:, 0] <= overall[te]) & (overall[te] <= hi[:, 0]))
+        maes.append(float(np.mean(np.abs(pred - overall[te]))))
+        base.append(float(np.mean(np.abs(overall[tr].mean() - overall[te]))))
+        picks.append(chosen(law)[0])
+    print(f"held-out MAE of the overall loss: median {np.median(maes):.4f}, mean "
+          f"{np.mean(maes):.4f} (predict-the-mean median {np.median(base):.4f}); "
+          f"{time.perf_counter() - start:.0f}s")
+    print("  chosen: " + ", ".join(f"{k} x{picks.count(k)}" for k in dict.fromkeys(picks)))
+    print(f"coverage of 90% intervals on the random splits' held-out runs: "
+          f"{np.mean(split_in):.3f} ({len(split_in)} predictions)")
+    inside, loo_err = [], []
+    for i in range(min(n, loo_max)):
+        tr = np.delete(np.arange(n), i)
+        law = cache.fit(f"dml_loo{i}", R.iloc[tr], Y.iloc[tr], groups, shares)
+        p, lo, hi = interval(law, R.iloc[[i]].to_numpy())
+        inside.append(bool(lo[0, 0] <= overall[i] <= hi[0, 0]))
+        loo_err.append(abs(p[0, 0] - overall[i]))
+    cover = float(np.mean(inside))
+    print(f"leave-one-out{'' if len(inside) == n else f' (first {len(inside)} of {n} runs only)'}"
+          f": MAE {np.mean(loo_err):.4f}, coverage of 90% intervals {cover:.3f} "
+          f"({sum(inside)}/{len(inside)})")
+    return {
+        "auto DML median MAE <= 0.0086": float(np.median(maes)) <= 0.0086,
+        "auto DML beats predict-the-mean": float(np.median(maes)) < float(np.median(base)),
+        f"auto DML LOO coverage in [0.85, 0.95] ({len(inside)}/{n} runs)": 0.85 <= cover <= 0.95,
+    }
+
+
+def load_olmix(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ratios = pd.read_csv(root / "olmix_full_recomputation_ratios.csv")
+    metrics = pd.read_csv(root / "olmix_full_recomputation_metrics.csv")
+    meta = {"run", "name", "index"} | {c for c in ratios.columns if c.startswith("Unnamed")}
+    domains = [c for c in ratios.columns if c not in meta]
+    tasks = [c for c in metrics.columns if c not in meta]
+    df = ratios[["run", *domains]].merge(metrics[["run", *tasks]], on="run")
+    R = df.set_index("run")[domains].astype(float)
+    R = R.div(R.sum(axis=1), axis=0)
+    Y = pd.DataFrame({"mean_bpb": df[tasks].mean(axis=1).to_numpy()}, index=R.index)
+    return R, Y
+
+
+def auto_olmix(root: Path, cache: Cache, n_repeats: int, sizes: list[int],
+               size_repeats: int) -> dict[str, bool]:
+    R, Y = load_olmix(root)
+    y = Y["mean_bpb"].to_numpy()
+    n = len(R)
+    n_test = n // 5
+    print(f"\n== auto law (default flags), Olmix swarm: {n} runs x {R.shape[1]} domains, "
+          f"target mean of the task BPB columns, {n_repeats} random 80/20 splits ==")
+    from mixlab.laws import shuffle_splits
+
+    splits = shuffle_splits(n, n_test, n_repeats, seed=0)
+    sps, maes, base, inside, picks = [], [], [], [], []
+    start = time.perf_counter()
+    for s, (tr, te) in enumerate(splits):
+        law = cache.fit(f"olmix_split{s}", R.iloc[tr], Y.iloc[tr], ["mean_bpb"])
+        p, lo, hi = interval(law, R.iloc[te].to_numpy())
+        sps.append(spearman_np(p[:, 0], y[te]))
+        maes.append(float(np.mean(np.abs(p[:, 0] - y[te]))))
+        base.append(float(np.mean(np.abs(y[tr].mean() - y[te]))))
+        inside.extend((lo[:, 0] <= y[te]) & (y[te] <= hi[:, 0]))
+        picks.append(chosen(law)[0])
+        print(f"  split {s}: Spearman {sps[-1]:.4f}, MAE {maes[-1]:.4f} (mean {base[-1]:.4f}), "
+              f"chosen {picks[-1]} ({time.perf_counter() - start:.0f}s)", flush=True)
+    cover = float(np.mean(inside))
+    print(f"median held-out Spearman {np.median(sps):.4f} (range {min(sps):.4f}..{max(sps):.4f});"
+          f" MAE median {np.median(maes):.4f} vs predict-the-mean {np.median(base):.4f}; "
+          f"coverage of 90% intervals {cover:.3f} ({len(inside)} predictions)")
+    print(f"\nswarm size (fit on the first N runs of each split's training part, predict its "
+          f"{n_test} held-out runs; {size_repeats} splits per size):")
+    curve = {}
+    for size in sizes:
+        vals = []
+        for s, (tr, te) in enumerate(splits[:size_repeats]):
+            if size >= len(tr):
+                vals.append(sps[s])
+                continue
+            sub = tr[np.random.default_rng(100 + s).permutation(len(tr))[:size]]
+            law = cache.fit(f"olmix_size{size}_split{s}", R.iloc[sub], Y.iloc[sub], ["mean_bpb"])
+            vals.append(spearman_np(law.predict(R.iloc[te].to_numpy())[:, 0], y[te]))
+        curve[size] = vals
+        print(f"  {size:>4d} runs ({size / R.shape[1]:.1f} per domain): median Spearman "
+              f"{np.median(vals):.4f} (range {min(vals):.4f}..{max(vals):.4f})", flush=True)
+    return {
+        "auto Olmix median Spearman >= 0.92": float(np.median(sps)) >= 0.92,
+        "auto Olmix beats predict-the-mean": float(np.median(maes)) < float(np.median(base)),
+        "auto Olmix coverage in [0.85, 0.95]": 0.85 <= cover <= 0.95,
+    }
+
+
+def spearman_np(a: np.ndarray, b: np.ndarray) -> float:
+    from mixlab.laws import spearman
+
+    return spearman(a, b)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="skip the law-selection CV")
+    parser.add_argument("--auto", action="store_true",
+                        help="only the auto-law section (issue 14): selection, intervals")
+    parser.add_argument("--sets", default="regmix,dml,olmix",
+                        help="with --auto: which sets (comma-separated)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="with --auto: folder to keep fitted laws in (reruns skip fits)")
+    parser.add_argument("--splits", type=int, default=20, help="DML random splits")
+    parser.add_argument("--loo-max", type=int, default=10**9,
+                        help="DML: leave out only the first K runs (a partial, labelled check)")
+    parser.add_argument("--olmix-repeats", type=int, default=5, help="Olmix 80/20 splits")
+    parser.add_argument("--sizes", default="64,128,256,410",
+                        help="Olmix swarm sizes below the full 410 (comma-separated)")
+    parser.add_argument("--size-repeats", type=int, default=3, help="splits per swarm size")
     args = parser.parse_args()
     root = reference_root()
     if root is None:
@@ -363,11 +597,22 @@ def main() -> int:
         return 0
     print(f"mixlab mixing-law reference benchmark; data: {root}")
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.platform()}, "
-          f"numpy {np.__version__}")
+          f"numpy {np.__version__}; {time.strftime('%Y-%m-%d %H:%M')}")
     start = time.perf_counter()
     goals = {}
-    goals.update(regmix(root, args.quick))
-    goals.update(mixinglaws(root))
+    if args.auto:
+        cache = Cache(args.cache)
+        sets = args.sets.split(",")
+        if "regmix" in sets:
+            goals.update(auto_regmix(root, cache))
+        if "dml" in sets:
+            goals.update(auto_mixinglaws(root, cache, args.splits, args.loo_max))
+        if "olmix" in sets:
+            sizes = [int(x) for x in args.sizes.split(",") if x]
+            goals.update(auto_olmix(root, cache, args.olmix_repeats, sizes, args.size_repeats))
+    else:
+        goals.update(regmix(root, args.quick))
+        goals.update(mixinglaws(root))
     print("\nsummary:")
     for name, ok in goals.items():
         print(f"  {'met   ' if ok else 'MISSED'} {name}")

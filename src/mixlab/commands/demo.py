@@ -42,6 +42,12 @@ def demo_command(
             "cross-validated MAE of the average validation loss: "
             + ", ".join(f"{k} {v:.4f}" for k, v in s["cv_mae"].items())
         )
+        gi = s.get("gain_interval")
+        if s.get("predicted_gain") is not None and gi:
+            con.print(
+                f"predicted gain over natural {s['predicted_gain']:+.4f} "
+                f"({100 * s['level']:.0f}% interval {gi[0]:+.4f}..{gi[1]:+.4f})"
+            )
         con.print(
             table(
                 f"recommended by {s['law']} vs natural shares",

@@ -11,11 +11,71 @@ from mixlab.commands.common import output
 from mixlab.commands.console import table
 from mixlab.commands.validate import at_least, law_target, one_of, output_file, positive
 from mixlab.errors import InputError
+from mixlab.laws.core.estimator import DEFAULT_LEVEL
 
 app = typer.Typer(
     help="Fit data mixing laws, predict unseen mixtures, recommend a mixture.", no_args_is_help=True
 )
 IdOpt = Annotated[str, typer.Option(help="Run-id column of the tables.")]
+
+
+# CLI flag -> the hyperparameter's name in the Python API (and the law kinds that take it)
+LAW_FLAGS = {
+    "--features": "features", "--hidden": "n_hidden", "--alpha": "alpha", "--eps": "eps",
+    "--n-estimators": "n_estimators", "--learning-rate": "learning_rate",
+    "--num-leaves": "num_leaves", "--candidates": "candidates",
+}
+
+
+def law_params(kind: str, given: dict[str, object], extra: list[str]) -> dict[str, object]:
+    """Hyperparameters from the flags, checked against the law's constructor by name."""
+    import inspect
+    import json
+
+    from mixlab.laws import LAW_KINDS
+    from mixlab.laws.mixing.explicit import FEATURES
+
+    accepted = set(inspect.signature(LAW_KINDS[kind].__init__).parameters) - {"self"}
+    params: dict[str, object] = {}
+    for flag, value in given.items():
+        if value is None:
+            continue
+        name = LAW_FLAGS[flag]
+        if name not in accepted:
+            takers = sorted(k for k, c in LAW_KINDS.items()
+                            if name in inspect.signature(c.__init__).parameters)
+            raise InputError(f"{flag} ({name}) does not apply to --law {kind}; it applies to "
+                             f"--law {', '.join(takers)}")
+        params[name] = value
+    for item in extra:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param must look like NAME=VALUE, got {item!r}")
+        if key not in accepted:
+            raise InputError(f"--param {key}: --law {kind} has no hyperparameter {key!r}; it "
+                             f"has {', '.join(sorted(accepted))}")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    feats = params.get("features")
+    allowed = ("linear", "log") if kind == "linear" else FEATURES
+    if feats is not None and feats not in allowed:
+        raise InputError(f"--features {feats!r}: unknown feature set for --law {kind}; "
+                         f"choose {', '.join(allowed)}")
+    hidden = params.get("n_hidden")
+    if hidden is not None and not (isinstance(hidden, int) and hidden >= 1):
+        raise InputError(f"--hidden must be an integer >= 1, got {hidden!r}")
+    if isinstance(params.get("candidates"), str):
+        from mixlab.laws.mixing.selection import CANDIDATES
+
+        names = [c.strip() for c in str(params["candidates"]).split(";") if c.strip()]
+        unknown = [c for c in names if c not in CANDIDATES]
+        if unknown or not names:
+            raise InputError(f"--candidates: unknown candidate(s) {unknown}; known: "
+                             + "; ".join(CANDIDATES))
+        params["candidates"] = names
+    return params
 
 
 @app.command("fit")
@@ -31,7 +91,29 @@ def law_fit(
     target_weights: Annotated[
         Path | None, typer.Option(help="JSON metric -> weight: one weighted target.")
     ] = None,
-    law: Annotated[str, typer.Option(help="exp, implicit, linear or lgbm.")] = "exp",
+    law: Annotated[
+        str, typer.Option(help="auto (choose by CV), exp, implicit, linear or lgbm.")
+    ] = "auto",
+    features: Annotated[
+        str | None, typer.Option(help="exp/implicit: linear, log or linear+log; linear: linear or log.")
+    ] = None,
+    hidden: Annotated[
+        int | None, typer.Option("--hidden", "--n-hidden", help="implicit: hidden domains (n_hidden).")
+    ] = None,
+    alpha: Annotated[float | None, typer.Option(help="exp/implicit/linear: ridge strength.")] = None,
+    eps: Annotated[str | None, typer.Option(help="exp/implicit: log offset, or 'fit'.")] = None,
+    n_estimators: Annotated[int | None, typer.Option(help="lgbm: most trees.")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="lgbm: learning rate.")] = None,
+    num_leaves: Annotated[int | None, typer.Option(help="lgbm: leaves per tree.")] = None,
+    candidates: Annotated[
+        str | None, typer.Option(help="auto: candidate names separated by ';'.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Any other hyperparameter, NAME=VALUE (repeatable).")
+    ] = None,
+    oof: Annotated[
+        Path | None, typer.Option(help="Out-of-fold predictions CSV (default: next to --out).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for starts, splits, trees.")] = 0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     renormalize: Annotated[bool, typer.Option(help="Rescale mixture rows to sum to 1.")] = False,
@@ -40,38 +122,70 @@ def law_fit(
     ] = None,
     tag: Annotated[str | None, typer.Option(help="With --store: only runs with this tag.")] = None,
 ) -> None:
-    """Fit a mixing law on runs and report its cross-validated MAE and Spearman per target."""
+    """Fit a mixing law (by default the one CV prefers) and report its CV error per target."""
     from mixlab.io.laws import save_law
     from mixlab.laws.core.estimator import kinds
-    from mixlab.studies.mixing_fit import fit_law, read_weights, training_tables
+    from mixlab.studies.mixing_fit import fit_law, oof_table, read_weights, training_tables
 
-    if law not in kinds("mixing"):
-        raise InputError(f"--law must be one of {', '.join(kinds('mixing'))}, not {law!r}")
+    user_kinds = [k for k in kinds("mixing") if k != "mean"]
+    if law not in user_kinds:
+        raise InputError(f"--law must be one of {', '.join(user_kinds)}, not {law!r}")
     at_least(folds, 2, "--folds")
     if store is not None and (mixtures is not None or metrics is not None):
         raise InputError("give either --store or --mixtures/--metrics, not both: drop --store "
                          "to fit on the CSV tables, or drop --mixtures and --metrics")
     output_file(out, "--out")
+    if eps is not None and eps != "fit":
+        try:
+            eps = float(eps)
+        except ValueError:
+            raise InputError(f"--eps must be a positive number or 'fit', got {eps!r}") from None
+    params = law_params(law, {
+        "--features": features, "--hidden": hidden, "--alpha": alpha, "--eps": eps,
+        "--n-estimators": n_estimators, "--learning-rate": learning_rate,
+        "--num-leaves": num_leaves, "--candidates": candidates,
+    }, param or [])
     R, Y = training_tables(
         mixtures, metrics, id_column=id_column, store=store, tag=tag, renormalize=renormalize
     )
     weights = read_weights(target_weights) if target_weights else None
-    fitted, report = fit_law(law, R, Y, target or [], weights, seed=seed, n_splits=folds)
+    fitted, report = fit_law(law, R, Y, target or [], weights, seed=seed, n_splits=folds,
+                             params=params)
     save_law(fitted, out)
+    oof_path = oof or out.with_name(out.stem + ".oof.csv")
+    oof_table(fitted, report).to_csv(oof_path, index=False)
     cv = report.summary()
-    rows = [(t, s["mae_mean"], s["mae_median"], s["spearman"]) for t, s in cv["targets"].items()]
+    rows = [(t, s["mae_mean"], s["baseline_mae_mean"], s["spearman"])
+            for t, s in cv["targets"].items()]
     o = output(ctx)
     for w in fitted.fit_warnings_:
         o.warning(str(w))
-    o.result(
-        {"law": str(out), "kind": law, "n_runs": len(R), "cv": cv},
-        lambda con: con.print(
+    selection = getattr(fitted, "selection_", None)
+
+    def render(con) -> None:
+        for sel in selection or []:
+            cand = [(("* " if r["chosen"] else "  ") + r["name"], r["spearman"], r["mae"],
+                     r["baseline_mae"], "; ".join(r["problems"]) or "ok")
+                    for r in sel["candidates"]]
+            con.print(table(
+                f"auto, target {sel['target']}: candidates ({sel['scheme']} CV on the "
+                f"training runs; * chosen)",
+                ["candidate", "CV Spearman", "CV MAE", "mean-baseline MAE", "guardrails"],
+                cand,
+            ))
+        con.print(
             table(
-                f"{law} law on {len(R)} runs -> {out} ({cv['scheme']})",
-                ["target", "CV MAE (mean)", "CV MAE (median)", "CV Spearman"],
+                f"{law} law on {len(R)} runs -> {out} ({cv['scheme']}); out-of-fold "
+                f"predictions -> {oof_path}",
+                ["target", "CV MAE (mean)", "mean-baseline MAE", "CV Spearman"],
                 rows,
             )
-        ),
+        )
+
+    o.result(
+        {"law": str(out), "kind": law, "n_runs": len(R), "cv": cv, "oof": str(oof_path),
+         "selection": selection, "warnings": fitted.fit_warnings_},
+        render,
     )
 
 
@@ -83,15 +197,27 @@ def law_predict(
     out: Annotated[Path, typer.Option(help="Predictions (CSV): id + one column per target.")],
     id_column: IdOpt = "index",
     renormalize: Annotated[bool, typer.Option(help="Rescale mixture rows to sum to 1.")] = False,
+    level: Annotated[float, typer.Option(help="Level of the conformal intervals.")] = DEFAULT_LEVEL,
 ) -> None:
-    """Predict the targets of unseen mixtures."""
+    """Predict the targets of unseen mixtures, with conformal intervals and range flags."""
     from mixlab.io.laws import load_law
     from mixlab.studies.mixing_fit import prediction_table
 
     output_file(out, "--out")
-    frame = prediction_table(load_law(law_file), mixtures, id_column, renormalize)
+    if not 0 < level < 1:
+        raise InputError(f"--level must be in (0, 1), got {level}")
+    frame = prediction_table(load_law(law_file), mixtures, id_column, renormalize, level)
     frame.to_csv(out, index=False)
     output(ctx).info(f"{len(frame)} predictions -> {out}")
+    outside = int((frame["outside_fitted_range"] != "").sum())
+    if outside:
+        output(ctx).warning(f"{outside} mixture(s) lie outside the fitted runs' "
+                         "range (column outside_fitted_range): the law extrapolates there")
+    if "clipped" in frame and frame["clipped"].any():
+        output(ctx).warning(f"{int(frame['clipped'].sum())} prediction(s) ran "
+                         "beyond the plausible range and were clipped (column clipped)")
+    if not any(c.endswith(":lo") for c in frame.columns):
+        output(ctx).warning("this law kept no CV residuals: no intervals")
     if output(ctx).json:
         output(ctx).result({"predictions": str(out), "rows": len(frame)})
 
@@ -127,7 +253,10 @@ def law_optimize(
     ] = None,
     metrics: Annotated[Path | None, typer.Option(help="Their metrics (for the interval).")] = None,
     id_column: IdOpt = "index",
-    bootstrap: Annotated[int, typer.Option(help="Refits for the interval (needs the runs).")] = 20,
+    bootstrap: Annotated[
+        int, typer.Option(help="Refits for a bootstrap interval, for laws without CV residuals.")
+    ] = 20,
+    level: Annotated[float, typer.Option(help="Interval level.")] = DEFAULT_LEVEL,
     paths: Annotated[
         Path | None, typer.Option(help="JSON domain -> data path(s) for exports.")
     ] = None,
@@ -191,6 +320,7 @@ def law_optimize(
         reference="prior" if prior else None,
         data=data,
         n_bootstrap=bootstrap,
+        level=level,
         seed=seed,
     )
     doc = result.to_dict()
@@ -218,9 +348,16 @@ def law_optimize(
             if result.interval is None
             else f" ({100 * result.level:.0f}% interval {result.interval[0]:.4f}..{result.interval[1]:.4f})"
         )
-        con.print(f"predicted {result.target}: {result.predicted:.4f}{interval}")
+        con.print(f"predicted {result.target}: {result.predicted:.4f}{interval}"
+                  + (f" [{result.interval_kind}]" if result.interval_kind else ""))
         if result.gain is not None:
-            con.print(f"predicted gain over the reference: {result.gain:+.4f}")
+            gi = ("" if result.gain_interval is None else
+                  f" ({100 * result.level:.0f}% interval {result.gain_interval[0]:+.4f}.."
+                  f"{result.gain_interval[1]:+.4f})")
+            con.print(f"predicted gain over the reference: {result.gain:+.4f}{gi}")
+        if result.extrapolated:
+            con.print(f"warning: the recommended mixture lies outside the fitted "
+                      f"runs' range for {', '.join(result.extrapolated)}")
 
     output(ctx).result(doc, render)
 

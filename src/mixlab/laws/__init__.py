@@ -50,16 +50,17 @@ from mixlab.laws.mixing.optimize import (
     project_to_box_simplex,
 )
 from mixlab.laws.mixing.regression import LGBMLaw, LinearLaw
+from mixlab.laws.mixing.selection import AutoLaw, MeanLaw
 
 
 def make_law(kind: str, **params: object) -> MixingLaw:
-    """A law by its kind name ('exp', 'implicit', 'linear', 'lgbm') and hyperparameters."""
+    """A law by its kind name ('auto', 'exp', 'implicit', 'linear', 'lgbm') and hyperparameters."""
     return make(kind, "mixing", **params)
 
 
 __all__ = [
-    "DEFAULT_LEVEL", "LAW_KINDS", "BootstrapResult", "Estimator", "Result", "kinds", "CVReport", "CriticalShare", "CurveModel", "ExpLaw",
-    "FitResult", "FitWarning", "Huber", "ImplicitLaw", "LGBMLaw", "LinearLaw", "MixingLaw",
+    "DEFAULT_LEVEL", "LAW_KINDS", "AutoLaw", "BootstrapResult", "Estimator", "Result", "kinds", "CVReport", "CriticalShare", "CurveModel", "ExpLaw",
+    "FitResult", "FitWarning", "Huber", "ImplicitLaw", "LGBMLaw", "LinearLaw", "MeanLaw", "MixingLaw",
     "MixtureConstraints", "OptimizationResult", "ParamSpec", "Squared", "bootstrap_fits",
     "bootstrap_indices", "bootstrap_law", "check_prior", "critical_share", "cross_validate",
     "dirichlet_design", "fit_model", "fit_with_cv", "grid_starts", "kfold_splits",

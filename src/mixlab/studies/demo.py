@@ -1,8 +1,8 @@
 """`mixlab demo`: the whole loop of DESIGN.md section 1 on data every machine has.
 
 corpora (stdlib code and prose, biographies, arithmetic) -> token shards -> a Dirichlet
-sweep of small proxy runs -> `exp` and `lgbm` mixing laws with cross-validation -> the
-recommended mixture -> the recommended and the natural mixtures trained at the same budget,
+sweep of small proxy runs -> the `auto` mixing law (candidates chosen by cross-validation,
+conformal intervals) -> the recommended mixture -> the recommended and the natural mixtures trained at the same budget,
 predicted against observed -> exports and the HTML report.
 """
 
@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from mixlab.data.demo_corpora import write_demo_corpora
 from mixlab.data.prepare import prepare
 from mixlab.export.mixtures import write_mixture_export
 from mixlab.export.tokens import export_tokens
 from mixlab.io.laws import save_law
-from mixlab.laws import FitWarning, MixtureConstraints, fit_with_cv, make_law, optimize_mixture
+from mixlab.laws import MixtureConstraints, optimize_mixture
 from mixlab.report.build import write_report
 from mixlab.runs import RunStore
+from mixlab.studies.mixing_fit import fit_law, oof_table
 from mixlab.sweep.execute import run_local
 from mixlab.sweep.plan import MixtureDesign, SweepConfig, make_plan
 from mixlab.train.config import parse_train_config
@@ -115,43 +113,26 @@ def run_demo(
         raise RuntimeError(f"{status.failed} demo runs failed: {status.errors}")
     natural = runs[0]  # the plan puts the prior (natural shares) first
 
-    say("3/6 mixing laws (exp, lgbm), 5-fold cross-validation")
+    say("3/6 mixing law: auto (candidates scored by 5-fold cross-validation)")
     with RunStore(store_path) as store:
         ids = [r.id for r in runs]
         R, Y = store.mixtures(ids), store.metrics(ids)
     domains = list(R.columns)
     targets = [f"val_loss/{d}" for d in domains]
     weights = {t: 1 / len(targets) for t in targets}  # the average of the domains' losses
-    laws, reports, rows = {}, {}, []
-    for kind in ("exp", "lgbm"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FitWarning)
-            law, report = fit_with_cv(
-                make_law(kind),
-                R.to_numpy(),
-                Y[targets].to_numpy(),
-                domain_names=domains,
-                target_names=targets,
-                weights=weights,
-                target_name="val_loss/avg",
-                run_ids=ids,
-                n_splits=5,
-                seed=settings.seed,
-            )
-        laws[kind], reports[kind] = law, report
-        (out / "laws").mkdir(exist_ok=True)
-        save_law(law, out / "laws" / f"{kind}.json")
-        for i, run_id in enumerate(ids):
-            rows.append(
-                (kind, run_id, "val_loss/avg", float(report.y[i, 0]), float(report.oof[i, 0]))
-            )
-    pd.DataFrame(rows, columns=["law", "run_id", "target", "observed", "predicted"]).to_csv(
-        out / "cv_predictions.csv", index=False
-    )
-    cv = {k: float(r.mae_mean[0]) for k, r in reports.items()}
-    best = min(cv, key=cv.get)
+    law, report = fit_law("auto", R, Y, targets, weights, seed=settings.seed, n_splits=5,
+                          target_name="val_loss/avg")
+    for w in law.fit_warnings_:
+        say(f"warning: {w}")
+    (out / "laws").mkdir(exist_ok=True)
+    save_law(law, out / "laws" / "auto.json")
+    oof_table(law, report).drop(columns="baseline").to_csv(out / "cv_predictions.csv",
+                                                           index=False)
+    cv = {"auto": float(report.mae_mean[0]),
+          "predict-the-mean": float(report.baseline_mae_mean[0])}
+    best = f"auto ({law.selection_[0]['chosen']})"
 
-    say(f"4/6 optimise with the {best} law (lower CV error)")
+    say(f"4/6 optimise with the {best} law")
     prior = {d: float(natural.mixture.get(d, 0.0)) for d in domains}
     available = {d: float(t) for d, t in _train_tokens(shards).items()}
     # A domain's loss rises steeply as its share nears 0, where a dozen runs say little and
@@ -165,14 +146,7 @@ def run_demo(
         token_budget=settings.tokens,
         max_epochs=settings.max_epochs,
     )
-    result = optimize_mixture(
-        laws[best],
-        constraints,
-        reference="prior",
-        data=(R.to_numpy(), Y[targets].to_numpy()),
-        n_bootstrap=20,
-        seed=settings.seed,
-    )
+    result = optimize_mixture(law, constraints, reference="prior", seed=settings.seed)
     recommended = {d: w for d, w in result.mixture.items() if w > 1e-4}
     total = sum(recommended.values())
     recommended = {d: w / total for d, w in recommended.items()}
@@ -186,7 +160,10 @@ def run_demo(
         "level": result.level,
         "reference_predicted": result.reference_predicted,
         "gain": result.gain,
+        "gain_interval": result.gain_interval,
+        "interval_kind": result.interval_kind,
         "binding": result.binding,
+        "extrapolated": result.extrapolated,
     }
     (out / "recommendation.json").write_text(json.dumps(rec_doc, indent=2))
     (out / "mixture").mkdir(exist_ok=True)
@@ -226,7 +203,11 @@ def run_demo(
             "name": "recommended",
             "run_id": verify.id,
             "predicted": result.predicted,
+            "interval": result.interval,
             "observed": float(observed[verify.id]),
+            "inside_interval": bool(
+                result.interval[0] <= float(observed[verify.id]) <= result.interval[1]
+            ),
         },
         {
             "name": "natural",
@@ -238,7 +219,7 @@ def run_demo(
     (out / "verification.json").write_text(json.dumps(verification, indent=2))
 
     say("6/6 report")
-    report = write_report(store_path, out / "report.html", artifacts=out)
+    report_path = write_report(store_path, out / "report.html", artifacts=out)
     summary = {
         "out": str(out),
         "runs": len(runs) + 1,
@@ -249,7 +230,10 @@ def run_demo(
         "natural": prior,
         "verification": verification,
         "observed_gain": float(observed[natural.id] - observed[verify.id]),
-        "report": str(report),
+        "predicted_gain": result.gain,
+        "gain_interval": result.gain_interval,
+        "level": result.level,
+        "report": str(report_path),
     }
     (out / "demo.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -12,11 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mixlab.errors import InputError
 from mixlab.io.files import read_json  # noqa: F401 - re-exported for the commands
 from mixlab.laws import CVReport, MixingLaw, MixtureConstraints, fit_with_cv, make_law
+from mixlab.laws.core.estimator import DEFAULT_LEVEL
+from mixlab.laws.mixing.conformal import has_residuals, prediction_halfwidth
+from mixlab.laws.mixing.guardrails import fit_problems, outside_range, warn_problems
 from mixlab.runs import RunStore
 from mixlab.runs.tables import check_same_ids, read_id_table, validate_mixtures
 
@@ -34,7 +38,8 @@ def training_tables(
     if mixtures is not None or metrics is not None:
         if mixtures is None or metrics is None:
             raise InputError("give both --mixtures and --metrics (or --store)")
-        R = validate_mixtures(read_id_table(mixtures, id_column), mixtures, renormalize=renormalize)
+        R = validate_mixtures(_read_mixtures(mixtures, id_column), mixtures,
+                              renormalize=renormalize)
         Y = read_id_table(metrics, id_column, allow_empty=True)
         check_same_ids(R.index, mixtures, Y.index, metrics)
         return R, Y.loc[R.index]
@@ -45,6 +50,11 @@ def training_tables(
         if not ids:
             raise InputError(f"{store}: no finished runs{f' tagged {tag!r}' if tag else ''}")
         return s.mixtures(ids), s.metrics(ids)
+
+
+def _read_mixtures(path: Path, id_column: str) -> pd.DataFrame:
+    """A mixture table; a blank weight means the domain is absent from that run (0)."""
+    return read_id_table(path, id_column, allow_empty=True).fillna(0.0)
 
 
 def read_weights(path: Path) -> dict[str, float]:
@@ -91,8 +101,9 @@ def resolve_targets(
     missing = [t for t in targets if t not in Y.columns]
     if missing:
         raise InputError(
-            f"--target {missing[0]!r} is not a metrics column "
-            f"(columns: {', '.join(map(str, Y.columns[:10]))})"
+            f"--target {missing[0]!r} is not a metrics column; available: "
+            + ", ".join(map(str, Y.columns[:40]))
+            + (f" (and {len(Y.columns) - 40} more)" if len(Y.columns) > 40 else "")
         )
     return list(targets), None
 
@@ -107,45 +118,95 @@ def fit_law(
     seed: int = 0,
     n_splits: int = 5,
     target_name: str = "weighted",
+    params: Mapping[str, Any] | None = None,
 ) -> tuple[MixingLaw, CVReport]:
-    """Fit a law of `kind` on all runs, with `n_splits`-fold cross-validated errors."""
+    """Fit a law of `kind` (default flags: "auto") with `n_splits`-fold cross-validated errors.
+
+    `params` are the law's hyperparameters by their Python names.  The auto law's own
+    selection CV is the reported CV (no second, nested CV); any other law is cross-validated
+    then refitted on all runs.  Either way the guardrails run on the out-of-fold predictions
+    and the full fit, and what they find is a FitWarning in `law.fit_warnings_`.
+    """
     cols, weights = resolve_targets(Y, targets, weights)
     part = Y[cols]
     complete = part.notna().all(axis=1)
     if not complete.all():
         raise InputError(f"run {part.index[~complete][0]!r} has no value for some target metric")
-    params = {"seed": seed} if kind in ("exp", "implicit", "lgbm") else {}
+    params = dict(params or {})
+    if kind in ("auto", "exp", "implicit", "lgbm"):
+        params.setdefault("seed", seed)
+    if kind == "auto":
+        params.setdefault("n_splits", min(n_splits, len(R)))
+    fit_kw = {"domain_names": list(R.columns), "target_names": cols, "weights": weights,
+              "target_name": target_name, "run_ids": list(R.index)}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        law, report = fit_with_cv(
-            make_law(kind, **params),
-            R.to_numpy(),
-            part.to_numpy(),
-            domain_names=list(R.columns),
-            target_names=cols,
-            weights=weights,
-            target_name=target_name,
-            run_ids=list(R.index),
-            n_splits=min(n_splits, len(R)),
-            seed=seed,
-        )
+        law = make_law(kind, **params)
+        if kind == "auto":
+            law.fit(R.to_numpy(), part.to_numpy(), **fit_kw)
+            report = law.report_
+        else:
+            law, report = fit_with_cv(law, R.to_numpy(), part.to_numpy(),
+                                      n_splits=min(n_splits, len(R)), seed=seed, **fit_kw)
+        fitted = law.predict(R.to_numpy())
+        problems = {
+            t: fit_problems(report.y[:, j], fitted=fitted[:, j], oof=report.oof[:, j],
+                            fit_info=[f for f in law.fit_info_ if kind != "auto"])
+            for j, t in enumerate(report.target_names)
+        }
+        for j, t in enumerate(report.target_names):
+            if report.mae_mean[j] >= report.baseline_mae_mean[j]:
+                problems[t].append(
+                    f"CV MAE {report.mae_mean[j]:.4g} is no better than predicting the mean "
+                    f"({report.baseline_mae_mean[j]:.4g})")
+        warn_problems(f"{kind} law", problems)
     law.fit_warnings_ = sorted({str(w.message) for w in caught})
     return law, report
 
 
+def oof_table(law: MixingLaw, report: CVReport) -> pd.DataFrame:
+    """Out-of-fold predictions, one row per run and target: run_id, target, observed,
+    predicted (by a law not fitted on that run), baseline (the training folds' mean)."""
+    rows = []
+    base = np.full_like(report.y, np.nan)
+    for tr, te in report.splits:
+        base[te] = report.y[tr].mean(axis=0)
+    ids = report.run_ids or list(range(report.y.shape[0]))
+    for j, t in enumerate(report.target_names):
+        for i, run_id in enumerate(ids):
+            rows.append((law.kind, run_id, t, float(report.y[i, j]), float(report.oof[i, j]),
+                         float(base[i, j])))
+    return pd.DataFrame(rows, columns=["law", "run_id", "target", "observed", "predicted",
+                                       "baseline"])
+
+
 def prediction_table(
-    law: MixingLaw, mixtures: Path, id_column: str = "index", renormalize: bool = False
+    law: MixingLaw, mixtures: Path, id_column: str = "index", renormalize: bool = False,
+    level: float = DEFAULT_LEVEL,
 ) -> pd.DataFrame:
-    """The id column plus one column per target, for the mixtures of a CSV table."""
-    R = validate_mixtures(read_id_table(mixtures, id_column), mixtures, renormalize=renormalize)
+    """The id column, one column per target, its conformal `level` interval (`<target>:lo`,
+    `<target>:hi`, when the law kept CV residuals), the domains outside the fitted runs'
+    range (`outside_fitted_range`) and, for the auto law, whether a prediction was clipped."""
+    R = validate_mixtures(_read_mixtures(mixtures, id_column), mixtures, renormalize=renormalize)
     unknown = [d for d in R.columns if d not in law.domain_names_ and (R[d] > 0).any()]
     if unknown:
         raise InputError(
             f"{mixtures}: domain column(s) {unknown} are not the law's domains {law.domain_names_}"
         )
-    aligned = R.reindex(columns=law.domain_names_, fill_value=0.0)
-    pred = law.predict(aligned.to_numpy())
-    return pd.DataFrame(pred, index=R.index, columns=law.target_names_).reset_index()
+    aligned = R.reindex(columns=law.domain_names_, fill_value=0.0).to_numpy()
+    pred = law.predict(aligned)
+    frame = pd.DataFrame(pred, index=R.index, columns=law.target_names_)
+    if has_residuals(law):
+        for j, t in enumerate(law.target_names_):
+            q = prediction_halfwidth(law, t, level)
+            frame[f"{t}:lo"] = pred[:, j] - q
+            frame[f"{t}:hi"] = pred[:, j] + q
+    frame["outside_fitted_range"] = [
+        ";".join(d) for d in outside_range(law.domain_range_, law.domain_names_, aligned)
+    ]
+    if hasattr(law, "clipped"):
+        frame["clipped"] = law.clipped(aligned).any(axis=1)
+    return frame.reset_index()
 
 
 def parse_pairs(

@@ -16,6 +16,7 @@ from mixlab.laws.mixing.base import MixingLaw
 __all__ = [
     "CVReport",
     "cross_validate",
+    "cv_record",
     "fit_with_cv",
     "kfold_splits",
     "loo_splits",
@@ -95,6 +96,19 @@ class CVReport:
     split_mae: np.ndarray    # (n_splits, T)
     split_spearman: np.ndarray  # (n_splits, T), NaN for tiny test sets
     run_ids: list[Any] | None = None
+    split_baseline_mae: np.ndarray | None = None  # (n_splits, T) predicting the training mean
+
+    @property
+    def baseline_mae_mean(self) -> np.ndarray:
+        """Mean split MAE of predicting the training runs' mean (the baseline)."""
+        if self.split_baseline_mae is None:
+            return np.full(self.y.shape[1], np.nan)
+        return self.split_baseline_mae.mean(axis=0)
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Signed out-of-fold residuals y - oof (NaN where a run was never held out)."""
+        return self.y - self.oof
 
     @property
     def mae_mean(self) -> np.ndarray:
@@ -128,6 +142,7 @@ class CVReport:
                     "mae_mean": float(self.mae_mean[j]),
                     "mae_median": float(self.mae_median[j]),
                     "spearman": float(self.spearman[j]),
+                    "baseline_mae_mean": float(self.baseline_mae_mean[j]),
                 }
                 for j, name in enumerate(self.target_names)
             },
@@ -181,6 +196,7 @@ def cross_validate(
     count = np.zeros(n)
     split_mae = np.zeros((len(split_list), T))
     split_sp = np.full((len(split_list), T), np.nan)
+    split_base = np.zeros((len(split_list), T))
     for s, (tr, te) in enumerate(split_list):
         clone = law.clone()
         clone.fit(
@@ -191,11 +207,12 @@ def cross_validate(
         total[te] += pred
         count[te] += 1
         split_mae[s] = np.mean(np.abs(pred - ytrue[te]), axis=0)
+        split_base[s] = np.mean(np.abs(ytrue[tr].mean(axis=0) - ytrue[te]), axis=0)
         for j in range(T):
             split_sp[s, j] = spearman(pred[:, j], ytrue[te, j])
     with np.errstate(invalid="ignore"):
         oof = np.where(count[:, None] > 0, total / np.maximum(count, 1)[:, None], np.nan)
-    return CVReport(names, scheme, split_list, ytrue, oof, split_mae, split_sp, ids)
+    return CVReport(names, scheme, split_list, ytrue, oof, split_mae, split_sp, ids, split_base)
 
 
 def fit_with_cv(law: MixingLaw, R: Any, Y: Any, **kwargs: Any) -> tuple[MixingLaw, CVReport]:
@@ -207,5 +224,21 @@ def fit_with_cv(law: MixingLaw, R: Any, Y: Any, **kwargs: Any) -> tuple[MixingLa
     fit_keys = ("target_names", "domain_names", "weights", "target_name", "run_ids",
                 "renormalize")
     law.fit(R, Y, **{k: kwargs[k] for k in fit_keys if k in kwargs})
-    law.cv_ = report.summary()
+    law.cv_ = cv_record(report)
     return law, report
+
+
+def cv_record(report: CVReport) -> dict[str, Any]:
+    """What a fitted law keeps of its CV: the summary, the signed out-of-fold residuals
+    (for conformal intervals) and the observed range of each target (for guardrails)."""
+    out = report.summary()
+    res = report.residuals
+    out["residuals"] = {
+        name: [float(v) for v in res[:, j] if np.isfinite(v)]
+        for j, name in enumerate(report.target_names)
+    }
+    out["y_range"] = {
+        name: [float(report.y[:, j].min()), float(report.y[:, j].max())]
+        for j, name in enumerate(report.target_names)
+    }
+    return out

@@ -220,6 +220,7 @@ class _SumOfExpsLaw(MixingLaw):
             self.fit_info_.append({
                 "target": self.fitted_names_[j], "cost": res.cost, "r2": res.r2,
                 "success": res.success, "n_starts": res.n_starts, "n_at_best": res.n_at_best,
+                "at_bounds": list(res.at_bounds),
             })
 
     def _fit_one(

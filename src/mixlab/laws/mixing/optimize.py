@@ -26,6 +26,7 @@ from mixlab.laws.core.bootstrap import bootstrap_law, percentile_interval
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Result
 from mixlab.laws.core.fitting import FitWarning
 from mixlab.laws.mixing.base import MixingLaw
+from mixlab.laws.mixing.conformal import conformal_quantile, has_residuals
 from mixlab.laws.mixing.design import check_prior, dirichlet_design
 
 __all__ = ["MixtureConstraints", "OptimizationResult", "optimize_mixture", "project_to_box_simplex"]
@@ -162,6 +163,7 @@ class OptimizationResult(Result):
     extrapolated: list[str] = field(default_factory=list)
     n_starts: int = 0
     seconds: float = 0.0
+    interval_kind: str = ""
 
     @property
     def weights(self) -> np.ndarray:
@@ -213,7 +215,9 @@ def optimize_mixture(
     has one).  `pin_unlearned` holds domains that never varied in the fitted runs at their
     constant weight.  With `data=(R, Y)` (the runs the law was fitted on) the law is refit
     on `n_bootstrap` resamples for a `level` interval on the prediction and on the gain
-    over `reference` (a mixture, or "prior" for `constraints.prior`).
+    over `reference` (a mixture, or "prior" for `constraints.prior`).  A law that kept its
+    out-of-fold residuals (fitted with cross-validation, or `auto`) gets conformal intervals
+    instead, whose coverage is measured (see `conformal`); no refits are needed then.
     """
     t0 = time.perf_counter()
     law._check_fitted()
@@ -325,7 +329,20 @@ def optimize_mixture(
                                           else ref_pred - predicted)
 
     interval = gain_interval = None
-    if data is not None and n_bootstrap > 0:
+    interval_kind = ""
+    if has_residuals(law) and law.cv_["residuals"].keys() >= {
+            law.target_names_[i] for i in np.flatnonzero(vec != 0)}:
+        res = {t: np.asarray(v, float) for t, v in law.cv_["residuals"].items()}
+        r = sum(vec[i] * res[law.target_names_[i]] for i in np.flatnonzero(vec != 0))
+        q = conformal_quantile(r, level)
+        interval, interval_kind = (predicted - q, predicted + q), "conformal (CV residuals)"
+        if gain is not None:
+            i, j = np.triu_indices(min(r.size, 2000), k=1)
+            rs = r[:2000]
+            qg = conformal_quantile(rs[i] - rs[j], level)
+            gain_interval = (gain - qg, gain + qg)
+    elif data is not None and n_bootstrap > 0:
+        interval_kind = f"bootstrap ({n_bootstrap} refits, coverage not measured)"
         needed = np.flatnonzero(vec != 0)
         sub = [law.target_names_[i] for i in needed] if law.weights_ is None else None
         boot = bootstrap_law(law, data[0], data[1], n_bootstrap=n_bootstrap, seed=seed,
@@ -346,5 +363,5 @@ def optimize_mixture(
             n: float(v) for n, v in zip(names, ref_w, strict=True)},
         reference_predicted=ref_pred, gain=gain, gain_interval=gain_interval,
         method=method, binding=binding, extrapolated=extrapolated, n_starts=n_starts,
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, interval_kind=interval_kind,
     )
