@@ -118,3 +118,23 @@ def test_static_runs_keep_their_ids():
     assert parse_train_config(base).fingerprint() == "e60de127cd544237"  # as before `online`
     online = parse_train_config({**base, "online": {"method": "aioli"}})
     assert online.fingerprint() != "e60de127cd544237"
+
+
+def test_resumed_aioli_run_matches_the_uninterrupted_one(data_dir, tmp_path):
+    online = {"method": "aioli", "every_steps": 6}
+    whole = config(data_dir, run_id="whole", online=online, tokens=8_000)
+    parts = config(
+        data_dir,
+        run_id="parts",
+        online=online,
+        tokens=8_000,
+        checkpoint={"every": 12, "dir": str(tmp_path / "ckpt")},
+    )
+    with RunStore(tmp_path / "s.db") as store:
+        a = train(whole, store)
+        train(parts, store, stop_after=16)  # the last checkpoint (and mixer state) is at 12
+        b = train(parts, store)
+    assert weights_by_step(b) == weights_by_step(a)
+    assert [e.value for e in b.curve("val_loss/words")] == [
+        e.value for e in a.curve("val_loss/words")
+    ]
