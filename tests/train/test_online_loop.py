@@ -102,6 +102,8 @@ def test_online_config_errors_name_the_field(data_dir, tmp_path):
     cfg = config(data_dir, online={"method": "doremi", "reference_run": "missing"})
     with RunStore(tmp_path / "s.db") as store, pytest.raises(InputError, match="reference_run"):
         train(cfg, store)
+    with pytest.raises(InputError, match="max_epochs"):
+        train(config(data_dir, online={"method": "aioli"}, max_epochs=4))
     with pytest.raises(InputError, match="online: needs a static mixture"):
         train(
             config(

@@ -217,6 +217,9 @@ class Trainer:
         if not isinstance(self.schedule, StaticSchedule):
             raise InputError(f"online: needs a static mixture to start from, not a "
                              f"{self.schedule.kind} schedule (field mixture)")
+        if self.cfg.max_epochs is not None:  # the caps hold for a fixed schedule only, so far
+            raise InputError("online: max_epochs caps are not yet enforced on a mixture that "
+                             "changes during training; unset max_epochs (field online)")
         prior = {d: self.schedule.weights[d] for d in self.schedule.domains()}
         self.mixer = build_mixer(self.cfg.online, prior, reference)
         self.mix_history = [MixPoint(0, self.mixer.weights())]
