@@ -128,3 +128,25 @@ def test_history_schedule_keeps_the_past():
     cum = s.cumulative(np.array([0.25, 1.0]), ["a", "b"])
     assert cum[0] == pytest.approx([0.125, 0.125])
     assert cum[1] == pytest.approx([0.125 + 0.675, 0.125 + 0.075])
+
+
+def test_aioli_round_is_probes_then_exploitation_at_p():
+    mixer = Aioli({"a": 0.5, "b": 0.5}, delta=0.5, exploit_windows=2, smoothing=0.0)
+    seen = []
+    loss = np.array([3.0, 3.0])
+    for step in range(9):
+        mixer.update(step, {"a": loss[0], "b": loss[1]})
+        seen.append(round(mixer.weights()["a"], 6))
+        w = mixer.weights()
+        loss = loss - np.array([0.2 * w["a"], 0.05 * w["b"]])  # a learns faster per unit weight
+    p1 = mixer.trajectory[1].weights["a"]
+    assert p1 > 0.5  # a's column of A is larger: it gains weight
+    # probes (a-heavy, b-heavy) at p = 0.5, two windows at p1, then probes around p1
+    assert seen[:6] == pytest.approx([0.75, 0.25, p1, p1, (p1 + 1) / 2, p1 / 2], abs=1e-6)
+
+
+def test_normalized_matrix_is_nonnegative_and_sums_to_one():
+    from mixlab.train.online_mixing import normalized
+
+    A = normalized(np.array([[0.2, -0.1], [0.0, 0.3]]))
+    assert A.min() == 0 and A.sum() == pytest.approx(1.0)

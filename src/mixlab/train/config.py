@@ -123,6 +123,10 @@ class OnlineConfig(BaseModel):
     smoothing: float = Field(default=1e-3, ge=0, lt=1, description="mix with the prior (c)")
     floor: float = Field(default=0.0, ge=0, lt=1, description="minimum weight per domain")
     delta: float = Field(default=0.5, gt=0, le=1, description="aioli: probe perturbation")
+    exploit_windows: int = Field(
+        default=0, ge=0, description="aioli: windows at the current mixture after each round's "
+                                     "probe windows")
+    normalize: bool = Field(default=True, description="aioli: rescale A to sum 1 before a step")
     reference_run: str | None = Field(default=None, description="doremi: a finished run's id")
     reference_losses: dict[str, float] | None = Field(
         default=None, description="doremi: reference loss per domain, instead of a run")

@@ -167,10 +167,14 @@ class DoReMi(_Base):
 class Aioli(_Base):
     """Online linear-dynamic mixing law with probe windows (Chen et al. 2024, simplified).
 
-    A round is one window per domain: in window j the sampler uses the probe mixture
-    (1 - delta) p + delta e_j. At the end of the round A (loss drop of domain i per unit
-    weight on j, per window) is the least-squares solution of -dL = P A^T over the round's
-    windows, and p_j <- p_j exp(eta * sum_i A_ij). `A_` holds the latest estimate.
+    A round is one probe window per domain, then `exploit_windows` windows at p. In probe
+    window j the sampler uses (1 - delta) p + delta e_j. After the probes A (loss drop of
+    domain i per unit weight on j, per window) is the least-squares solution of
+    -dL = P A^T over the round's probe windows (`A_`, the raw estimate); with `normalize`
+    (as the reference implementation's `aioli_normalize_A`) it is shifted to be >= 0 and
+    scaled to sum 1, so eta does not depend on the loss units or window length; then
+    p_j <- p_j exp(eta * sum_i A_ij). Differences from the paper's code: probes are centred
+    on p (it uses f on j and (1 - f)/(k - 1) elsewhere) and visited in a fixed order.
     """
 
     def __init__(
@@ -181,6 +185,8 @@ class Aioli(_Base):
         smoothing: float = 1e-3,
         floor: float = 0.0,
         delta: float = 0.5,
+        exploit_windows: int = 0,
+        normalize: bool = True,
         start_step: int = 0,
     ):
         super().__init__(
@@ -188,7 +194,10 @@ class Aioli(_Base):
         )
         if not 0 < delta <= 1:
             raise InputError(f"online.delta: {delta} must be in (0, 1]")
-        self.delta = delta
+        if exploit_windows < 0:
+            raise InputError(f"online.exploit_windows: {exploit_windows} must be >= 0")
+        self.delta, self.exploit_windows, self.normalize = delta, exploit_windows, normalize
+        self._window = 0  # index of the current window in its round
         self.A_: np.ndarray | None = None
         self._last: np.ndarray | None = None  # losses at the start of the current window
         self._probes: list[np.ndarray] = []
@@ -202,26 +211,33 @@ class Aioli(_Base):
     def weights(self) -> dict[str, float]:
         """The probe mixture of the current window (the round's base mixture before the first
         loss is seen)."""
-        if self._last is None:
+        if self._last is None or self._window >= len(self.domains):
             return self._dict(self.p)
-        return self._dict(self.probe(len(self._probes)))
+        return self._dict(self.probe(self._window))
 
     def update(
         self, step: int, domain_losses: Mapping[str, float], tokens: float | None = None
     ) -> None:
         loss = self._vector(domain_losses)
-        if self._last is not None:
-            self._probes.append(self.probe(len(self._probes)))
-            self._drops.append(self._last - loss)
+        k = len(self.domains)
+        if self._last is not None:  # a window just ended
+            if self._window < k:
+                self._probes.append(self.probe(self._window))
+                self._drops.append(self._last - loss)
+            self._window += 1
+            if self._window == k:
+                self.A_ = estimate_mixing_matrix(np.array(self._probes), np.array(self._drops))
+                self._probes, self._drops = [], []
+                A = normalized(self.A_) if self.normalize else self.A_
+                self._set(step, self.p * np.exp(self.step_size * A.sum(axis=0)))
+            if self._window >= k + self.exploit_windows:
+                self._window = 0
         self._last = loss
-        if len(self._probes) == len(self.domains):
-            self.A_ = estimate_mixing_matrix(np.array(self._probes), np.array(self._drops))
-            self._probes, self._drops = [], []
-            self._set(step, self.p * np.exp(self.step_size * self.A_.sum(axis=0)))
 
     def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
+            "window": self._window,
             "last": None if self._last is None else self._last.tolist(),
             "probes": [p.tolist() for p in self._probes],
             "drops": [d.tolist() for d in self._drops],
@@ -230,10 +246,18 @@ class Aioli(_Base):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
+        self._window = int(state["window"])
         self._last = None if state["last"] is None else np.asarray(state["last"])
         self._probes = [np.asarray(p) for p in state["probes"]]
         self._drops = [np.asarray(d) for d in state["drops"]]
         self.A_ = None if state["A"] is None else np.asarray(state["A"])
+
+
+def normalized(A: np.ndarray) -> np.ndarray:
+    """A shifted to be >= 0 and scaled to sum 1 (Aioli's optional normalisation)."""
+    A = A - min(0.0, float(A.min()))
+    total = A.sum()
+    return A / total if total > 0 else A
 
 
 def estimate_mixing_matrix(proportions: np.ndarray, drops: np.ndarray) -> np.ndarray:
@@ -307,7 +331,13 @@ def build_mixer(
     if online.method == "doremi":
         assert reference is not None
         return DoReMi(prior, reference, **common)
-    return Aioli(prior, delta=online.delta, **common)
+    return Aioli(
+        prior,
+        delta=online.delta,
+        exploit_windows=online.exploit_windows,
+        normalize=online.normalize,
+        **common,
+    )
 
 
 def history_schedule(
