@@ -64,7 +64,10 @@ def test_doremi_update_is_the_papers_rule():
     expected = 0.9 * a / a.sum() + 0.1 * 0.5
     assert [m.weights()["a"], m.weights()["b"]] == pytest.approx(expected.tolist())
     assert m.trajectory[-1] == MixPoint(5, m.weights())
-    assert m.averaged_weights()["a"] == pytest.approx((0.5 + expected[0]) / 2)
+    assert m.averaged_weights()["a"] == pytest.approx(expected[0])  # mean of alpha_1..T
+    m.update(6, {"a": 1.0, "b": 2.5})  # excess (0, 0.5)
+    second = m.weights()["a"]
+    assert m.averaged_weights()["a"] == pytest.approx((expected[0] + second) / 2)
 
 
 def test_doremi_is_deterministic_and_the_floor_holds_against_collapse():

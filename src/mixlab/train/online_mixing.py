@@ -6,8 +6,9 @@ deterministic (no randomness at all: the same losses give the same weights):
 
 - `DoReMi` (Xie et al. 2023, Algorithm 1): group DRO on the excess loss. With the proxy's
   loss L_i and a reference model's loss R_i per domain, lambda_i = max(L_i - R_i, 0);
-  alpha' = alpha * exp(eta * lambda); alpha = (1 - c) alpha' / sum(alpha') + c * prior.
-  The output mixture is the average of alpha over the updates. (The paper reweights the
+  alpha' = alpha * exp(eta * lambda); alpha = (1 - c) alpha' / sum(alpha') + c * prior
+  (the prior is the config's starting mixture: a uniform one gives the paper's rule).
+  The output mixture is the average of alpha_1..alpha_T over the updates. (The paper reweights the
   per-domain training loss and samples uniformly; here the weights drive the sampler, the
   resampling variant, so the loop stays unchanged.)
 - `Aioli` (Chen et al. 2024): the linear dynamic mixing law L_i(t + 1) - L_i(t) = -sum_j
@@ -57,7 +58,7 @@ class OnlineMixer(Protocol):
         ...
 
     def averaged_weights(self) -> dict[str, float]:
-        """The output mixture: the weights averaged over the updates."""
+        """The output mixture: the weights averaged over the updates (not the start)."""
         ...
 
 
@@ -118,7 +119,8 @@ class _Base:
         return self._dict(self.p)
 
     def averaged_weights(self) -> dict[str, float]:
-        rows = np.array([[m.weights[d] for d in self.domains] for m in self.trajectory])
+        points = self.trajectory[1:] or self.trajectory  # the updates alpha_1..alpha_T
+        rows = np.array([[m.weights[d] for d in self.domains] for m in points])
         avg = rows.mean(axis=0)
         return self._dict(avg / avg.sum())
 
