@@ -140,3 +140,13 @@ def test_resumed_aioli_run_matches_the_uninterrupted_one(data_dir, tmp_path):
     assert [e.value for e in b.curve("val_loss/words")] == [
         e.value for e in a.curve("val_loss/words")
     ]
+
+
+def test_population_refuses_online_runs_by_recording_them_failed(data_dir, tmp_path):
+    from mixlab.train.population import train_population
+
+    cfg = config(data_dir, run_id="pop-online", online={"method": "aioli"})
+    with RunStore(tmp_path / "s.db") as store:
+        train_population([cfg], store)
+        record = store.get("pop-online")
+    assert record.status == "failed" and "trains alone" in record.error
