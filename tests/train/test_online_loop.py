@@ -71,6 +71,14 @@ def test_doremi_run_logs_a_deterministic_trajectory(data_dir, tmp_path):
         assert sum(w.values()) == pytest.approx(1.0)
         assert min(w.values()) > 0  # smoothing keeps both alive
     assert traj == weights_by_step(b)  # deterministic given the seed
+    # the record holds the realised shares and the schedule followed, like a curriculum run
+    assert a.schedule["online"]["method"] == "doremi"
+    stages = a.schedule["mixture"]["stages"]
+    assert len(stages) == len(traj) and stages[1]["weights"] == pytest.approx(traj[10])
+    assert sum(a.mixture.values()) == pytest.approx(1.0)
+    assert a.mixture["words"] == pytest.approx(
+        sum(st["fraction"] * st["weights"]["words"] for st in stages)
+    )
     assert a.final_metrics()["val_loss/words"] == b.final_metrics()["val_loss/words"]
     avg = {
         k.split("/", 1)[1]: v

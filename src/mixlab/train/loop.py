@@ -419,8 +419,9 @@ def train(
         raise
     if record is None:
         return None
-    if trainer.mixer is not None:
+    if trainer.mixer is not None:  # the record shows the schedule the run really followed
         store.add_evaluations(cfg.id, trainer.averaged_mixture())
+        store.put(online_record(store.get(cfg.id), trainer))
     store.set_status(cfg.id, "done", tokens=float(trainer.tokens_seen),
                      wall_time=time.perf_counter() - start)
     return store.get(cfg.id)
@@ -487,6 +488,17 @@ def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
 
 def _overall_mixture(trainer: Trainer) -> dict[str, float]:
     return average_mixture(trainer.schedule, trainer.sampler.domains)
+
+
+def online_record(record: RunRecord, trainer: Trainer) -> RunRecord:
+    """An online run's record: its realised token shares as the mixture (as for any schedule),
+    the sequence of mixtures it sampled by as its schedule, and the online settings."""
+    followed = history_schedule(trainer.mix_history, trainer.global_batch * trainer.cfg.seq_len,
+                                trainer.cfg.tokens)
+    schedule = {**(record.schedule or {}), "mixture": followed.model_dump(mode="json"),
+                "online": trainer.cfg.online.model_dump(mode="json")}
+    return record.model_copy(update={
+        "mixture": average_mixture(followed, trainer.sampler.domains), "schedule": schedule})
 
 
 def average_mixture(schedule, domains: list[str]) -> dict[str, float]:
