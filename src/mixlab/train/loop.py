@@ -233,7 +233,8 @@ class Trainer:
 
         Returns the mixture now in force as `mix_weight/<domain>` evaluations.
         """
-        losses = domain_losses(self.model, self.val, self.setup.device, self.autocast)
+        val = {d: self.val[d] for d in self.mixer.domains if d in self.val}
+        losses = domain_losses(self.model, val, self.setup.device, self.autocast)
         self.mixer.update(self.step_no, losses, tokens=float(self.tokens_seen))
         weights = self.mixer.weights()
         if self.step_no == 0:
