@@ -111,6 +111,25 @@ class MixtureSampler:
             raise InputError("max_epochs must be > 0")
         return caps
 
+    def set_schedule(self, schedule: AnySchedule | Mapping[str, Any]) -> None:
+        """Follow a new schedule from here on (an online mixer extends its own history).
+
+        The stream stays smooth only if the new schedule's targets agree with the old one's
+        up to the sequences already served, as a schedule that keeps the past stages does.
+        """
+        schedule = parse_schedule(schedule)
+        unknown = [d for d in schedule.domains() if d not in self.domains]
+        if unknown:
+            raise InputError(f"mixture names domain(s) {unknown} that the data does not have")
+        if schedule.needs_budget and not self.budget_tokens:
+            raise InputError(f"a {schedule.kind} schedule needs budget_tokens")
+        self.schedule = schedule
+        self._static = (
+            np.array([schedule.weights.get(d, 0.0) for d in self.domains])
+            if isinstance(schedule, StaticSchedule)
+            else None
+        )
+
     # -- the blending ------------------------------------------------------------------
 
     def targets(self, n: np.ndarray | int) -> np.ndarray:

@@ -66,6 +66,10 @@ def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path 
         sections.append(_section(
             "Loss curves per domain",
             f'<img alt="loss curves" src="{figures.loss_curves(curves, loss_metrics, highlight)}">'))
+    if not curves.empty and curves["metric"].str.startswith("mix_weight/").any():
+        sections.append(_section(
+            "Online mixture trajectories (the mixture in force from each update)",
+            f'<img alt="mixture trajectories" src="{figures.mixture_trajectories(curves)}">'))
     shown = [m for m in metrics.columns if m.startswith(("val_loss/", "probe/"))] or list(metrics.columns)
     sections.append(_section("Final metrics (validation loss in nats / token, probe accuracy)",
                              _table(metrics[shown].round(4).reset_index())))

@@ -100,3 +100,30 @@ def mixture_comparison(mixtures: Mapping[str, Mapping[str, float]]) -> str:
     ax.set_title("Recommended mixture against the reference")
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def mixture_trajectories(curves: pd.DataFrame, max_runs: int = 6) -> str:
+    """Online runs: the mixture in force against tokens (`mix_weight/<domain>`), stacked,
+    one panel per run (the first `max_runs`)."""
+    part = curves[curves["metric"].str.startswith("mix_weight/")]
+    runs = list(dict.fromkeys(part["run_id"]))[:max_runs]
+    cols = min(3, len(runs))
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, run_id in zip(axes.flat, runs, strict=False):
+        wide = (part[part["run_id"] == run_id]
+                .pivot_table(index="tokens", columns="metric", values="value", sort=True)
+                .fillna(0.0))
+        x = wide.index.to_numpy(dtype=float)
+        ys = [wide[c].to_numpy() for c in wide.columns]
+        labels = [c.split("/", 1)[1] for c in wide.columns]
+        ax.stackplot(x, *ys, labels=labels, step="post")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("training tokens")
+        ax.set_ylabel("weight (share of tokens)")
+        ax.set_title(str(run_id)[:32], fontsize=9)
+        ax.legend(fontsize=6, loc="upper right")
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _png(fig)

@@ -113,6 +113,35 @@ class CheckpointConfig(BaseModel):
     dir: Path | None = None
 
 
+class OnlineConfig(BaseModel):
+    """A mixture updated during training (see mixlab.train.online_mixing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["doremi", "aioli"]
+    every_steps: int = Field(default=10, gt=0, description="steps between mixture updates")
+    step_size: float = Field(default=1.0, gt=0, description="exponentiated-gradient step (eta)")
+    smoothing: float = Field(default=1e-3, ge=0, lt=1, description="mix with the prior (c)")
+    floor: float = Field(default=0.0, ge=0, lt=1, description="minimum weight per domain")
+    delta: float = Field(default=0.5, gt=0, le=1, description="aioli: probe perturbation")
+    exploit_windows: int = Field(
+        default=0, ge=0, description="aioli: windows at the current mixture after each round's "
+                                     "probe windows")
+    normalize: bool = Field(default=True, description="aioli: rescale A to sum 1 before a step")
+    reference_run: str | None = Field(default=None, description="doremi: a finished run's id")
+    reference_losses: dict[str, float] | None = Field(
+        default=None, description="doremi: reference loss per domain, instead of a run")
+
+    @model_validator(mode="after")
+    def _reference(self) -> OnlineConfig:
+        given = (self.reference_run is not None) + (self.reference_losses is not None)
+        if self.method == "doremi" and given != 1:
+            raise ValueError("doremi needs exactly one of reference_run, reference_losses")
+        if self.method == "aioli" and given:
+            raise ValueError("aioli takes no reference_run / reference_losses")
+        return self
+
+
 class TrainConfig(BaseModel):
     """Everything that determines a proxy run; its hash is the run's default id."""
 
@@ -139,6 +168,7 @@ class TrainConfig(BaseModel):
     compile_mode: Literal["auto", "default", "reduce-overhead", "max-autotune-no-cudagraphs"] = (
         Field(default="auto", description="auto: CUDA graphs on one GPU (static shapes), else "
                                           "default"))
+    online: OnlineConfig | None = None
     run_id: str | None = None
     tags: list[str] = Field(default_factory=list)
 
@@ -182,6 +212,8 @@ class TrainConfig(BaseModel):
         payload = self.model_dump(mode="json", exclude={
             "run_id", "tags", "checkpoint", "device", "cpu_threads", "compile_mode"})
         del payload["eval"]["decode_cache"]  # the same greedy tokens either way
+        if payload.get("online") is None:  # added later: static runs keep their ids
+            payload.pop("online", None)
         for key, default in NEW_EVAL_DEFAULTS.items():  # settings added later: ids kept
             if payload["eval"].get(key) == default:
                 del payload["eval"][key]

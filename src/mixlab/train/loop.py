@@ -25,7 +25,7 @@ import torch.distributed as dist
 import mixlab
 from mixlab.data.prepared import load_prepared
 from mixlab.data.sampler import MixtureSampler, validation_batches
-from mixlab.data.schedule import parse_schedule
+from mixlab.data.schedule import StaticSchedule, parse_schedule
 from mixlab.errors import InputError
 from mixlab.names import check_name
 from mixlab.runs import Evaluation, RunRecord, RunStore
@@ -49,6 +49,7 @@ from mixlab.train.evaluate import (
 )
 from mixlab.train.lr_schedule import lr_at
 from mixlab.train.model import GPT
+from mixlab.train.online_mixing import MixPoint, ReferenceLosses, build_mixer, history_schedule
 from mixlab.train.runtime import compile_cpu_by_default
 
 LN2 = math.log(2)
@@ -150,6 +151,8 @@ class Trainer:
         self.probes = {name: load_probes(path, self.tokenizer, cfg.eval.max_probes)
                        for name, path in cfg.eval.probes.items()}
         self.step_no = 0
+        self.mixer = None  # an online mixer (start_online), None for a fixed schedule
+        self.mix_history: list[MixPoint] = []  # the sampled mixtures in force, by step
         self.code_bits = torch.zeros(len(self.sampler.domains), dtype=torch.float64,
                                      device=setup.device)
         self.code_tokens = np.zeros(len(self.sampler.domains), dtype=np.int64)
@@ -210,6 +213,50 @@ class Trainer:
         if self.setup.world > 1:  # every rank reports (and judges divergence on) the global mean
             dist.all_reduce(total)
         self.pending.append(total / (self.cfg.grad_accum * self.setup.world))
+
+    # -- online mixing -------------------------------------------------------------------
+    def start_online(self, reference: ReferenceLosses | None) -> None:
+        """Let `cfg.online`'s mixer drive the sampler, starting from the static mixture."""
+        if not isinstance(self.schedule, StaticSchedule):
+            raise InputError(f"online: needs a static mixture to start from, not a "
+                             f"{self.schedule.kind} schedule (field mixture)")
+        if self.cfg.max_epochs is not None:  # the caps hold for a fixed schedule only, so far
+            raise InputError("online: max_epochs caps are not yet enforced on a mixture that "
+                             "changes during training; unset max_epochs (field online)")
+        prior = {d: self.schedule.weights[d] for d in self.schedule.domains()}
+        self.mixer = build_mixer(self.cfg.online, prior, reference)
+        self.mix_history = [MixPoint(0, self.mixer.weights())]
+
+    def online_due(self) -> bool:
+        return (self.mixer is not None and self.step_no < self.total_steps
+                and self.step_no % self.cfg.online.every_steps == 0)
+
+    def update_mixture(self) -> list[Evaluation]:
+        """Give the mixer this step's validation losses; sample by its new mixture from here.
+
+        Returns the mixture now in force as `mix_weight/<domain>` evaluations.
+        """
+        val = {d: self.val[d] for d in self.mixer.domains if d in self.val}
+        losses = domain_losses(self.model, val, self.setup.device, self.autocast)
+        self.mixer.update(self.step_no, losses, tokens=float(self.tokens_seen))
+        weights = self.mixer.weights()
+        if self.step_no == 0:
+            self.mix_history = [MixPoint(0, weights)]
+        else:
+            self.mix_history.append(MixPoint(self.step_no, weights))
+        self._follow_history()
+        return [Evaluation(step=self.step_no, tokens=float(self.tokens_seen),
+                           metric=f"mix_weight/{d}", value=w) for d, w in weights.items()]
+
+    def _follow_history(self) -> None:
+        self.sampler.set_schedule(history_schedule(
+            self.mix_history, self.global_batch * self.cfg.seq_len, self.cfg.tokens))
+
+    def averaged_mixture(self) -> list[Evaluation]:
+        """The online mixer's output mixture (weights averaged over its updates)."""
+        return [Evaluation(step=self.step_no, tokens=float(self.tokens_seen),
+                           metric=f"mix_weight_avg/{d}", value=w)
+                for d, w in self.mixer.averaged_weights().items()]
 
     def check_divergence(self, mean: float, step: int | None = None) -> None:
         """Raise TrainingDiverged if a step's mean training loss is NaN/inf or blew up."""
@@ -280,11 +327,18 @@ class Trainer:
             "code_tokens": torch.from_numpy(self.code_tokens.copy()),
             "evaluations": [e.model_dump() for e in self.evaluations],
             "rng": rng_state(),
+            **({"mixer": self.mixer.state_dict(),
+                "mix_history": [(m.step, m.weights) for m in self.mix_history]}
+               if self.mixer is not None else {}),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.mixer is not None:  # the sampler's identity includes the schedule so far
+            self.mixer.load_state_dict(state["mixer"])
+            self.mix_history = [MixPoint(int(s), dict(w)) for s, w in state["mix_history"]]
+            self._follow_history()
         self.sampler.load_state_dict(state["sampler"])
         self.step_no = int(state["step"])
         self.code_bits = state["code_bits"].to(self.setup.device)
@@ -325,6 +379,10 @@ def train(
         dist.init_process_group("nccl" if setup.device.type == "cuda" else "gloo")
     try:
         trainer = Trainer(cfg, setup)
+        if cfg.online is not None:
+            reference = (reference_losses(cfg, store, trainer.schedule.domains())
+                         if cfg.online.method == "doremi" else None)
+            trainer.start_online(reference)
     except Exception as e:
         if lead and store is not None:  # a sweep must see this run failed, not missing
             record_setup_failure(cfg, store, e)
@@ -342,9 +400,16 @@ def train(
             store.add_evaluations(cfg.id, evals)
         return evals
 
+    def update_mixture() -> None:
+        evals = trainer.update_mixture()
+        if lead and store is not None:
+            store.add_evaluations(cfg.id, evals)
+
     try:
         if trainer.step_no == 0:
             evaluate(None)
+            if trainer.online_due():
+                update_mixture()
         # on GPU the losses are read (a host sync) only to evaluate, checkpoint or report
         sync_every = 1 if trainer.setup.device.type == "cpu" else LOSS_READ_EVERY
         while trainer.step_no < trainer.total_steps:
@@ -352,6 +417,8 @@ def train(
             done = trainer.step_no == trainer.total_steps
             at_eval = trainer.step_no in trainer.eval_steps
             at_ckpt = ckpt_path is not None and trainer.checkpoint_due(done)
+            if trainer.online_due():  # before a checkpoint, which then holds the update
+                update_mixture()
             if at_eval or at_ckpt or trainer.step_no % sync_every == 0:  # same steps on all ranks
                 loss = trainer.read_losses()[-1]  # raises on divergence, before any checkpoint
                 evals = evaluate(loss) if at_eval else []
@@ -373,9 +440,30 @@ def train(
         raise
     if record is None:
         return None
+    if trainer.mixer is not None:  # the record shows the schedule the run really followed
+        store.add_evaluations(cfg.id, trainer.averaged_mixture())
+        store.put(online_record(store.get(cfg.id), trainer))
     store.set_status(cfg.id, "done", tokens=float(trainer.tokens_seen),
                      wall_time=time.perf_counter() - start)
     return store.get(cfg.id)
+
+
+def reference_losses(cfg: TrainConfig, store: RunStore | None,
+                     domains: list[str]) -> ReferenceLosses:
+    """DoReMi's reference: numbers from the config, or a finished run's validation curves."""
+    online = cfg.online
+    if online.reference_losses is not None:
+        missing = [d for d in domains if d not in online.reference_losses]
+        if missing:
+            raise InputError(f"online.reference_losses: no loss for domain(s) {missing}")
+        return ReferenceLosses(online.reference_losses)
+    if store is None or online.reference_run not in store:
+        raise InputError(f"online.reference_run: no run {online.reference_run!r} in the store")
+    record = store.get(online.reference_run)
+    if record.status != "done":
+        raise InputError(f"online.reference_run: run {online.reference_run!r} is "
+                         f"{record.status}, not done")
+    return ReferenceLosses.from_record(record, domains)
 
 
 def checkpoint_path(cfg: TrainConfig) -> Path | None:
@@ -421,6 +509,17 @@ def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
         status="running",
         source="mixlab train",
     )
+
+
+def online_record(record: RunRecord, trainer: Trainer) -> RunRecord:
+    """An online run's record: its realised token shares as the mixture (as for any schedule),
+    the sequence of mixtures it sampled by as its schedule, and the online settings."""
+    followed = history_schedule(trainer.mix_history, trainer.global_batch * trainer.cfg.seq_len,
+                                trainer.cfg.tokens)
+    schedule = {**(record.schedule or {}), "mixture": followed.model_dump(mode="json"),
+                "online": trainer.cfg.online.model_dump(mode="json")}
+    return record.model_copy(update={
+        "mixture": average_mixture(followed, trainer.sampler.domains), "schedule": schedule})
 
 
 def average_mixture(schedule, domains: list[str]) -> dict[str, float]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from mixlab.errors import InputError
 from mixlab.runs import RunRecord, RunStore
 from mixlab.train.checkpoint import load_checkpoint, save_checkpoint
 from mixlab.train.config import TrainConfig
@@ -189,6 +190,9 @@ def train_population(
         if cfg.id in done:
             continue
         try:
+            if cfg.online is not None:  # the batched step has no per-member mixer (yet)
+                raise InputError("online: a run with online mixing trains alone, not in a "
+                                 "population (--population off)")
             trainer = Trainer(cfg, setup)
             path = checkpoint_path(cfg)
             if resume and path is not None and path.exists():
