@@ -12,6 +12,7 @@ from mixlab.commands.common import StoreOpt, TagOpt, output
 from mixlab.commands.console import table
 from mixlab.commands.validate import input_file, output_file, positive
 from mixlab.errors import InputError
+from mixlab.laws.core.estimator import DEFAULT_LEVEL
 
 app = typer.Typer(
     help="Scaling laws: fit L(N, D) and friends, predict, allocate compute, nested prediction.",
@@ -66,7 +67,7 @@ def scaling_fit(
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap refits for the intervals (0: none).")
     ] = 100,
-    level: Annotated[float, typer.Option(help="Interval level.")] = 0.95,
+    level: Annotated[float, typer.Option(help="Interval level.")] = DEFAULT_LEVEL,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
 ) -> None:
     """Fit a scaling law to a runs table and write it as JSON."""
@@ -204,7 +205,7 @@ def scaling_nested(
     mixture_resampling: Annotated[
         str, typer.Option(help="Mixing-law stage of the bootstrap: residual, cases or none.")
     ] = "residual",
-    level: Annotated[float, typer.Option(help="Interval level.")] = 0.95,
+    level: Annotated[float, typer.Option(help="Interval level.")] = DEFAULT_LEVEL,
     seed: Annotated[int, typer.Option("--seed", help="Seed.")] = 0,
     tag: TagOpt = None,
     store: StoreOpt = Path("mixlab.db"),

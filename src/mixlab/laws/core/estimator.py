@@ -34,7 +34,7 @@ __all__ = [
     "make",
 ]
 
-DEFAULT_LEVEL = 0.95
+DEFAULT_LEVEL = 0.9
 """The central interval level every law, bootstrap and report uses unless told otherwise."""
 
 REGISTRY: dict[str, type[Estimator]] = {}

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mixlab.errors import InputError
+from mixlab.laws.core.estimator import DEFAULT_LEVEL
 from mixlab.laws.core.fitting import ParamSpec
 from mixlab.laws.scaling.forms import EXPONENT_MAX, TWO_TERM_EXPONENTS, ScalingLaw
 
@@ -102,7 +103,7 @@ class ScheduleStepLaw(ScalingLaw):
         drop_highest: int = 0,
         n_refine: int | None = 4,
         n_bootstrap: int = 0,
-        level: float = 0.95,
+        level: float = DEFAULT_LEVEL,
         seed: int = 0,
         maxiter: int = 3000,
     ) -> None:
