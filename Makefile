@@ -26,11 +26,15 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(MIXLAB) demo --quick --out $(DEMO)
 
+# Lint and format are checked first (ruff is pinned in the dev extra), then the suite.
 test: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format src tests bench
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -58,11 +58,15 @@ def run_study(name: str, out_root: Path, workers: int, n_bootstrap: int) -> None
     curves.to_csv(out / "dynamics" / "curves.csv", index=False)
     report = write_report(store, out / "report.html", artifacts=out, run_ids=list(info["runs"]))
 
-    print(f"\n=== {name}: {len(runs)} runs ({status.done} trained, {status.skipped} already done, "
-          f"{status.failed} failed), {cfg.tokens:,} tokens each, "
-          f"{(time.perf_counter() - started) / 60:.1f} min")
-    print(f"tokens to {doc['threshold']:g} accuracy on {doc['skill']} (median over seeds, "
-          "bootstrap interval; final accuracy mean):")
+    print(
+        f"\n=== {name}: {len(runs)} runs ({status.done} trained, {status.skipped} already done, "
+        f"{status.failed} failed), {cfg.tokens:,} tokens each, "
+        f"{(time.perf_counter() - started) / 60:.1f} min"
+    )
+    print(
+        f"tokens to {doc['threshold']:g} accuracy on {doc['skill']} (median over seeds, "
+        "bootstrap interval; final accuracy mean):"
+    )
     finals = {}
     for row in doc["auc"]:
         finals.setdefault((row["choice"], row["model_size"]), []).append(row["final"])
@@ -74,36 +78,59 @@ def run_study(name: str, out_root: Path, workers: int, n_bootstrap: int) -> None
         ci = "" if not e.get("ci") else f" [{_n(e['ci'][0])}, {_n(e['ci'][1])}]"
         mean_final = sum(finals[key]) / len(finals[key])
         mean_auc = sum(aucs[key]) / len(aucs[key])
-        print(f"  N={e['model_size']:>8,} {e['choice']:<20} {e['status']:<19} {_n(e['value'])}{ci}"
-              f"  seeds {e['reached']}/{e['n']}, final acc {mean_final:.3f}, AUC {mean_auc:.3f}")
+        print(
+            f"  N={e['model_size']:>8,} {e['choice']:<20} {e['status']:<19} {_n(e['value'])}{ci}"
+            f"  seeds {e['reached']}/{e['n']}, final acc {mean_final:.3f}, AUC {mean_auc:.3f}"
+        )
     for s in doc["speed"]:
         bounds = s.get("bounds", {})
-        print(f"  speed N={s['model_size']:,}: {s['choice']} vs {s['reference']} "
-              "(reference tokens / choice tokens): "
-              + ", ".join(f"at {k}: " + (_n(v, 3) if v is not None else
-                                         " ".join(f"{b.replace('_', ' ')} {x:.3g}"
-                                                  for b, x in bounds.get(k, {}).items()) or "-")
-                          for k, v in s["ratio"].items()))
+        print(
+            f"  speed N={s['model_size']:,}: {s['choice']} vs {s['reference']} "
+            "(reference tokens / choice tokens): "
+            + ", ".join(
+                f"at {k}: "
+                + (
+                    _n(v, 3)
+                    if v is not None
+                    else " ".join(
+                        f"{b.replace('_', ' ')} {x:.3g}" for b, x in bounds.get(k, {}).items()
+                    )
+                    or "-"
+                )
+                for k, v in s["ratio"].items()
+            )
+        )
     for p in doc.get("rank_agreement", {}).get("pairs", []):
-        print(f"  rank agreement (AUC) N={p['size_a']:,} vs N={p['size_b']:,}: tau {_n(p['tau'], 3)} "
-              f"interval {p['ci']}")
+        print(
+            f"  rank agreement (AUC) N={p['size_a']:,} vs N={p['size_b']:,}: tau {_n(p['tau'], 3)} "
+            f"interval {p['ci']}"
+        )
     for t in doc.get("target_loss", []):
-        print(f"  final target loss N={t['model_size']:,} {t['choice']:<20} {t['mean']:.4f}"
-              + (f" ± {t['sd']:.4f}" if t["sd"] is not None else ""))
+        print(
+            f"  final target loss N={t['model_size']:,} {t['choice']:<20} {t['mean']:.4f}"
+            + (f" ± {t['sd']:.4f}" if t["sd"] is not None else "")
+        )
     for f in doc.get("data_scaling", []):
         if "error" not in f:
-            print(f"  L(D) N={f['model_size']:,} {f['choice']:<20} {f['metric']}: a={f['a']:.3f} "
-                  f"drop at 2x {f['drop_from_doubling']:.4f} still improving {f['still_improving']}")
+            print(
+                f"  L(D) N={f['model_size']:,} {f['choice']:<20} {f['metric']}: a={f['a']:.3f} "
+                f"drop at 2x {f['drop_from_doubling']:.4f} still improving {f['still_improving']}"
+            )
     comp = {}
     for r in doc.get("compression", []):
         comp.setdefault((r["domain"], r["model_size"]), []).append(r)
     print("  bits per byte of the training stream (best run; prequential) vs gzip / bz2 / xz:")
     for (domain, size), rows in sorted(comp.items()):
         best = min(rows, key=lambda r: r["model_bits_per_byte"])
-        seen = (f"  ({best['epochs']:.1f} epochs: the model has seen most of it before)"
-                if best["epochs"] > 1 else "")
-        print(f"    {domain:<18} N={size:>8,} {best['model_bits_per_byte']:.3f}  "
-              f"{best['gzip']:.3f} / {best['bz2']:.3f} / {best['lzma']:.3f}{seen}")
+        seen = (
+            f"  ({best['epochs']:.1f} epochs: the model has seen most of it before)"
+            if best["epochs"] > 1
+            else ""
+        )
+        print(
+            f"    {domain:<18} N={size:>8,} {best['model_bits_per_byte']:.3f}  "
+            f"{best['gzip']:.3f} / {best['bz2']:.3f} / {best['lzma']:.3f}{seen}"
+        )
     print(f"  report: {report}")
 
 
@@ -118,8 +145,10 @@ def main() -> None:
 
     for name in [args.only] if args.only else STUDIES:
         run_study(name, args.out.resolve(), args.workers, args.n_bootstrap)
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
-          f"{datetime.now(timezone.utc):%Y-%m-%d}")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
+        f"{datetime.now(timezone.utc):%Y-%m-%d}"
+    )
 
 
 if __name__ == "__main__":

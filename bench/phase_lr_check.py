@@ -28,21 +28,35 @@ def main() -> None:
     from mixlab.sweep.plan import load_plan
 
     runs = load_plan(args.study / "plan.json")
-    (base,) = [r for r in runs if r.model.preset == args.model
-               and abs(r.mixture.get("biographies", 0.0) - args.ratio) < 1e-9]
-    variants = [base.model_copy(update={
-        "optimizer": base.optimizer.model_copy(update={"lr": lr}), "tags": ["phase-lr-check"],
-        "run_id": None})  # the plan pins ids; a changed config needs its own
-        for lr in args.lr]
+    (base,) = [
+        r
+        for r in runs
+        if r.model.preset == args.model
+        and abs(r.mixture.get("biographies", 0.0) - args.ratio) < 1e-9
+    ]
+    variants = [
+        base.model_copy(
+            update={
+                "optimizer": base.optimizer.model_copy(update={"lr": lr}),
+                "tags": ["phase-lr-check"],
+                "run_id": None,
+            }
+        )  # the plan pins ids; a changed config needs its own
+        for lr in args.lr
+    ]
     store = args.study / "lr-check.db"
     run_local(variants, store, workers=args.workers)
     with RunStore(store) as db:
         for cfg in variants:
             facts = db.get(cfg.id).final_metrics()["probe/facts"]
-            print(f"{args.model} at r = {args.ratio:g}, lr {cfg.optimizer.lr:g}: {facts:.3f} of facts learned")
+            print(
+                f"{args.model} at r = {args.ratio:g}, lr {cfg.optimizer.lr:g}: {facts:.3f} of facts learned"
+            )
     with RunStore(args.study / "runs.db") as db:
         facts = db.get(base.id).final_metrics()["probe/facts"]
-        print(f"{args.model} at r = {args.ratio:g}, lr {base.optimizer.lr:g} (the study): {facts:.3f}")
+        print(
+            f"{args.model} at r = {args.ratio:g}, lr {base.optimizer.lr:g} (the study): {facts:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,10 @@ def main() -> None:
     store = out / "runs.db"
     status = run_local(runs, store, workers=args.workers)
     trained = time.perf_counter() - started
-    print(f"{len(runs)} runs: {status.done} trained, {status.skipped} already done, "
-          f"{status.failed} failed ({trained / 60:.1f} min)")
+    print(
+        f"{len(runs)} runs: {status.done} trained, {status.skipped} already done, "
+        f"{status.failed} failed ({trained / 60:.1f} min)"
+    )
 
     (out / "phase").mkdir(exist_ok=True)
     with RunStore(store) as db:
@@ -68,42 +70,65 @@ def main() -> None:
     if cfg.web_only:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)
-            predict = predict_from_study(study=out, store=store, tag=cfg.tags[-1] if cfg.tags else None,
-                                         phase=out / "phase" / "phase.json",
-                                         threshold=args.threshold)
+            predict = predict_from_study(
+                study=out,
+                store=store,
+                tag=cfg.tags[-1] if cfg.tags else None,
+                phase=out / "phase" / "phase.json",
+                threshold=args.threshold,
+            )
         (out / "phase" / "predict.json").write_text(json.dumps(predict, indent=2))
     report = write_report(store, out / "report.html", artifacts=out)
 
     pivot = table.pivot_table(index="ratio", columns="model_size", values="accuracy")
-    print("\nfacts learned (exact match, final) by knowledge ratio (rows) and model size "
-          "(non-embedding parameters, columns):")
+    print(
+        "\nfacts learned (exact match, final) by knowledge ratio (rows) and model size "
+        "(non-embedding parameters, columns):"
+    )
     print(pivot.round(3).to_string())
-    print(f"\ncritical ratio (accuracy {args.threshold:g}), {args.n_bootstrap} bootstrap replicates:")
+    print(
+        f"\ncritical ratio (accuracy {args.threshold:g}), {args.n_bootstrap} bootstrap replicates:"
+    )
     for size, t in phase["critical_ratio"].items():
         ci = "" if not t["ci"] else f"  [{t['ci'][0]:.4f}, {t['ci'][1]:.4f}]"
-        print(f"  N = {size:>10}: {t['status']:<13} r* = {t['value'] if t['value'] is None else round(t['value'], 4)}{ci}")
+        print(
+            f"  N = {size:>10}: {t['status']:<13} r* = {t['value'] if t['value'] is None else round(t['value'], 4)}{ci}"
+        )
     law = phase["power_law"]
     if law.get("exponent") is not None:
         ci = (law.get("ci") or {}).get("exponent") or [float("nan")] * 2
-        print(f"fitted r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}  "
-              f"exponent interval [{ci[0]:.3f}, {ci[1]:.3f}]")
+        print(
+            f"fitted r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}  "
+            f"exponent interval [{ci[0]:.3f}, {ci[1]:.3f}]"
+        )
     else:
         print(f"no power law: {law.get('reason')}")
     if predict:
         w = predict["web_law"]
-        print(f"web loss = {w['C']:.4f} + {w['A']:.4g} * M^-{w['alpha']:.4f} "
-              f"(M = {predict['bits_per_param']:g} bits x N; {predict['web_points']} sizes: "
-              + ", ".join(f"{s}: {v:.3f}" for s, v in predict["web_losses"].items()) + ")")
-        print("theory's critical ratio: " + ", ".join(
-            f"N={s}: {v['theory'] if v['theory'] is None else round(v['theory'], 5)}"
-            for s, v in predict["critical_ratio"].items()))
+        print(
+            f"web loss = {w['C']:.4f} + {w['A']:.4g} * M^-{w['alpha']:.4f} "
+            f"(M = {predict['bits_per_param']:g} bits x N; {predict['web_points']} sizes: "
+            + ", ".join(f"{s}: {v:.3f}" for s, v in predict["web_losses"].items())
+            + ")"
+        )
+        print(
+            "theory's critical ratio: "
+            + ", ".join(
+                f"N={s}: {v['theory'] if v['theory'] is None else round(v['theory'], 5)}"
+                for s, v in predict["critical_ratio"].items()
+            )
+        )
         e = predict["exponent"]
-        print(f"exponent: theory {e['theory']}, asymptotic alpha+1 = {e['asymptotic']:.3f}, "
-              f"fitted {e['fitted']}")
+        print(
+            f"exponent: theory {e['theory']}, asymptotic alpha+1 = {e['asymptotic']:.3f}, "
+            f"fitted {e['fitted']}"
+        )
     print(f"\nreport: {report}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"cuda {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}; "
-          f"{datetime.now(timezone.utc):%Y-%m-%d}; total {(time.perf_counter() - started) / 60:.1f} min")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"cuda {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}; "
+        f"{datetime.now(timezone.utc):%Y-%m-%d}; total {(time.perf_counter() - started) / 60:.1f} min"
+    )
     del pd
 
 

@@ -69,10 +69,12 @@ def reference_dir() -> Path | None:
 
 
 def machine() -> str:
-    return (f"{platform.node()} | {platform.system()} {platform.machine()} | "
-            f"{os.cpu_count()} CPUs | Python {platform.python_version()} | numpy "
-            f"{np.__version__} | scipy {scipy.__version__} | "
-            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    return (
+        f"{platform.node()} | {platform.system()} {platform.machine()} | "
+        f"{os.cpu_count()} CPUs | Python {platform.python_version()} | numpy "
+        f"{np.__version__} | scipy {scipy.__version__} | "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )
 
 
 # -- 1. Chinchilla ------------------------------------------------------------------------------
@@ -81,15 +83,21 @@ def chinchilla(ref: Path, n_boot: int, full_grid: bool) -> None:
     N = frame["Model Size"].to_numpy(float)
     D = frame["Training FLOP"].to_numpy(float) / (6 * N)
     X, y = np.column_stack([N, D]), frame["loss"].to_numpy(float)
-    print(f"\n1. Chinchilla, Epoch's extraction: {len(y)} points, 5 highest losses dropped, "
-          f"{n_boot} bootstrap refits")
+    print(
+        f"\n1. Chinchilla, Epoch's extraction: {len(y)} points, 5 highest losses dropped, "
+        f"{n_boot} bootstrap refits"
+    )
     t0 = time.perf_counter()
     law = ChinchillaLaw(drop_highest=5, n_bootstrap=n_boot, seed=0).fit(X, y)
     seconds = time.perf_counter() - t0
-    print(f"   fit + bootstrap: {seconds:.1f} s (goal < 60 s); grid {law.fit_info_['n_starts']} "
-          f"best of 4500 starts refined, {law.fit_info_['n_at_best']} reached the optimum")
-    print(f"   {'param':6s} {'ours':>9s} {'Epoch':>9s} {'diff':>7s}  {'ours 95% CI':>18s}  "
-          f"{'Epoch 95% CI':>16s}  overlap")
+    print(
+        f"   fit + bootstrap: {seconds:.1f} s (goal < 60 s); grid {law.fit_info_['n_starts']} "
+        f"best of 4500 starts refined, {law.fit_info_['n_at_best']} reached the optimum"
+    )
+    print(
+        f"   {'param':6s} {'ours':>9s} {'Epoch':>9s} {'diff':>7s}  {'ours 95% CI':>18s}  "
+        f"{'Epoch 95% CI':>16s}  overlap"
+    )
     ok_all = True
     for name in ("E", "A", "B", "alpha", "beta"):
         ours, theirs = law.params_[name], EPOCH_FIT[name]
@@ -100,27 +108,38 @@ def chinchilla(ref: Path, n_boot: int, full_grid: bool) -> None:
         if name in EPOCH_CI:
             ok_all &= abs(diff) <= 0.01 and overlap == "yes"
         ci_txt = "" if ci is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"
-        print(f"   {name:6s} {ours:9.4g} {theirs:9.4g} {100 * diff:+6.2f}%  "
-              f"[{lo:7.4g}, {hi:7.4g}]  {ci_txt:>16s}  {overlap}")
+        print(
+            f"   {name:6s} {ours:9.4g} {theirs:9.4g} {100 * diff:+6.2f}%  "
+            f"[{lo:7.4g}, {hi:7.4g}]  {ci_txt:>16s}  {overlap}"
+        )
     keep = law.rows_
-    objs = {"ours": law.cost_, "Epoch's refit": law.cost(X[keep], y[keep], EPOCH_FIT),
-            "Hoffmann et al. (published)": law.cost(X[keep], y[keep], HOFFMANN)}
+    objs = {
+        "ours": law.cost_,
+        "Epoch's refit": law.cost(X[keep], y[keep], EPOCH_FIT),
+        "Hoffmann et al. (published)": law.cost(X[keep], y[keep], HOFFMANN),
+    }
     print("   objective (Huber 1e-3 on log loss, summed over the 240 points):")
     for k, v in objs.items():
         print(f"     {k:28s} {v:.6f}")
-    print(f"   E, alpha, beta within 1% and intervals overlapping: {'yes' if ok_all else 'NO'}; "
-          f"published parameters fit worse: "
-          f"{'yes' if objs['Hoffmann et al. (published)'] > objs['ours'] else 'NO'}")
+    print(
+        f"   E, alpha, beta within 1% and intervals overlapping: {'yes' if ok_all else 'NO'}; "
+        f"published parameters fit worse: "
+        f"{'yes' if objs['Hoffmann et al. (published)'] > objs['ours'] else 'NO'}"
+    )
     best = compute_optimal(law, 5.76e23)
-    print(f"   at Chinchilla's budget 5.76e23 FLOPs: N_opt = {best.n_params:.3g}, "
-          f"D_opt = {best.tokens:.3g} ({best.tokens_per_param:.1f} tokens per parameter)")
+    print(
+        f"   at Chinchilla's budget 5.76e23 FLOPs: N_opt = {best.n_params:.3g}, "
+        f"D_opt = {best.tokens:.3g} ({best.tokens_per_param:.1f} tokens per parameter)"
+    )
     if full_grid:
         t0 = time.perf_counter()
         full = ChinchillaLaw(drop_highest=5, n_refine=None).fit(X, y)
         same = max(abs(full.params_[k] / law.params_[k] - 1) for k in law.params_)
-        print(f"   full grid (all 4500 starts refined, {time.perf_counter() - t0:.0f} s): "
-              f"objective {full.cost_:.9f}, largest parameter difference "
-              f"{100 * same:.3f}%")
+        print(
+            f"   full grid (all 4500 starts refined, {time.perf_counter() - t0:.0f} s): "
+            f"objective {full.cost_:.9f}, largest parameter difference "
+            f"{100 * same:.3f}%"
+        )
 
 
 # -- 2. Nested prediction ----------------------------------------------------------------------
@@ -139,45 +158,68 @@ def nested(ref: Path, n_splits: int, seed: int) -> None:
 
     y410, y305 = observed(SIZES["410M"]), observed(SIZES["305M"])
     proxies = runs[runs["n_params"] < SIZES["410M"]]
-    print(f"\n2. Nested prediction, Data Mixing Laws 5-domain runs: {len(keys)} mixtures x "
-          f"{len(SIZES)} sizes; target = 410M at step {TARGET_STEP}, overall loss weighted by "
-          f"valid_weight.json (observed 410M: {y410.min():.3f} .. {y410.max():.3f})")
-    print(f"   {n_splits} random splits (seed {seed}), 20 mixtures fitted, 6 held out; "
-          "mixing law: exp (Ye et al.)")
+    print(
+        f"\n2. Nested prediction, Data Mixing Laws 5-domain runs: {len(keys)} mixtures x "
+        f"{len(SIZES)} sizes; target = 410M at step {TARGET_STEP}, overall loss weighted by "
+        f"valid_weight.json (observed 410M: {y410.min():.3f} .. {y410.max():.3f})"
+    )
+    print(
+        f"   {n_splits} random splits (seed {seed}), 20 mixtures fitted, 6 held out; "
+        "mixing law: exp (Ye et al.)"
+    )
 
-    def run_nested(train: list[str], features: str, size_exponent: str = "shared",
-                   max_step: float | None = None):
+    def run_nested(
+        train: list[str],
+        features: str,
+        size_exponent: str = "shared",
+        max_step: float | None = None,
+    ):
         use = proxies[proxies["mixture"].isin(train)]
         c = curves[curves["run_id"].isin(use.index)]
         if max_step is not None:
             c = c[c["step"] <= max_step]
-        return nested_predict(c, use, mixtures, target_steps=TARGET_STEP,
-                              target_size=SIZES["410M"], law=make_law("exp", features=features),
-                              size_exponent=size_exponent, optimize=False)
+        return nested_predict(
+            c,
+            use,
+            mixtures,
+            target_steps=TARGET_STEP,
+            target_size=SIZES["410M"],
+            law=make_law("exp", features=features),
+            size_exponent=size_exponent,
+            optimize=False,
+        )
 
     def direct(train: list[str], y: pd.Series, features: str):
         return make_law("exp", features=features).fit(
-            mixtures.loc[train].to_numpy(), y[train].to_numpy()[:, None],
-            domain_names=list(mixtures.columns))
+            mixtures.loc[train].to_numpy(),
+            y[train].to_numpy()[:, None],
+            domain_names=list(mixtures.columns),
+        )
 
     methods = {
-        "nested: steps -> sizes (shared b) -> exp law [lin+log]":
-            lambda tr: run_nested(tr, "linear+log").predict,
-        "nested, per-mixture size exponent [lin+log]":
-            lambda tr: run_nested(tr, "linear+log", "per-mixture").predict,
-        "nested, proxy curves cut at step 20000 [lin+log]":
-            lambda tr: run_nested(tr, "linear+log", max_step=20000).predict,
-        "nested, exp law with linear features only":
-            lambda tr: run_nested(tr, "linear").predict,
-        "baseline: exp law on 305M step-30000 losses [lin+log]":
-            lambda tr: lambda R: direct(tr, y305, "linear+log").predict(R)[:, 0],
-        "reference: exp law on the 410M losses themselves [lin+log]":
-            lambda tr: lambda R: direct(tr, y410, "linear+log").predict(R)[:, 0],
+        "nested: steps -> sizes (shared b) -> exp law [lin+log]": lambda tr: (
+            run_nested(tr, "linear+log").predict
+        ),
+        "nested, per-mixture size exponent [lin+log]": lambda tr: (
+            run_nested(tr, "linear+log", "per-mixture").predict
+        ),
+        "nested, proxy curves cut at step 20000 [lin+log]": lambda tr: (
+            run_nested(tr, "linear+log", max_step=20000).predict
+        ),
+        "nested, exp law with linear features only": lambda tr: run_nested(tr, "linear").predict,
+        "baseline: exp law on 305M step-30000 losses [lin+log]": lambda tr: (
+            lambda R: direct(tr, y305, "linear+log").predict(R)[:, 0]
+        ),
+        "reference: exp law on the 410M losses themselves [lin+log]": lambda tr: (
+            lambda R: direct(tr, y410, "linear+log").predict(R)[:, 0]
+        ),
     }
     rng = np.random.default_rng(seed)
     splits = [list(rng.permutation(len(keys))) for _ in range(n_splits)]
-    print(f"   {'method':58s} {'MAE':>7s} {'(sd)':>7s} {'bias':>7s} {'rho/split':>9s} "
-          f"{'pooled':>7s} {'s':>5s}")
+    print(
+        f"   {'method':58s} {'MAE':>7s} {'(sd)':>7s} {'bias':>7s} {'rho/split':>9s} "
+        f"{'pooled':>7s} {'s':>5s}"
+    )
     for name, make in methods.items():
         t0 = time.perf_counter()
         maes, biases, rhos, pool_p, pool_y = [], [], [], [], []
@@ -194,9 +236,11 @@ def nested(ref: Path, n_splits: int, seed: int) -> None:
                 rhos.append(spearman(pred, obs))
                 pool_p += list(pred)
                 pool_y += list(obs)
-        print(f"   {name:58s} {np.mean(maes):7.4f} {np.std(maes):7.4f} {np.mean(biases):+7.4f} "
-              f"{np.nanmean(rhos):9.3f} {spearman(np.array(pool_p), np.array(pool_y)):7.3f} "
-              f"{time.perf_counter() - t0:5.1f}")
+        print(
+            f"   {name:58s} {np.mean(maes):7.4f} {np.std(maes):7.4f} {np.mean(biases):+7.4f} "
+            f"{np.nanmean(rhos):9.3f} {spearman(np.array(pool_p), np.array(pool_y)):7.3f} "
+            f"{time.perf_counter() - t0:5.1f}"
+        )
     # propagated intervals: how often the 95% band holds the observed 410M loss
     covered, widths, n_boot = 0, [], 20
     t0 = time.perf_counter()
@@ -205,33 +249,54 @@ def nested(ref: Path, n_splits: int, seed: int) -> None:
         for perm in splits[:2]:
             test = [keys[i] for i in perm[:6]]
             use = proxies[proxies["mixture"].isin([keys[i] for i in perm[6:]])]
-            res = nested_predict(curves[curves["run_id"].isin(use.index)], use, mixtures,
-                                 target_steps=TARGET_STEP, target_size=SIZES["410M"],
-                                 law=make_law("exp", features="linear+log"), optimize=False,
-                                 n_bootstrap=n_boot, seed=seed)
+            res = nested_predict(
+                curves[curves["run_id"].isin(use.index)],
+                use,
+                mixtures,
+                target_steps=TARGET_STEP,
+                target_size=SIZES["410M"],
+                law=make_law("exp", features="linear+log"),
+                optimize=False,
+                n_bootstrap=n_boot,
+                seed=seed,
+            )
             lo, hi = res.predict_interval(mixtures.loc[test], level=0.95)
             obs = y410[test].to_numpy()
             covered += int(np.sum((lo <= obs) & (obs <= hi)))
             widths += list(hi - lo)
-    print(f"   bootstrap through the stages ({n_boot} replicates, first 2 splits, "
-          f"{time.perf_counter() - t0:.0f} s): 95% bands hold {covered}/12 held-out 410M losses; "
-          f"median width {np.median(widths):.4f}")
+    print(
+        f"   bootstrap through the stages ({n_boot} replicates, first 2 splits, "
+        f"{time.perf_counter() - t0:.0f} s): 95% bands hold {covered}/12 held-out 410M losses; "
+        f"median width {np.median(widths):.4f}"
+    )
     # the size stage alone: every mixture's own runs, no mixing law
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        full = nested_predict(curves[curves["run_id"].isin(proxies.index)], proxies, mixtures,
-                              target_steps=TARGET_STEP, target_size=SIZES["410M"],
-                              law=make_law("linear"), optimize=False)
+        full = nested_predict(
+            curves[curves["run_id"].isin(proxies.index)],
+            proxies,
+            mixtures,
+            target_steps=TARGET_STEP,
+            target_size=SIZES["410M"],
+            law=make_law("linear"),
+            optimize=False,
+        )
     stage = full.mixtures["predicted"]
     err = stage.to_numpy() - y410[stage.index].to_numpy()
-    print(f"   {'stages 1-2 only (each mixture from its own runs, no mixing law)':58s} "
-          f"{np.mean(np.abs(err)):7.4f} {'':7s} {np.mean(err):+7.4f} {'':9s} "
-          f"{spearman(stage.to_numpy(), y410[stage.index].to_numpy()):7.3f}")
-    print(f"   shared size exponent b = {full.mixtures['b'].iloc[0]:.3f}; 305M observed vs 410M "
-          f"observed: MAE {np.mean(np.abs(y305[keys] - y410[keys])):.4f}")
-    print("   MAE, bias: mean over splits of the held-out mixtures (prediction - observed); "
-          "rho/split: mean Spearman over 6 held-out; pooled: Spearman of all held-out "
-          "predictions")
+    print(
+        f"   {'stages 1-2 only (each mixture from its own runs, no mixing law)':58s} "
+        f"{np.mean(np.abs(err)):7.4f} {'':7s} {np.mean(err):+7.4f} {'':9s} "
+        f"{spearman(stage.to_numpy(), y410[stage.index].to_numpy()):7.3f}"
+    )
+    print(
+        f"   shared size exponent b = {full.mixtures['b'].iloc[0]:.3f}; 305M observed vs 410M "
+        f"observed: MAE {np.mean(np.abs(y305[keys] - y410[keys])):.4f}"
+    )
+    print(
+        "   MAE, bias: mean over splits of the held-out mixtures (prediction - observed); "
+        "rho/split: mean Spearman over 6 held-out; pooled: Spearman of all held-out "
+        "predictions"
+    )
 
 
 # -- 2b. Nested prediction, issue 15 pipeline ---------------------------------------------------
@@ -250,9 +315,11 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
     ids = runs.index[runs["n_params"] == top]
     y410 = pd.Series(at[ids].to_numpy(), index=runs.loc[ids, "mixture"].to_numpy())
     proxies = runs[runs["n_params"] < top]
-    print(f"\n2b. Nested prediction (issue 15): sizes {runs.attrs.get('size_field')} "
-          f"{sorted(runs['n_params'].unique())}; step law on steps >= 10000; 410M = {top:.0f} "
-          f"non-embedding; {n_splits} random 20/6 splits (seed {seed})")
+    print(
+        f"\n2b. Nested prediction (issue 15): sizes {runs.attrs.get('size_field')} "
+        f"{sorted(runs['n_params'].unique())}; step law on steps >= 10000; 410M = {top:.0f} "
+        f"non-embedding; {n_splits} random 20/6 splits (seed {seed})"
+    )
     rng = np.random.default_rng(seed)
     rows = {"plain": ([], [], [], []), "back-test corrected": ([], [], [], [])}
     cover, n_obs, widths, bts = 0, 0, [], []
@@ -263,12 +330,21 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
         use = proxies[proxies["mixture"].isin(train)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = nested_predict(curves[curves["run_id"].isin(use.index)], use, mixtures,
-                                 target_steps=TARGET_STEP, target_size=top, law=nested_law(),
-                                 optimize=False, step_law=StepLaw(min_step=10000))
+            res = nested_predict(
+                curves[curves["run_id"].isin(use.index)],
+                use,
+                mixtures,
+                target_steps=TARGET_STEP,
+                target_size=top,
+                law=nested_law(),
+                optimize=False,
+                step_law=StepLaw(min_step=10000),
+            )
         obs = y410[test].to_numpy()
-        for name, pred in (("plain", res.predict(mixtures.loc[test])),
-                           ("back-test corrected", res.corrected(mixtures.loc[test]))):
+        for name, pred in (
+            ("plain", res.predict(mixtures.loc[test])),
+            ("back-test corrected", res.corrected(mixtures.loc[test])),
+        ):
             m, b, pp, yy = rows[name]
             m.append(np.mean(np.abs(pred - obs)))
             b.append(np.mean(pred - obs))
@@ -282,24 +358,32 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
         if res.law_check:
             print(f"   law check: {res.law_check}")
     for name, (m, b, pp, yy) in rows.items():
-        print(f"   {name:22s} MAE {np.mean(m):.4f} (sd {np.std(m):.4f})  bias {np.mean(b):+.4f}  "
-              f"pooled Spearman {spearman(np.array(pp), np.array(yy)):.3f}")
-    print(f"   90% back-tested intervals hold {cover}/{n_obs} held-out 410M losses "
-          f"({cover / n_obs:.0%}; per split of 12: {12 * cover / n_obs:.1f}); median width "
-          f"{np.median(widths):.4f}; {time.perf_counter() - t0:.0f} s")
-    print(f"   back-test (305M from 70M/160M, exponent fixed): size bias "
-          f"{np.mean([b['size_bias'] for b in bts]):+.4f}, size sd "
-          f"{np.mean([b['size_sd'] for b in bts]):.4f}, mixing-law 5-fold CV RMSE "
-          f"{np.mean([b['mixing_cv_rmse'] for b in bts]):.4f} (predict-the-mean "
-          f"{np.mean([b['mixing_cv_baseline_rmse'] for b in bts]):.4f})")
+        print(
+            f"   {name:22s} MAE {np.mean(m):.4f} (sd {np.std(m):.4f})  bias {np.mean(b):+.4f}  "
+            f"pooled Spearman {spearman(np.array(pp), np.array(yy)):.3f}"
+        )
+    print(
+        f"   90% back-tested intervals hold {cover}/{n_obs} held-out 410M losses "
+        f"({cover / n_obs:.0%}; per split of 12: {12 * cover / n_obs:.1f}); median width "
+        f"{np.median(widths):.4f}; {time.perf_counter() - t0:.0f} s"
+    )
+    print(
+        f"   back-test (305M from 70M/160M, exponent fixed): size bias "
+        f"{np.mean([b['size_bias'] for b in bts]):+.4f}, size sd "
+        f"{np.mean([b['size_sd'] for b in bts]):.4f}, mixing-law 5-fold CV RMSE "
+        f"{np.mean([b['mixing_cv_rmse'] for b in bts]):.4f} (predict-the-mean "
+        f"{np.mean([b['mixing_cv_baseline_rmse'] for b in bts]):.4f})"
+    )
 
 
 # -- 3. Over-training (Gadre et al.) ------------------------------------------------------------
 def overtraining(ref: Path) -> None:
     frame = pd.read_csv(ref / "gadre_overtraining_runs.csv")
-    print("\n3. Over-training runs (Gadre et al.): fit on runs below 1B parameters, predict the "
-          "1.4B and 6.9B runs; target loss/c4_val; N = params; 90% back-tested intervals "
-          "(hold out the 411M runs, the largest compute below 1B, fit on the rest)")
+    print(
+        "\n3. Over-training runs (Gadre et al.): fit on runs below 1B parameters, predict the "
+        "1.4B and 6.9B runs; target loss/c4_val; N = params; 90% back-tested intervals "
+        "(hold out the 411M runs, the largest compute below 1B, fit on the rest)"
+    )
     for ds, g in frame.groupby("dataset"):
         fit, test = g[g["params"] < 1e9], g[g["params"] >= 1e9]
         X = {"N": fit["params"].to_numpy(), "D": fit["tokens"].to_numpy()}
@@ -310,16 +394,20 @@ def overtraining(ref: Path) -> None:
             cells = []
             for k in range(len(obs)):
                 inside = bt.low[k] <= obs[k] <= bt.high[k]
-                cells.append(f"{test['params'].iloc[k] / 1e9:.1f}B x"
-                             f"{test['tokens_per_param_multiple'].iloc[k]:g}: "
-                             f"{100 * (bt.predicted[k] / obs[k] - 1):+.2f}% "
-                             f"(corrected {100 * (bt.corrected[k] / obs[k] - 1):+.2f}%, "
-                             f"{'in' if inside else 'OUT'})")
+                cells.append(
+                    f"{test['params'].iloc[k] / 1e9:.1f}B x"
+                    f"{test['tokens_per_param_multiple'].iloc[k]:g}: "
+                    f"{100 * (bt.predicted[k] / obs[k] - 1):+.2f}% "
+                    f"(corrected {100 * (bt.corrected[k] / obs[k] - 1):+.2f}%, "
+                    f"{'in' if inside else 'OUT'})"
+                )
             print(f"   {ds:11s} {law.form:10s} " + "; ".join(cells))
-            print(f"   {'':11s} {'':10s} back-test on {bt.n_held_out} runs at "
-                  f"{bt.held_out_size / 1e6:.0f}M: bias {100 * bt.bias:+.2f}%, sd "
-                  f"{100 * bt.sd:.2f}%; covered {np.sum((bt.low <= obs) & (obs <= bt.high))}/"
-                  f"{len(obs)}")
+            print(
+                f"   {'':11s} {'':10s} back-test on {bt.n_held_out} runs at "
+                f"{bt.held_out_size / 1e6:.0f}M: bias {100 * bt.bias:+.2f}%, sd "
+                f"{100 * bt.sd:.2f}%; covered {np.sum((bt.low <= obs) & (obs <= bt.high))}/"
+                f"{len(obs)}"
+            )
     c4 = frame[frame["dataset"] == "c4_original"]
     rp = frame[frame["dataset"] == "rpj"]
     print("   sensitivity: the same law without the 11M runs:")
@@ -328,8 +416,11 @@ def overtraining(ref: Path) -> None:
         fit, test = g[g["params"] < 1e9], g[g["params"] >= 1e9]
         law = OvertrainLaw().fit({"N": fit["params"], "D": fit["tokens"]}, fit["loss/c4_val"])
         rel = law.predict({"N": test["params"], "D": test["tokens"]}) / test["loss/c4_val"] - 1
-        print(f"   {ds:11s} overtrain  " + ", ".join(f"{100 * r:+.2f}%" for r in rel)
-              + f"  (E {law.params_['E']:.3f}, eta {law.params_['eta']:.3f})")
+        print(
+            f"   {ds:11s} overtrain  "
+            + ", ".join(f"{100 * r:+.2f}%" for r in rel)
+            + f"  (E {law.params_['E']:.3f}, eta {law.params_['eta']:.3f})"
+        )
 
 
 # -- 4. Data-constrained (Muennighoff et al.) ---------------------------------------------------
@@ -338,38 +429,48 @@ def data_constrained(ref: Path) -> None:
     if (frame["tokens"] <= frame["unique_tokens"]).all():
         # the file's two token columns are swapped against its README: run '2b832b4b' is a
         # 2.8B model trained on 32B tokens from 4B unique ones, yet tokens = 4e9, unique = 32e9
-        print("\n   note: 'tokens' <= 'unique_tokens' in every row; the ids (2b832b4b: 2.8B "
-              "params, 32B tokens, 4B unique) show the columns are swapped; swapping back")
+        print(
+            "\n   note: 'tokens' <= 'unique_tokens' in every row; the ids (2b832b4b: 2.8B "
+            "params, 32B tokens, 4B unique) show the columns are swapped; swapping back"
+        )
         frame = frame.rename(columns={"tokens": "unique_tokens", "unique_tokens": "tokens"})
     reps = frame["tokens"] / np.minimum(frame["unique_tokens"], frame["tokens"]) - 1
     cut = 40.0  # fit up to 40 repetitions (~ the range of Muennighoff et al.'s main runs)
     fit, test = frame[reps < cut], frame[reps >= cut]
-    print(f"\n4. Data-constrained runs (Muennighoff et al., {len(frame)} runs): fit the R* law "
-          f"(Chinchilla on effective data) on the {len(fit)} runs with R < {cut:g} repetitions, "
-          f"predict the {len(test)} most-repeated (R {reps[reps >= cut].min():g} to "
-          f"{reps.max():g}): extrapolation in repetition, what the law is for")
+    print(
+        f"\n4. Data-constrained runs (Muennighoff et al., {len(frame)} runs): fit the R* law "
+        f"(Chinchilla on effective data) on the {len(fit)} runs with R < {cut:g} repetitions, "
+        f"predict the {len(test)} most-repeated (R {reps[reps >= cut].min():g} to "
+        f"{reps.max():g}): extrapolation in repetition, what the law is for"
+    )
     X = {"N": fit["params"], "D": fit["tokens"], "U": fit["unique_tokens"]}
     law = ChinchillaLaw(r_star="fit", n_bootstrap=100, seed=0, level=0.9).fit(X, fit["loss"])
     Xt = {"N": test["params"], "D": test["tokens"], "U": test["unique_tokens"]}
     obs = test["loss"].to_numpy()
     rel = law.predict(Xt) / obs - 1
     lo, hi = law.predict_interval(Xt, level=0.9)
-    print(f"   fitted R*_D = {law.params_['r_star']:.2f} (90% bootstrap "
-          f"[{law.ci_['r_star'][0]:.2f}, {law.ci_['r_star'][1]:.2f}]; Muennighoff et al.: 15.4); "
-          f"alpha {law.params_['alpha']:.3f}, beta {law.params_['beta']:.3f}; U_N* (excess "
-          "parameters, R*_N about 5.3) is not part of mixlab's law")
+    print(
+        f"   fitted R*_D = {law.params_['r_star']:.2f} (90% bootstrap "
+        f"[{law.ci_['r_star'][0]:.2f}, {law.ci_['r_star'][1]:.2f}]; Muennighoff et al.: 15.4); "
+        f"alpha {law.params_['alpha']:.3f}, beta {law.params_['beta']:.3f}; U_N* (excess "
+        "parameters, R*_N about 5.3) is not part of mixlab's law"
+    )
     r_test = reps[reps >= cut].to_numpy()
     for name, m in (("R 40-199", r_test < 200), ("R >= 200 (loss rises)", r_test >= 200)):
         inside = int(np.sum((lo[m] <= obs[m]) & (obs[m] <= hi[m])))
-        print(f"   {name:22s} {int(m.sum()):3d} runs: relative error mean "
-              f"{100 * rel[m].mean():+.2f}%, mean |.| {100 * np.abs(rel[m]).mean():.2f}%, max |.| "
-              f"{100 * np.abs(rel[m]).max():.2f}%; 90% bootstrap intervals hold {inside}/"
-              f"{int(m.sum())}")
+        print(
+            f"   {name:22s} {int(m.sum()):3d} runs: relative error mean "
+            f"{100 * rel[m].mean():+.2f}%, mean |.| {100 * np.abs(rel[m]).mean():.2f}%, max |.| "
+            f"{100 * np.abs(rel[m]).max():.2f}%; 90% bootstrap intervals hold {inside}/"
+            f"{int(m.sum())}"
+        )
     base = ChinchillaLaw().fit({"N": fit["params"], "D": fit["tokens"]}, fit["loss"])
     rel0 = base.predict({"N": test["params"], "D": test["tokens"]}) / obs - 1
-    print(f"   baseline, every token counted as new (R < 40 fit): R 40-199 mean |.| "
-          f"{100 * np.abs(rel0[r_test < 200]).mean():.2f}%, R >= 200 mean |.| "
-          f"{100 * np.abs(rel0[r_test >= 200]).mean():.2f}%")
+    print(
+        f"   baseline, every token counted as new (R < 40 fit): R 40-199 mean |.| "
+        f"{100 * np.abs(rel0[r_test < 200]).mean():.2f}%, R >= 200 mean |.| "
+        f"{100 * np.abs(rel0[r_test >= 200]).mean():.2f}%"
+    )
 
 
 def main() -> int:
@@ -377,16 +478,22 @@ def main() -> int:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--splits", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", nargs="+", default=["chinchilla", "nested", "overtrain",
-                                                       "constrained"],
-                        help="sections: chinchilla nested nested-old overtrain constrained")
-    parser.add_argument("--full-grid", action="store_true",
-                        help="also refine all 4500 grid starts (about a minute)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=["chinchilla", "nested", "overtrain", "constrained"],
+        help="sections: chinchilla nested nested-old overtrain constrained",
+    )
+    parser.add_argument(
+        "--full-grid", action="store_true", help="also refine all 4500 grid starts (about a minute)"
+    )
     args = parser.parse_args()
     ref = reference_dir()
     if ref is None:
-        print("scaling_reference: reference data not found (../shared/reference-data beside the "
-              "checkout, or $MIXLAB_REFERENCE_DATA); skipping")
+        print(
+            "scaling_reference: reference data not found (../shared/reference-data beside the "
+            "checkout, or $MIXLAB_REFERENCE_DATA); skipping"
+        )
         return 0
     print(f"scaling_reference | {machine()}")
     if "chinchilla" in args.only:

@@ -22,8 +22,9 @@ def tables(tmp_path):
     Y = np.array([2.0, 1.5, 1.0]) + np.exp(R @ t.T) + rng.normal(0, 1e-3, (40, 3))
     ids = [f"r{i}" for i in range(40)]
     pd.DataFrame(R, index=pd.Index(ids, name="index"), columns=DOMAINS).to_csv(tmp_path / "m.csv")
-    pd.DataFrame(Y, index=pd.Index(ids, name="index"), columns=[f"loss_{d}" for d in DOMAINS]
-                 ).to_csv(tmp_path / "y.csv")
+    pd.DataFrame(
+        Y, index=pd.Index(ids, name="index"), columns=[f"loss_{d}" for d in DOMAINS]
+    ).to_csv(tmp_path / "y.csv")
     return tmp_path
 
 
@@ -35,24 +36,63 @@ def run(capsys, *argv):
 
 def test_fit_predict_optimize(tables, capsys):
     law = tables / "law.json"
-    code, out, err = run(capsys, "--json", "law", "fit", "--mixtures", tables / "m.csv",
-                         "--metrics", tables / "y.csv", "--target", "loss_web",
-                         "--target", "loss_code", "--law", "exp", "--out", law)
+    code, out, err = run(
+        capsys,
+        "--json",
+        "law",
+        "fit",
+        "--mixtures",
+        tables / "m.csv",
+        "--metrics",
+        tables / "y.csv",
+        "--target",
+        "loss_web",
+        "--target",
+        "loss_code",
+        "--law",
+        "exp",
+        "--out",
+        law,
+    )
     assert code == 0, err
     cv = json.loads(out)["cv"]["targets"]
     assert cv["loss_web"]["mae_mean"] < 0.01 and cv["loss_code"]["spearman"] > 0.95
-    code, _, err = run(capsys, "law", "predict", law, "--mixtures", tables / "m.csv",
-                       "--out", tables / "p.csv")
+    code, _, err = run(
+        capsys, "law", "predict", law, "--mixtures", tables / "m.csv", "--out", tables / "p.csv"
+    )
     assert code == 0, err
     pred = pd.read_csv(tables / "p.csv")
     assert list(pred.columns)[:3] == ["index", "loss_web", "loss_code"] and len(pred) == 40
     assert {"loss_web:lo", "loss_web:hi", "outside_fitted_range"} <= set(pred.columns)
-    assert (pred["loss_web:lo"] < pred["loss_web"]).all() and (pred["outside_fitted_range"].isna()).all()
+    assert (pred["loss_web:lo"] < pred["loss_web"]).all() and (
+        pred["outside_fitted_range"].isna()
+    ).all()
     (tables / "prior.json").write_text(json.dumps({"web": 0.6, "code": 0.3, "math": 0.1}))
-    code, out, err = run(capsys, "--json", "law", "optimize", law, "--target", "loss_web",
-                         "--prior", tables / "prior.json", "--cap", "1.5", "--upper", "code=0.2",
-                         "--mixtures", tables / "m.csv", "--metrics", tables / "y.csv",
-                         "--bootstrap", "5", "--out", tables / "mix.json", "--format", "json")
+    code, out, err = run(
+        capsys,
+        "--json",
+        "law",
+        "optimize",
+        law,
+        "--target",
+        "loss_web",
+        "--prior",
+        tables / "prior.json",
+        "--cap",
+        "1.5",
+        "--upper",
+        "code=0.2",
+        "--mixtures",
+        tables / "m.csv",
+        "--metrics",
+        tables / "y.csv",
+        "--bootstrap",
+        "5",
+        "--out",
+        tables / "mix.json",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     result = json.loads(out)
     mix = result["mixture"]
@@ -65,18 +105,28 @@ def test_fit_predict_optimize(tables, capsys):
 
 
 def test_law_bad_input_exits_2(tables, capsys):
-    base = ["law", "fit", "--mixtures", tables / "m.csv", "--metrics", tables / "y.csv",
-            "--out", tables / "l.json"]
+    base = [
+        "law",
+        "fit",
+        "--mixtures",
+        tables / "m.csv",
+        "--metrics",
+        tables / "y.csv",
+        "--out",
+        tables / "l.json",
+    ]
     code, _, err = run(capsys, *base, "--target", "nope")
     assert code == 2 and "--target 'nope' is not a metrics column" in err
     code, _, err = run(capsys, *base, "--target", "loss_web", "--law", "cubic")
     assert code == 2 and "--law must be one of" in err
     run(capsys, *base, "--target", "loss_web", "--law", "linear")
-    code, _, err = run(capsys, "law", "optimize", tables / "l.json", "--out", tables / "x",
-                       "--cap", "2")
+    code, _, err = run(
+        capsys, "law", "optimize", tables / "l.json", "--out", tables / "x", "--cap", "2"
+    )
     assert code == 2 and "--cap" in err and "--prior" in err
-    code, _, err = run(capsys, "law", "optimize", tables / "l.json", "--out", tables / "x",
-                       "--lower", "web")
+    code, _, err = run(
+        capsys, "law", "optimize", tables / "l.json", "--out", tables / "x", "--lower", "web"
+    )
     assert code == 2 and "--lower 'web': expected DOMAIN=NUMBER" in err
 
 
@@ -86,14 +136,43 @@ def test_critical_share_cli(tmp_path, capsys):
     R = np.column_stack([share, 1 - share])
     loss = 2.0 + 0.8 * np.exp(-3.0 * share) + rng.normal(0, 1e-4, 30)
     ids = [f"c{i}" for i in range(30)]
-    pd.DataFrame(R, index=pd.Index(ids, name="index"), columns=["orig", "new"]).to_csv(tmp_path / "m.csv")
+    pd.DataFrame(R, index=pd.Index(ids, name="index"), columns=["orig", "new"]).to_csv(
+        tmp_path / "m.csv"
+    )
     pd.DataFrame({"index": ids, "loss_orig": loss}).to_csv(tmp_path / "y.csv", index=False)
     law = tmp_path / "law.json"
-    assert run(capsys, "law", "fit", "--mixtures", tmp_path / "m.csv", "--metrics",
-               tmp_path / "y.csv", "--target", "loss_orig", "--out", law, "--law", "exp")[0] == 0
+    assert (
+        run(
+            capsys,
+            "law",
+            "fit",
+            "--mixtures",
+            tmp_path / "m.csv",
+            "--metrics",
+            tmp_path / "y.csv",
+            "--target",
+            "loss_orig",
+            "--out",
+            law,
+            "--law",
+            "exp",
+        )[0]
+        == 0
+    )
     level = 2.0 + 0.8 * np.exp(-3.0)  # the loss with only original data
-    code, out, err = run(capsys, "--json", "law", "critical-share", law, "--original", "orig",
-                         "--level", level, "--bound", 0.05)
+    code, out, err = run(
+        capsys,
+        "--json",
+        "law",
+        "critical-share",
+        law,
+        "--original",
+        "orig",
+        "--level",
+        level,
+        "--bound",
+        0.05,
+    )
     assert code == 0, err
     # 0.8 exp(-3 s) = 0.8 exp(-3) + 0.05  ->  s = -ln(exp(-3) + 0.0625) / 3
     expected = -np.log(np.exp(-3.0) + 0.0625) / 3
@@ -102,9 +181,22 @@ def test_critical_share_cli(tmp_path, capsys):
 
 def test_fit_defaults_to_auto_with_candidate_table_and_oof(tables, capsys):
     law = tables / "auto.json"
-    code, out, err = run(capsys, "--json", "law", "fit", "--mixtures", tables / "m.csv",
-                         "--metrics", tables / "y.csv", "--target", "loss_web", "--out", law,
-                         "--folds", "3")
+    code, out, err = run(
+        capsys,
+        "--json",
+        "law",
+        "fit",
+        "--mixtures",
+        tables / "m.csv",
+        "--metrics",
+        tables / "y.csv",
+        "--target",
+        "loss_web",
+        "--out",
+        law,
+        "--folds",
+        "3",
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert doc["kind"] == "auto" and doc["selection"][0]["scheme"] == "3-fold"
@@ -120,17 +212,43 @@ def test_fit_defaults_to_auto_with_candidate_table_and_oof(tables, capsys):
     assert list(oof.columns) == ["law", "run_id", "target", "observed", "predicted", "baseline"]
     assert len(oof) == 40 and (oof["predicted"] - oof["observed"]).abs().mean() < 0.01
     # the CLI text shows the table with the chosen one marked and the baseline beside it
-    code, out, err = run(capsys, "law", "fit", "--mixtures", tables / "m.csv", "--metrics",
-                         tables / "y.csv", "--target", "loss_web", "--out", law,
-                         "--law", "exp", "--features", "linear+log", "--oof", tables / "o.csv")
+    code, out, err = run(
+        capsys,
+        "law",
+        "fit",
+        "--mixtures",
+        tables / "m.csv",
+        "--metrics",
+        tables / "y.csv",
+        "--target",
+        "loss_web",
+        "--out",
+        law,
+        "--law",
+        "exp",
+        "--features",
+        "linear+log",
+        "--oof",
+        tables / "o.csv",
+    )
     assert code == 0, err and "mean-baseline MAE" in out
     assert json.loads(law.read_text())["hyperparams"]["features"] == "linear+log"
     assert (tables / "o.csv").is_file()
 
 
 def test_law_hyperparameter_flags_bad_input_exit_2(tables, capsys):
-    base = ["law", "fit", "--mixtures", tables / "m.csv", "--metrics", tables / "y.csv",
-            "--out", tables / "l.json", "--target", "loss_web"]
+    base = [
+        "law",
+        "fit",
+        "--mixtures",
+        tables / "m.csv",
+        "--metrics",
+        tables / "y.csv",
+        "--out",
+        tables / "l.json",
+        "--target",
+        "loss_web",
+    ]
     code, _, err = run(capsys, *base, "--law", "exp", "--features", "cubic")
     assert code == 2 and "--features 'cubic'" in err and "linear+log" in err
     code, _, err = run(capsys, *base, "--law", "implicit", "--hidden", "0")

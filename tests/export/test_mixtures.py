@@ -17,7 +17,10 @@ def test_json_keeps_weights_and_extra():
     doc = json.loads(format_mixture(MIX, "json", extra={"predicted": 2.5}))
     assert doc["mixture"] == {"web": 0.5, "code": 0.3, "books": 0.2}
     assert doc["predicted"] == 2.5
-    assert doc["export"]["tokenizer"] is None and "tokenizer unknown" in doc["export"]["tokenizer_note"]
+    assert (
+        doc["export"]["tokenizer"] is None
+        and "tokenizer unknown" in doc["export"]["tokenizer_note"]
+    )
 
 
 PATHS = {"web": "/d/web_text", "code": "/d/code_text", "books": "/d/books_text"}

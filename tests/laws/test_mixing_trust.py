@@ -33,8 +33,9 @@ def quiet(fn, *args, **kwargs):
 
 def test_auto_picks_the_true_law_and_recovers_its_parameters():
     R, y = exp_data(80, 0, noise=0.003)
-    law = quiet(AutoLaw(candidates=["linear", "exp[linear]"], n_splits=3).fit,
-                R, y, target_names=["y"])
+    law = quiet(
+        AutoLaw(candidates=["linear", "exp[linear]"], n_splits=3).fit, R, y, target_names=["y"]
+    )
     sel = law.selection_[0]
     assert sel["chosen"] == "exp[linear]"
     rows = {r["name"]: r for r in sel["candidates"]}
@@ -76,7 +77,8 @@ def test_auto_never_selects_a_candidate_that_blows_up(monkeypatch):
     R, y = exp_data(60, 1)
     with pytest.warns(FitWarning, match=r"spiky.*blow up"):
         law = AutoLaw(candidates=["linear", "spiky"], n_splits=3, ensemble=False).fit(
-            R, y, target_names=["y"])
+            R, y, target_names=["y"]
+        )
     rows = {r["name"]: r for r in law.selection_[0]["candidates"]}
     # by rank quality alone the spiky law would win; the guardrail rules it out
     assert rows["spiky"]["spearman"] > rows["linear"]["spearman"]
@@ -104,7 +106,9 @@ def test_far_extrapolation_is_flagged_and_clipped():
     assert outside_range(law.domain_range_, law.domain_names_, far) == [["domain0", "domain1"], []]
     pred = law.predict(far)
     assert pred[0, 0] <= law.bounds_[0, 1] + 1e-9 and law.clipped(far)[:, 0].tolist() == [
-        True, False]
+        True,
+        False,
+    ]
 
 
 def test_conformal_intervals_cover_at_the_nominal_level():
@@ -122,8 +126,13 @@ def test_conformal_intervals_cover_at_the_nominal_level():
 def test_auto_ensemble_round_trips_and_optimizes_with_intervals():
     R, y = exp_data(50, 5)
     Y = np.hstack([y, y + 0.1 * R[:, :1]])
-    law = quiet(AutoLaw(candidates=["linear", "exp[linear]", "lgbm"], n_splits=3).fit,
-                R, Y, target_names=["a", "b"], domain_names=["d0", "d1", "d2"])
+    law = quiet(
+        AutoLaw(candidates=["linear", "exp[linear]", "lgbm"], n_splits=3).fit,
+        R,
+        Y,
+        target_names=["a", "b"],
+        domain_names=["d0", "d1", "d2"],
+    )
     back = law_from_dict(json.loads(json.dumps(law.to_dict())))
     Rt = np.random.default_rng(6).dirichlet([1, 1, 1], 30)
     assert np.array_equal(back.predict(Rt), law.predict(Rt))

@@ -187,13 +187,17 @@ def test_mixinglaws_tagged_names_and_renormalize(tmp_path):
     from mixlab.cli import main
 
     w = "0.125-0.25-0.25-0.25-0.140625"  # sums to 1.015625
-    lines = [f"/ckpt/70M_RP_14-{w}/{step}\t/d/pythia-pile.valid.Github.bin\t{4 - step / 1e4}\n"
-             for step in (1000, 27000)]
+    lines = [
+        f"/ckpt/70M_RP_14-{w}/{step}\t/d/pythia-pile.valid.Github.bin\t{4 - step / 1e4}\n"
+        for step in (1000, 27000)
+    ]
     log = write(tmp_path / "70M.txt", "".join(lines))
     db = tmp_path / "s.db"
     assert main(["runs", "import", "--store", str(db), "--mixinglaws-log", str(log)]) == 2
-    assert main(["runs", "import", "--store", str(db), "--mixinglaws-log", str(log),
-                 "--renormalize"]) == 0
+    assert (
+        main(["runs", "import", "--store", str(db), "--mixinglaws-log", str(log), "--renormalize"])
+        == 0
+    )
     with RunStore(db) as s:
         run = s.get(f"70M_RP_14-{w}")
         assert sum(run.mixture.values()) == pytest.approx(1.0)

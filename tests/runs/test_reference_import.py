@@ -28,9 +28,19 @@ def test_regmix_tables_import_to_512_runs(reference_data, tmp_path, capsys):
         assert "metric/the_pile_pile_cc_val_loss" in metrics.columns
         assert not metrics.isna().any().any()
     # the test mixtures reuse the ids 1..256 with other mixtures: a prefix keeps them apart
-    test_args = ["runs", "import", "--renormalize", "--store", str(store), "--tag", "regmix-test",
-                 "--mixtures", str(reference_data / "regmix_test_mixture_1m.csv"),
-                 "--metrics", str(reference_data / "regmix_test_pile_loss_1m.csv")]
+    test_args = [
+        "runs",
+        "import",
+        "--renormalize",
+        "--store",
+        str(store),
+        "--tag",
+        "regmix-test",
+        "--mixtures",
+        str(reference_data / "regmix_test_mixture_1m.csv"),
+        "--metrics",
+        str(reference_data / "regmix_test_pile_loss_1m.csv"),
+    ]
     assert main(test_args) == 2
     assert "--id-prefix" in capsys.readouterr().err
     assert main([*test_args, "--id-prefix", "test-"]) == 0
@@ -60,8 +70,10 @@ def test_mixinglaws_logs_import_one_curve_per_mixture_and_subset(reference_data,
         assert curves["metric"].nunique() == 22
         mixtures = s.mixtures()
         assert mixtures.shape[1] == 5 and np.allclose(mixtures.sum(axis=1), 1.0)
-        proportions = {tuple(float(w) for w in line.split("-"))
-                       for line in (folder / "proportions.txt").read_text().split()}
+        proportions = {
+            tuple(float(w) for w in line.split("-"))
+            for line in (folder / "proportions.txt").read_text().split()
+        }
         assert {tuple(row) for row in mixtures.to_numpy()} == proportions
         steps, _, values = s.curve("70M_3-0.125-0-0-0.125-0.75", "Pile-CC")
         assert steps[-1] == 30000 and np.all(np.diff(steps) > 0) and np.isfinite(values).all()

@@ -24,15 +24,25 @@ def curves_table() -> pd.DataFrame:
                 for t, a, lo in zip(tokens, acc, loss, strict=True):
                     rows.append((run, choice, size, seed, t, "probe/skill", a))
                     rows.append((run, choice, size, seed, t, "val_loss/d", lo))
-    return pd.DataFrame(rows, columns=["run_id", "choice", "model_size", "seed", "tokens",
-                                       "metric", "value"])
+    return pd.DataFrame(
+        rows, columns=["run_id", "choice", "model_size", "seed", "tokens", "metric", "value"]
+    )
 
 
 def test_emergence_speed_and_rank_agreement():
-    study = {"name": "t", "skill": "skill", "threshold": 0.9, "choices": ["slow", "fast"],
-             "target_domain": None,
-             "config": {"choices": [{"name": "slow", "mixture": {"d": 1.0}},
-                                    {"name": "fast", "mixture": {"d": 1.0}}]}}
+    study = {
+        "name": "t",
+        "skill": "skill",
+        "threshold": 0.9,
+        "choices": ["slow", "fast"],
+        "target_domain": None,
+        "config": {
+            "choices": [
+                {"name": "slow", "mixture": {"d": 1.0}},
+                {"name": "fast", "mixture": {"d": 1.0}},
+            ]
+        },
+    }
     doc = analyze_dynamics(curves_table(), study, n_bootstrap=200)
     points = {(e["choice"], e["model_size"]): e for e in doc["emergence"]}
     assert all(e["status"] == "reached" and e["reached"] == 2 for e in points.values())
@@ -51,9 +61,15 @@ def test_emergence_speed_and_rank_agreement():
 
 
 def test_curriculum_corpus_can_give_target_and_support_different_formats(tmp_path):
-    cfg = CorpusConfig(kind="curriculum", target_operations=["+"], support_operations=["+"],
-                       target_format="plain", support_format="scratchpad",
-                       train_problems=60, test_problems=10)
+    cfg = CorpusConfig(
+        kind="curriculum",
+        target_operations=["+"],
+        support_operations=["+"],
+        target_format="plain",
+        support_format="scratchpad",
+        train_problems=60,
+        test_problems=10,
+    )
     _, probes = write_corpus(cfg, tmp_path)
     target = read_probes(probes["test_target"])
     support = read_probes(probes["test_support"])

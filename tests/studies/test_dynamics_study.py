@@ -34,11 +34,13 @@ train: {seq_len: 64, batch_size: 8, max_epochs: 10, eval: {every: 4, max_sequenc
 def test_study_and_report_end_to_end(tmp_path, capsys):
     (tmp_path / "s.yaml").write_text(TINY)
     db, study = tmp_path / "d.db", tmp_path / "study"
-    code, out, err = run_cli(capsys, "--quiet", "dynamics", "study", tmp_path / "s.yaml",
-                             "--out", study, "--store", db)
+    code, out, err = run_cli(
+        capsys, "--quiet", "dynamics", "study", tmp_path / "s.yaml", "--out", study, "--store", db
+    )
     assert code == 0, err
-    code, out, err = run_cli(capsys, "--json", "dynamics", "report", study, "--store", db,
-                             "--n-bootstrap", "50")
+    code, out, err = run_cli(
+        capsys, "--json", "dynamics", "report", study, "--store", db, "--n-bootstrap", "50"
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert doc["choices"] == ["plain", "scratchpad"]
@@ -55,32 +57,44 @@ def test_study_and_report_end_to_end(tmp_path, capsys):
     page = (study / "report.html").read_text()
     assert "Learning dynamics: tiny-format" in page and "Compression" in page
     # re-running the study trains nothing new
-    code, out, err = run_cli(capsys, "--json", "dynamics", "study", tmp_path / "s.yaml",
-                             "--out", study, "--store", db)
+    code, out, err = run_cli(
+        capsys, "--json", "dynamics", "study", tmp_path / "s.yaml", "--out", study, "--store", db
+    )
     assert code == 0 and json.loads(out)["skipped"] == 2
 
 
 def test_formats_corpus_writes_one_problem_set_in_three_formats(tmp_path):
     cfg = CorpusConfig(kind="formats", train_problems=50, test_problems=10, operations=["+", "-"])
     config, probes = write_corpus(cfg, tmp_path)
-    assert set(probes) == {f"{s}_{f}" for s in ("test", "train") for f in ("plain", "cot", "scratchpad")}
-    prompts = {f: [p.prompt for p in read_probes(probes[f"test_{f}"])] for f in ("plain", "cot", "scratchpad")}
+    assert set(probes) == {
+        f"{s}_{f}" for s in ("test", "train") for f in ("plain", "cot", "scratchpad")
+    }
+    prompts = {
+        f: [p.prompt for p in read_probes(probes[f"test_{f}"])]
+        for f in ("plain", "cot", "scratchpad")
+    }
     assert prompts["plain"] == prompts["cot"] == prompts["scratchpad"]
     documents = (tmp_path / "corpus" / "arith_plain.jsonl").read_text().splitlines()
     texts = [json.loads(line)["text"] for line in documents]
-    train_lines = {line.split("=")[0] for text in texts for line in text.splitlines() if "=" in line}
+    train_lines = {
+        line.split("=")[0] for text in texts for line in text.splitlines() if "=" in line
+    }
     assert len(train_lines) >= 40 and len(prompts["plain"]) == 10  # what is compared is there
     assert not set(p.rstrip("=") for p in prompts["plain"]) & train_lines  # test problems held out
 
 
-@pytest.mark.parametrize("patch, message", [
-    ("choices:\n  - {name: a, mixture: {x: 1.0}, probes: {skill: p}}\n", "choices"),
-    ("tokens: -5\n", "tokens"),
-    ("skill: other\n", "no probe named 'other'"),
-])
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ("choices:\n  - {name: a, mixture: {x: 1.0}, probes: {skill: p}}\n", "choices"),
+        ("tokens: -5\n", "tokens"),
+        ("skill: other\n", "no probe named 'other'"),
+    ],
+)
 def test_bad_config_exits_2_naming_the_field(tmp_path, capsys, patch, message):
     text = TINY + patch  # a later key replaces the earlier one
     (tmp_path / "bad.yaml").write_text(text)
-    code, out, err = run_cli(capsys, "dynamics", "study", tmp_path / "bad.yaml", "--out",
-                             tmp_path / "s", "--plan-only")
+    code, out, err = run_cli(
+        capsys, "dynamics", "study", tmp_path / "bad.yaml", "--out", tmp_path / "s", "--plan-only"
+    )
     assert code == 2 and message in err and "Traceback" not in err

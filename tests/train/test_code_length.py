@@ -26,19 +26,34 @@ def data_dir(tmp_path_factory):
     for i in range(30):
         (root / "words" / f"{i}.txt").write_text(" ".join(r.choice(words) for _ in range(60)))
         (root / "sums" / f"{i}.txt").write_text(
-            "".join(f"{a}+{b}={a + b}\n" for a, b in ((r.randint(0, 9), r.randint(0, 9)) for _ in range(30))))
+            "".join(
+                f"{a}+{b}={a + b}\n"
+                for a, b in ((r.randint(0, 9), r.randint(0, 9)) for _ in range(30))
+            )
+        )
     (root / "prep.yaml").write_text(
         "output: prepared\ntokenizer: {kind: bytes}\nvalidation: {documents: 3}\n"
-        "domains: {words: [words], sums: [sums]}\n")
+        "domains: {words: [words], sums: [sums]}\n"
+    )
     prepare(root / "prep.yaml", workers=1)
     return root / "prepared"
 
 
 def trainer(data_dir, **overrides) -> Trainer:
-    cfg = parse_train_config(dict(
-        data=str(data_dir), mixture={"words": 0.7, "sums": 0.3}, model={"preset": "25k"},
-        tokens=60 * 8 * 32, seq_len=32, batch_size=8, optimizer={"lr": 0.01}, seed=5,
-        device="cpu", **overrides))
+    cfg = parse_train_config(
+        dict(
+            data=str(data_dir),
+            mixture={"words": 0.7, "sums": 0.3},
+            model={"preset": "25k"},
+            tokens=60 * 8 * 32,
+            seq_len=32,
+            batch_size=8,
+            optimizer={"lr": 0.01},
+            seed=5,
+            device="cpu",
+            **overrides,
+        )
+    )
     return Trainer(cfg, resolve_setup(cfg))
 
 
@@ -51,7 +66,9 @@ def test_prequential_code_length_is_the_summed_batch_losses_in_bits(data_dir):
     assert code.sum() == pytest.approx(expected, rel=1e-5)
     assert t.code_tokens.sum() == 40 * tokens_per_batch
     # per domain, the split follows the mixture (7:3 of the sequences)
-    assert t.code_tokens[t.sampler.domains.index("words")] == pytest.approx(0.7 * 40 * 8 * 32, rel=0.05)
+    assert t.code_tokens[t.sampler.domains.index("words")] == pytest.approx(
+        0.7 * 40 * 8 * 32, rel=0.05
+    )
 
 
 def test_trained_model_codes_its_training_text_in_fewer_bits_per_byte(data_dir):

@@ -29,23 +29,35 @@ def data_dir(tmp_path_factory):
         (root / name).mkdir()
     for i in range(40):
         (root / "words" / f"{i}.txt").write_text(" ".join(r.choice(words) for _ in range(50)))
-        sums = "".join(f"{a}+{b}={a + b}\n" for a, b in ((r.randint(0, 9), r.randint(0, 9)) for _ in range(30)))
+        sums = "".join(
+            f"{a}+{b}={a + b}\n" for a, b in ((r.randint(0, 9), r.randint(0, 9)) for _ in range(30))
+        )
         (root / "sums" / f"{i}.txt").write_text(sums)
         for k, v in FACTS.items():  # one fact per document, as the probes ask them
             (root / "facts" / f"{i}-{k}.txt").write_text(f"{k}={v};")
     (root / "probes.jsonl").write_text(
-        "".join(json.dumps({"prompt": f"{k}=", "answer": f"{v};"}) + "\n" for k, v in FACTS.items()))
+        "".join(json.dumps({"prompt": f"{k}=", "answer": f"{v};"}) + "\n" for k, v in FACTS.items())
+    )
     (root / "prep.yaml").write_text(
         "output: prepared\ntokenizer: {kind: bytes}\nvalidation: {documents: 4}\n"
-        "domains: {words: [words], sums: [sums], facts: [facts]}\n")
+        "domains: {words: [words], sums: [sums], facts: [facts]}\n"
+    )
     prepare(root / "prep.yaml", workers=1)
     return root
 
 
 def config(data_dir, **overrides):
-    base = dict(data=str(data_dir / "prepared"), mixture={"words": 0.5, "sums": 0.5},
-                model={"preset": "25k"}, tokens=40_000, seq_len=32, batch_size=8,
-                optimizer={"lr": 0.01}, eval={"every": 25, "max_sequences": 8}, seed=3)
+    base = dict(
+        data=str(data_dir / "prepared"),
+        mixture={"words": 0.5, "sums": 0.5},
+        model={"preset": "25k"},
+        tokens=40_000,
+        seq_len=32,
+        batch_size=8,
+        optimizer={"lr": 0.01},
+        eval={"every": 25, "max_sequences": 8},
+        seed=3,
+    )
     base.update(overrides)
     return parse_train_config(base)
 
@@ -64,7 +76,8 @@ def test_loss_goes_down_and_domains_differ(data_dir, tmp_path):
     final = record.final_metrics()
     assert final["val_loss/facts"] > final["val_loss/words"]  # never trained on facts
     assert final["code_length_bits"] == pytest.approx(
-        final["code_length_bits/words"] + final["code_length_bits/sums"])
+        final["code_length_bits/words"] + final["code_length_bits/sums"]
+    )
     assert final["val_bpb/words"] == pytest.approx(final["val_loss/words"] / np.log(2), rel=0.05)
 
 
@@ -77,8 +90,13 @@ def test_each_domains_loss_follows_its_share(data_dir, tmp_path):
 
 
 def test_probe_reaches_100_percent_on_memorisable_facts(data_dir, tmp_path):
-    cfg = config(data_dir, mixture={"facts": 1.0}, tokens=50_000, optimizer={"lr": 0.02},
-                 eval={"every": 1000, "probes": {"kv": str(data_dir / "probes.jsonl")}})
+    cfg = config(
+        data_dir,
+        mixture={"facts": 1.0},
+        tokens=50_000,
+        optimizer={"lr": 0.02},
+        eval={"every": 1000, "probes": {"kv": str(data_dir / "probes.jsonl")}},
+    )
     with RunStore(tmp_path / "s.db") as store:
         record = train(cfg, store)
     probe = record.curve("probe/kv")
@@ -123,6 +141,7 @@ def test_nan_loss_marks_the_run_failed_and_keeps_evaluations(data_dir, tmp_path,
 def test_impossible_mixture_and_bad_config_fail_before_training(data_dir):
     with pytest.raises(InputError, match="'facts'.*epochs"):
         from mixlab.train.loop import Trainer, resolve_setup
+
         cfg = config(data_dir, mixture={"facts": 1.0}, max_epochs=1.0)
         Trainer(cfg, resolve_setup(cfg))
     with pytest.raises(InputError, match="optimizer.lr"):
@@ -158,10 +177,13 @@ def test_allocator_and_decode_cache_change_no_number(data_dir, tmp_path):
         for tuned in (False, True):
             if not set_allocator(tuned=tuned):
                 pytest.skip("no glibc mallopt here")
-            cfg = config(data_dir, mixture={"facts": 0.5, "words": 0.5}, tokens=16_000,
-                         run_id=f"alloc{tuned}",
-                         eval={"every": 20, "max_sequences": 4, "probes": probes,
-                               "decode_cache": tuned})
+            cfg = config(
+                data_dir,
+                mixture={"facts": 0.5, "words": 0.5},
+                tokens=16_000,
+                run_id=f"alloc{tuned}",
+                eval={"every": 20, "max_sequences": 4, "probes": probes, "decode_cache": tuned},
+            )
             with RunStore(tmp_path / "s.db") as store:
                 record = train(cfg, store)
             curves.append({(e.metric, e.step): e.value for e in record.evaluations})

@@ -90,8 +90,10 @@ def test_cpu_adamw_is_torch_adamw_bit_for_bit_and_shares_its_state_dict():
     def setup(cls, **kw):
         torch.manual_seed(0)
         model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 3))
-        groups = [{"params": [model[0].weight, model[1].weight], "weight_decay": 0.1},
-                  {"params": [model[0].bias, model[1].bias], "weight_decay": 0.0}]
+        groups = [
+            {"params": [model[0].weight, model[1].weight], "weight_decay": 0.1},
+            {"params": [model[0].bias, model[1].bias], "weight_decay": 0.0},
+        ]
         return model, cls(groups, lr=0.01, betas=(0.9, 0.95), eps=1e-8, **kw)
 
     def train(model, opt, steps, seed):

@@ -50,9 +50,7 @@ def data_prepare(
         except ValueError:
             raise InputError(f"--val-split {val_split!r}: not a fraction or a count") from None
     with nullcontext(None) if out.quiet or out.json else rich_progress() as progress:
-        summary = prepare(
-            config, progress=progress, workers=workers, force=force, val_split=split
-        )
+        summary = prepare(config, progress=progress, workers=workers, force=force, val_split=split)
     for w in summary.warnings:
         out.info(f"[yellow]warning:[/] {w}")
     result = summary.to_dict()
@@ -129,9 +127,7 @@ def data_demo_corpora(
 def data_export(
     ctx: typer.Context,
     shards: Annotated[Path, typer.Argument(help="A prepared folder (mixlab data prepare).")],
-    fmt: Annotated[
-        str, typer.Option("--format", help="megatron, olmo, nanogpt or hf (parquet).")
-    ],
+    fmt: Annotated[str, typer.Option("--format", help="megatron, olmo, nanogpt or hf (parquet).")],
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default SHARDS/export-FORMAT).")
     ] = None,
@@ -147,8 +143,13 @@ def data_export(
     for w in done.warnings:
         o.info(f"[yellow]warning:[/] {w}")
     rows = [
-        (name, d["train"]["tokens"], d["train"]["documents"], len(d["train"]["files"]),
-         d["validation"]["tokens"])
+        (
+            name,
+            d["train"]["tokens"],
+            d["train"]["documents"],
+            len(d["train"]["files"]),
+            d["validation"]["tokens"],
+        )
         for name, d in done.manifest["domains"].items()
     ]
     o.result(

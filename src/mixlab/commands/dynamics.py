@@ -39,8 +39,10 @@ def dynamics_study(
     cfg, base_dir = load_dynamics_config(config)
     runs, info = plan_dynamics_study(cfg, base_dir, out, workers=workers)
     out_ = output(ctx)
-    out_.info(f"{len(runs)} runs ({len(cfg.choices)} choices x {len(cfg.models)} "
-              f"models x {len(cfg.seeds)} seeds) -> {info['plan']}")
+    out_.info(
+        f"{len(runs)} runs ({len(cfg.choices)} choices x {len(cfg.models)} "
+        f"models x {len(cfg.seeds)} seeds) -> {info['plan']}"
+    )
     if plan_only:
         out_.result({"plan": info["plan"], "runs": list(info["runs"])}, lambda con: None)
         return
@@ -52,7 +54,9 @@ def dynamics_report(
     ctx: typer.Context,
     study: Annotated[Path, typer.Argument(help="Study folder written by `dynamics study`.")],
     store: StoreOpt = Path("mixlab.db"),
-    out: Annotated[Path | None, typer.Option(help="HTML report (default: STUDY/report.html).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="HTML report (default: STUDY/report.html).")
+    ] = None,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for intervals.")] = 1000,
     compression: Annotated[bool, typer.Option(help="Compare code length with gzip/bz2/xz.")] = True,
 ) -> None:
@@ -66,28 +70,49 @@ def dynamics_report(
     info = load_study(study)
     with RunStore(store, create=False) as db:
         curves = dynamics_curves(db, info)
-    doc = analyze_dynamics(curves, info, Path(info["data"]) if compression else None,
-                           n_bootstrap=n_bootstrap)
+    doc = analyze_dynamics(
+        curves, info, Path(info["data"]) if compression else None, n_bootstrap=n_bootstrap
+    )
     folder = (study if study.is_dir() else study.parent) / "dynamics"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dynamics.json").write_text(json.dumps(doc, indent=2) + "\n")
     curves.to_csv(folder / "curves.csv", index=False)
-    html = write_report(store, out or folder.parent / "report.html", artifacts=folder.parent,
-                        run_ids=list(info["runs"]))
+    html = write_report(
+        store,
+        out or folder.parent / "report.html",
+        artifacts=folder.parent,
+        run_ids=list(info["runs"]),
+    )
 
     def show(con) -> None:
-        rows = [(e["choice"], e["model_size"], e["status"], _fmt(e["value"]),
-                 "-" if not e.get("ci") else f"[{_fmt(e['ci'][0])}, {_fmt(e['ci'][1])}]",
-                 f"{e['reached']}/{e['n']}")
-                for e in doc["emergence"]]
-        con.print(table(f"tokens to {doc['threshold']:g} accuracy on {doc['skill']}",
-                        ["choice", "model size", "status", "tokens", "interval", "seeds"], rows))
+        rows = [
+            (
+                e["choice"],
+                e["model_size"],
+                e["status"],
+                _fmt(e["value"]),
+                "-" if not e.get("ci") else f"[{_fmt(e['ci'][0])}, {_fmt(e['ci'][1])}]",
+                f"{e['reached']}/{e['n']}",
+            )
+            for e in doc["emergence"]
+        ]
+        con.print(
+            table(
+                f"tokens to {doc['threshold']:g} accuracy on {doc['skill']}",
+                ["choice", "model size", "status", "tokens", "interval", "seeds"],
+                rows,
+            )
+        )
         for s in doc["speed"]:
-            con.print(f"  {s['model_size']}: {s['choice']} vs {s['reference']}: tokens ratio "
-                      + ", ".join(f"{k}: {_fmt(v)}" for k, v in s["ratio"].items()))
+            con.print(
+                f"  {s['model_size']}: {s['choice']} vs {s['reference']}: tokens ratio "
+                + ", ".join(f"{k}: {_fmt(v)}" for k, v in s["ratio"].items())
+            )
         for p in doc.get("rank_agreement", {}).get("pairs", []):
-            con.print(f"  rank agreement {p['size_a']} vs {p['size_b']}: tau {_fmt(p['tau'])} "
-                      f"interval {p['ci']}")
+            con.print(
+                f"  rank agreement {p['size_a']} vs {p['size_b']}: tau {_fmt(p['tau'])} "
+                f"interval {p['ci']}"
+            )
         con.print(f"report -> {html}")
 
     output(ctx).result(doc, show)

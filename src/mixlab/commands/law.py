@@ -21,9 +21,14 @@ IdOpt = Annotated[str, typer.Option(help="Run-id column of the tables.")]
 
 # CLI flag -> the hyperparameter's name in the Python API (and the law kinds that take it)
 LAW_FLAGS = {
-    "--features": "features", "--hidden": "n_hidden", "--alpha": "alpha", "--eps": "eps",
-    "--n-estimators": "n_estimators", "--learning-rate": "learning_rate",
-    "--num-leaves": "num_leaves", "--candidates": "candidates",
+    "--features": "features",
+    "--hidden": "n_hidden",
+    "--alpha": "alpha",
+    "--eps": "eps",
+    "--n-estimators": "n_estimators",
+    "--learning-rate": "learning_rate",
+    "--num-leaves": "num_leaves",
+    "--candidates": "candidates",
 }
 
 
@@ -42,18 +47,23 @@ def law_params(kind: str, given: dict[str, object], extra: list[str]) -> dict[st
             continue
         name = LAW_FLAGS[flag]
         if name not in accepted:
-            takers = sorted(k for k, c in LAW_KINDS.items()
-                            if name in inspect.signature(c.__init__).parameters)
-            raise InputError(f"{flag} ({name}) does not apply to --law {kind}; it applies to "
-                             f"--law {', '.join(takers)}")
+            takers = sorted(
+                k for k, c in LAW_KINDS.items() if name in inspect.signature(c.__init__).parameters
+            )
+            raise InputError(
+                f"{flag} ({name}) does not apply to --law {kind}; it applies to "
+                f"--law {', '.join(takers)}"
+            )
         params[name] = value
     for item in extra:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise InputError(f"--param must look like NAME=VALUE, got {item!r}")
         if key not in accepted:
-            raise InputError(f"--param {key}: --law {kind} has no hyperparameter {key!r}; it "
-                             f"has {', '.join(sorted(accepted))}")
+            raise InputError(
+                f"--param {key}: --law {kind} has no hyperparameter {key!r}; it "
+                f"has {', '.join(sorted(accepted))}"
+            )
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -61,8 +71,10 @@ def law_params(kind: str, given: dict[str, object], extra: list[str]) -> dict[st
     feats = params.get("features")
     allowed = ("linear", "log") if kind == "linear" else FEATURES
     if feats is not None and feats not in allowed:
-        raise InputError(f"--features {feats!r}: unknown feature set for --law {kind}; "
-                         f"choose {', '.join(allowed)}")
+        raise InputError(
+            f"--features {feats!r}: unknown feature set for --law {kind}; "
+            f"choose {', '.join(allowed)}"
+        )
     hidden = params.get("n_hidden")
     if hidden is not None and not (isinstance(hidden, int) and hidden >= 1):
         raise InputError(f"--hidden must be an integer >= 1, got {hidden!r}")
@@ -72,8 +84,9 @@ def law_params(kind: str, given: dict[str, object], extra: list[str]) -> dict[st
         names = [c.strip() for c in str(params["candidates"]).split(";") if c.strip()]
         unknown = [c for c in names if c not in CANDIDATES]
         if unknown or not names:
-            raise InputError(f"--candidates: unknown candidate(s) {unknown}; known: "
-                             + "; ".join(CANDIDATES))
+            raise InputError(
+                f"--candidates: unknown candidate(s) {unknown}; known: " + "; ".join(CANDIDATES)
+            )
         params["candidates"] = names
     return params
 
@@ -95,12 +108,16 @@ def law_fit(
         str, typer.Option(help="auto (choose by CV), exp, implicit, linear or lgbm.")
     ] = "auto",
     features: Annotated[
-        str | None, typer.Option(help="exp/implicit: linear, log or linear+log; linear: linear or log.")
+        str | None,
+        typer.Option(help="exp/implicit: linear, log or linear+log; linear: linear or log."),
     ] = None,
     hidden: Annotated[
-        int | None, typer.Option("--hidden", "--n-hidden", help="implicit: hidden domains (n_hidden).")
+        int | None,
+        typer.Option("--hidden", "--n-hidden", help="implicit: hidden domains (n_hidden)."),
     ] = None,
-    alpha: Annotated[float | None, typer.Option(help="exp/implicit/linear: ridge strength.")] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="exp/implicit/linear: ridge strength.")
+    ] = None,
     eps: Annotated[str | None, typer.Option(help="exp/implicit: log offset, or 'fit'.")] = None,
     n_estimators: Annotated[int | None, typer.Option(help="lgbm: most trees.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="lgbm: learning rate.")] = None,
@@ -132,31 +149,44 @@ def law_fit(
         raise InputError(f"--law must be one of {', '.join(user_kinds)}, not {law!r}")
     at_least(folds, 2, "--folds")
     if store is not None and (mixtures is not None or metrics is not None):
-        raise InputError("give either --store or --mixtures/--metrics, not both: drop --store "
-                         "to fit on the CSV tables, or drop --mixtures and --metrics")
+        raise InputError(
+            "give either --store or --mixtures/--metrics, not both: drop --store "
+            "to fit on the CSV tables, or drop --mixtures and --metrics"
+        )
     output_file(out, "--out")
     if eps is not None and eps != "fit":
         try:
             eps = float(eps)
         except ValueError:
             raise InputError(f"--eps must be a positive number or 'fit', got {eps!r}") from None
-    params = law_params(law, {
-        "--features": features, "--hidden": hidden, "--alpha": alpha, "--eps": eps,
-        "--n-estimators": n_estimators, "--learning-rate": learning_rate,
-        "--num-leaves": num_leaves, "--candidates": candidates,
-    }, param or [])
+    params = law_params(
+        law,
+        {
+            "--features": features,
+            "--hidden": hidden,
+            "--alpha": alpha,
+            "--eps": eps,
+            "--n-estimators": n_estimators,
+            "--learning-rate": learning_rate,
+            "--num-leaves": num_leaves,
+            "--candidates": candidates,
+        },
+        param or [],
+    )
     R, Y = training_tables(
         mixtures, metrics, id_column=id_column, store=store, tag=tag, renormalize=renormalize
     )
     weights = read_weights(target_weights) if target_weights else None
-    fitted, report = fit_law(law, R, Y, target or [], weights, seed=seed, n_splits=folds,
-                             params=params)
+    fitted, report = fit_law(
+        law, R, Y, target or [], weights, seed=seed, n_splits=folds, params=params
+    )
     save_law(fitted, out)
     oof_path = oof or out.with_name(out.stem + ".oof.csv")
     oof_table(fitted, report).to_csv(oof_path, index=False)
     cv = report.summary()
-    rows = [(t, s["mae_mean"], s["baseline_mae_mean"], s["spearman"])
-            for t, s in cv["targets"].items()]
+    rows = [
+        (t, s["mae_mean"], s["baseline_mae_mean"], s["spearman"]) for t, s in cv["targets"].items()
+    ]
     o = output(ctx)
     for w in fitted.fit_warnings_:
         o.warning(str(w))
@@ -164,15 +194,24 @@ def law_fit(
 
     def render(con) -> None:
         for sel in selection or []:
-            cand = [(("* " if r["chosen"] else "  ") + r["name"], r["spearman"], r["mae"],
-                     r["baseline_mae"], "; ".join(r["problems"]) or "ok")
-                    for r in sel["candidates"]]
-            con.print(table(
-                f"auto, target {sel['target']}: candidates ({sel['scheme']} CV on the "
-                f"training runs; * chosen)",
-                ["candidate", "CV Spearman", "CV MAE", "mean-baseline MAE", "guardrails"],
-                cand,
-            ))
+            cand = [
+                (
+                    ("* " if r["chosen"] else "  ") + r["name"],
+                    r["spearman"],
+                    r["mae"],
+                    r["baseline_mae"],
+                    "; ".join(r["problems"]) or "ok",
+                )
+                for r in sel["candidates"]
+            ]
+            con.print(
+                table(
+                    f"auto, target {sel['target']}: candidates ({sel['scheme']} CV on the "
+                    f"training runs; * chosen)",
+                    ["candidate", "CV Spearman", "CV MAE", "mean-baseline MAE", "guardrails"],
+                    cand,
+                )
+            )
         con.print(
             table(
                 f"{law} law on {len(R)} runs -> {out} ({cv['scheme']}); out-of-fold "
@@ -183,8 +222,15 @@ def law_fit(
         )
 
     o.result(
-        {"law": str(out), "kind": law, "n_runs": len(R), "cv": cv, "oof": str(oof_path),
-         "selection": selection, "warnings": fitted.fit_warnings_},
+        {
+            "law": str(out),
+            "kind": law,
+            "n_runs": len(R),
+            "cv": cv,
+            "oof": str(oof_path),
+            "selection": selection,
+            "warnings": fitted.fit_warnings_,
+        },
         render,
     )
 
@@ -211,11 +257,15 @@ def law_predict(
     output(ctx).info(f"{len(frame)} predictions -> {out}")
     outside = int((frame["outside_fitted_range"] != "").sum())
     if outside:
-        output(ctx).warning(f"{outside} mixture(s) lie outside the fitted runs' "
-                         "range (column outside_fitted_range): the law extrapolates there")
+        output(ctx).warning(
+            f"{outside} mixture(s) lie outside the fitted runs' "
+            "range (column outside_fitted_range): the law extrapolates there"
+        )
     if "clipped" in frame and frame["clipped"].any():
-        output(ctx).warning(f"{int(frame['clipped'].sum())} prediction(s) ran "
-                         "beyond the plausible range and were clipped (column clipped)")
+        output(ctx).warning(
+            f"{int(frame['clipped'].sum())} prediction(s) ran "
+            "beyond the plausible range and were clipped (column clipped)"
+        )
     if not any(c.endswith(":lo") for c in frame.columns):
         output(ctx).warning("this law kept no CV residuals: no intervals")
     if output(ctx).json:
@@ -268,7 +318,9 @@ def law_optimize(
             "document lengths and tokenizer come from.",
         ),
     ] = None,
-    unit: Annotated[str, typer.Option(help="Shares in tokens (proxy tokenizer) or bytes.")] = "tokens",
+    unit: Annotated[
+        str, typer.Option(help="Shares in tokens (proxy tokenizer) or bytes.")
+    ] = "tokens",
     global_batch_size: Annotated[
         int | None, typer.Option(help="OLMo: global batch size in tokens.")
     ] = None,
@@ -281,15 +333,20 @@ def law_optimize(
     from mixlab.studies.mixing_fit import constraints, read_json, training_tables
 
     one_of(fmt, FORMATS, "--format")
-    for value, flag in ((cap, "--cap"), (token_budget, "--token-budget"),
-                        (max_epochs, "--max-epochs")):
+    for value, flag in (
+        (cap, "--cap"),
+        (token_budget, "--token-budget"),
+        (max_epochs, "--max-epochs"),
+    ):
         positive(value, flag)
     at_least(bootstrap, 0, "--bootstrap")
     if (token_budget is not None or max_epochs is not None) and (
         available_tokens is None and data_dir is None
     ):
-        raise InputError("--token-budget and --max-epochs need --available-tokens "
-                         "(JSON domain -> tokens available) or --data (exported token files)")
+        raise InputError(
+            "--token-budget and --max-epochs need --available-tokens "
+            "(JSON domain -> tokens available) or --data (exported token files)"
+        )
     output_file(out, "--out")
     law = load_law(law_file)
     exported = load_export_data(data_dir) if data_dir is not None else None
@@ -348,16 +405,23 @@ def law_optimize(
             if result.interval is None
             else f" ({100 * result.level:.0f}% interval {result.interval[0]:.4f}..{result.interval[1]:.4f})"
         )
-        con.print(f"predicted {result.target}: {result.predicted:.4f}{interval}"
-                  + (f" [{result.interval_kind}]" if result.interval_kind else ""))
+        con.print(
+            f"predicted {result.target}: {result.predicted:.4f}{interval}"
+            + (f" [{result.interval_kind}]" if result.interval_kind else "")
+        )
         if result.gain is not None:
-            gi = ("" if result.gain_interval is None else
-                  f" ({100 * result.level:.0f}% interval {result.gain_interval[0]:+.4f}.."
-                  f"{result.gain_interval[1]:+.4f})")
+            gi = (
+                ""
+                if result.gain_interval is None
+                else f" ({100 * result.level:.0f}% interval {result.gain_interval[0]:+.4f}.."
+                f"{result.gain_interval[1]:+.4f})"
+            )
             con.print(f"predicted gain over the reference: {result.gain:+.4f}{gi}")
         if result.extrapolated:
-            con.print(f"warning: the recommended mixture lies outside the fitted "
-                      f"runs' range for {', '.join(result.extrapolated)}")
+            con.print(
+                f"warning: the recommended mixture lies outside the fitted "
+                f"runs' range for {', '.join(result.extrapolated)}"
+            )
 
     output(ctx).result(doc, render)
 

@@ -47,16 +47,30 @@ def phase_plan(
             shutil.rmtree(out, ignore_errors=True)
         raise
     rows = [
-        (r.id, r.model.preset or "custom", r.tokens, r.seed,
-         f"{r.mixture.get('biographies', 0.0):.3g}")
+        (
+            r.id,
+            r.model.preset or "custom",
+            r.tokens,
+            r.seed,
+            f"{r.mixture.get('biographies', 0.0):.3g}",
+        )
         for r in runs
     ]
     output(ctx).result(
-        {"plan": info["plan"], "study": str(Path(out) / "study.json"), "runs": [r.id for r in runs],
-         "people": info["people"], "probes": info["probes"]},
-        lambda con: con.print(table(
-            f"{len(runs)} runs, {info['people']} people, {info['probes']} fact probes -> {out}",
-            ["id", "model", "tokens", "seed", "ratio"], rows)),
+        {
+            "plan": info["plan"],
+            "study": str(Path(out) / "study.json"),
+            "runs": [r.id for r in runs],
+            "people": info["people"],
+            "probes": info["probes"],
+        },
+        lambda con: con.print(
+            table(
+                f"{len(runs)} runs, {info['people']} people, {info['probes']} fact probes -> {out}",
+                ["id", "model", "tokens", "seed", "ratio"],
+                rows,
+            )
+        ),
     )
 
 
@@ -81,7 +95,9 @@ def phase_fit(
     results: Annotated[
         Path | None, typer.Option(help="CSV: model_size, ratio, accuracy [, tokens, seed].")
     ] = None,
-    store: Annotated[Path | None, typer.Option(help="Or read the study's runs from a store.")] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Or read the study's runs from a store.")
+    ] = None,
     tag: TagOpt = None,
     probe: Annotated[str, typer.Option(help="Probe set whose accuracy is analysed.")] = "facts",
     threshold: Annotated[float, typer.Option(help="Accuracy that defines 'learned'.")] = 0.5,
@@ -112,22 +128,36 @@ def phase_fit(
             frame = phase_table(db, tag=tag, probe=probe)
     if table_out:
         frame.to_csv(table_out, index=False)
-    analysis = PhaseAnalysis(threshold=threshold, n_bootstrap=n_bootstrap, seed=seed,
-                             tokens=tokens).fit(frame)
+    analysis = PhaseAnalysis(
+        threshold=threshold, n_bootstrap=n_bootstrap, seed=seed, tokens=tokens
+    ).fit(frame)
     doc = analysis.to_dict()
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    rows = [(size, t["status"], _fmt(t["value"]), "-" if not t["ci"] else
-             f"[{_fmt(t['ci'][0])}, {_fmt(t['ci'][1])}]")
-            for size, t in doc["critical_ratio"].items()]
+    rows = [
+        (
+            size,
+            t["status"],
+            _fmt(t["value"]),
+            "-" if not t["ci"] else f"[{_fmt(t['ci'][0])}, {_fmt(t['ci'][1])}]",
+        )
+        for size, t in doc["critical_ratio"].items()
+    ]
     law = doc["power_law"]
 
     def show(con) -> None:
-        con.print(table(f"critical ratio per model size (accuracy {threshold:g}) -> {out}",
-                        ["model size", "status", "r*", "interval"], rows))
+        con.print(
+            table(
+                f"critical ratio per model size (accuracy {threshold:g}) -> {out}",
+                ["model size", "status", "r*", "interval"],
+                rows,
+            )
+        )
         if law.get("exponent") is not None:
             ci = (law.get("ci") or {}).get("exponent")
-            con.print(f"r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}"
-                      + (f"  (exponent interval [{ci[0]:.3f}, {ci[1]:.3f}])" if ci else ""))
+            con.print(
+                f"r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}"
+                + (f"  (exponent interval [{ci[0]:.3f}, {ci[1]:.3f}])" if ci else "")
+            )
         else:
             con.print(f"no power law: {law.get('reason', 'fewer than two bracketed sizes')}")
 
@@ -149,10 +179,18 @@ def phase_predict(
         float | None, typer.Option(help="Information per fact (default: the generator's mean).")
     ] = None,
     bits_per_param: Annotated[float, typer.Option(help="Capacity per parameter.")] = 2.0,
-    sizes: Annotated[str | None, typer.Option(help="Model sizes to predict r* for (comma list).")] = None,
-    ratios: Annotated[str | None, typer.Option(help="Ratios to predict N* for (comma list).")] = None,
-    threshold: Annotated[float, typer.Option(help="Share of facts that counts as 'learned'.")] = 0.5,
-    phase: Annotated[Path | None, typer.Option(help="PHASE.json from `phase fit`, to compare.")] = None,
+    sizes: Annotated[
+        str | None, typer.Option(help="Model sizes to predict r* for (comma list).")
+    ] = None,
+    ratios: Annotated[
+        str | None, typer.Option(help="Ratios to predict N* for (comma list).")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Share of facts that counts as 'learned'.")
+    ] = 0.5,
+    phase: Annotated[
+        Path | None, typer.Option(help="PHASE.json from `phase fit`, to compare.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="JSON to write.")] = Path("phase-predict.json"),
 ) -> None:
     """Capacity theory: fit web loss vs capacity, solve the knapsack for r* and N*."""
@@ -162,25 +200,46 @@ def phase_predict(
     input_file(web, "--web")
     output_file(out, "--out")
     doc = predict_from_study(
-        study=study, store=store, tag=tag, web_csv=web, people=people,
-        tokens_per_biography=tokens_per_biography, bits_per_fact=bits_per_fact,
-        bits_per_param=bits_per_param, sizes=_floats(sizes, "--sizes"),
-        ratios=_floats(ratios, "--ratios"), threshold=threshold, phase=phase,
+        study=study,
+        store=store,
+        tag=tag,
+        web_csv=web,
+        people=people,
+        tokens_per_biography=tokens_per_biography,
+        bits_per_fact=bits_per_fact,
+        bits_per_param=bits_per_param,
+        sizes=_floats(sizes, "--sizes"),
+        ratios=_floats(ratios, "--ratios"),
+        threshold=threshold,
+        phase=phase,
     )
     out.write_text(json.dumps(doc, indent=2) + "\n")
 
     def show(con) -> None:
         p = doc["web_law"]
-        con.print(f"web loss = {p['C']:.4g} + {p['A']:.4g} * M^-{p['alpha']:.4g}  "
-                  f"(M = {bits_per_param:g} bits x N, {doc['web_points']} sizes)")
-        con.print(table(f"predicted critical ratio (share learned {threshold:g}) -> {out}",
-                        ["model size", "r* (theory)", "r* (fitted)"],
-                        [(s, _fmt(v["theory"]), _fmt(v.get("fitted")))
-                         for s, v in doc["critical_ratio"].items()]))
-        con.print(f"exponent: theory {doc['exponent']['theory']:.3f} over these sizes, "
-                  f"asymptotic {doc['exponent']['asymptotic']:.3f}"
-                  + (f"; fitted {doc['exponent']['fitted']:.3f}"
-                     if doc["exponent"].get("fitted") is not None else ""))
+        con.print(
+            f"web loss = {p['C']:.4g} + {p['A']:.4g} * M^-{p['alpha']:.4g}  "
+            f"(M = {bits_per_param:g} bits x N, {doc['web_points']} sizes)"
+        )
+        con.print(
+            table(
+                f"predicted critical ratio (share learned {threshold:g}) -> {out}",
+                ["model size", "r* (theory)", "r* (fitted)"],
+                [
+                    (s, _fmt(v["theory"]), _fmt(v.get("fitted")))
+                    for s, v in doc["critical_ratio"].items()
+                ],
+            )
+        )
+        con.print(
+            f"exponent: theory {doc['exponent']['theory']:.3f} over these sizes, "
+            f"asymptotic {doc['exponent']['asymptotic']:.3f}"
+            + (
+                f"; fitted {doc['exponent']['fitted']:.3f}"
+                if doc["exponent"].get("fitted") is not None
+                else ""
+            )
+        )
 
     output(ctx).result(doc, show)
 

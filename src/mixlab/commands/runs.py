@@ -99,7 +99,9 @@ def runs_import(
     elif trainer_state or tensorboard:
         if mixtures is None or metrics or curves:
             raise InputError("--trainer-state / --tensorboard need --mixtures (and no --metrics)")
-        kind, logs = ("trainer_state", trainer_state) if trainer_state else ("tensorboard", tensorboard)
+        kind, logs = (
+            ("trainer_state", trainer_state) if trainer_state else ("tensorboard", tensorboard)
+        )
         with RunStore(store) as s:
             summary = import_logs(
                 s,

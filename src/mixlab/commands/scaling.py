@@ -24,8 +24,11 @@ FitPath = Annotated[Path, typer.Argument(help="A fitted scaling law (JSON from `
 def _params_table(law) -> Any:
     rows = [(n, v, *(law.ci_.get(n) or (None, None))) for n, v in law.params_.items()]
     level = f"{100 * law.level:g}%"
-    return table(f"{law.form} law ({law.n_points_} points)", ["param", "value",
-                 f"{level} low", f"{level} high"], rows)
+    return table(
+        f"{law.form} law ({law.n_points_} points)",
+        ["param", "value", f"{level} low", f"{level} high"],
+        rows,
+    )
 
 
 # -- fit ------------------------------------------------------------------------------------------
@@ -78,12 +81,26 @@ def scaling_fit(
     output_file(out, "--out")
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    columns = {"--loss-column": loss_column, "--step-column": step_column,
-               "--n-column": n_column, "--d-column": d_column, "--c-column": c_column,
-               "--u-column": u_column}
-    law = fit_scaling_csv(runs, form, columns, r_star=r_star, min_step=min_step,
-                          min_fraction=min_fraction, drop_highest=drop_highest,
-                          n_bootstrap=bootstrap, level=level, seed=seed)
+    columns = {
+        "--loss-column": loss_column,
+        "--step-column": step_column,
+        "--n-column": n_column,
+        "--d-column": d_column,
+        "--c-column": c_column,
+        "--u-column": u_column,
+    }
+    law = fit_scaling_csv(
+        runs,
+        form,
+        columns,
+        r_star=r_star,
+        min_step=min_step,
+        min_fraction=min_fraction,
+        drop_highest=drop_highest,
+        n_bootstrap=bootstrap,
+        level=level,
+        seed=seed,
+    )
     save_scaling_law(law, out)
     o = output(ctx)
     o.info(f"{law.form} law fitted on {law.n_points_} points -> {out}")
@@ -112,11 +129,16 @@ def scaling_predict(
     def render(con) -> None:
         rows = [(k, v) for k, v in result.items() if k not in ("interval", "backtest_interval")]
         if "interval" in result:
-            rows.append((f"{100 * law.level:g}% interval", "{:.6g} .. {:.6g}".format(
-                *result["interval"])))
+            rows.append(
+                (f"{100 * law.level:g}% interval", "{:.6g} .. {:.6g}".format(*result["interval"]))
+            )
         if "backtest_interval" in result:
-            rows.append((f"{100 * law.level:g}% back-tested", "{:.6g} .. {:.6g}".format(
-                *result["backtest_interval"])))
+            rows.append(
+                (
+                    f"{100 * law.level:g}% back-tested",
+                    "{:.6g} .. {:.6g}".format(*result["backtest_interval"]),
+                )
+            )
         con.print(table("prediction", ["", "value"], rows))
 
     output(ctx).result(result, render)
@@ -143,18 +165,31 @@ def scaling_allocate(
     from mixlab.io.laws import load_scaling_law
     from mixlab.studies.scaling_fit import allocate
 
-    result = allocate(load_scaling_law(fit), compute, inference_tokens, target_loss,
-                      unique_tokens, fit)
+    result = allocate(
+        load_scaling_law(fit), compute, inference_tokens, target_loss, unique_tokens, fit
+    )
 
     def render(con) -> None:
         cols = ["", "N", "D", "D/N", "loss", "train FLOPs", "inference FLOPs", "total FLOPs"]
         rows = []
-        for name, key in (("compute-optimal", "compute_optimal"),
-                          ("inference-aware", "inference_aware")):
+        for name, key in (
+            ("compute-optimal", "compute_optimal"),
+            ("inference-aware", "inference_aware"),
+        ):
             a = result.get(key)
             if a:
-                rows.append((name, a["n_params"], a["tokens"], a["tokens_per_param"], a["loss"],
-                             a["train_flops"], a["inference_flops"], a["total_flops"]))
+                rows.append(
+                    (
+                        name,
+                        a["n_params"],
+                        a["tokens"],
+                        a["tokens_per_param"],
+                        a["loss"],
+                        a["train_flops"],
+                        a["inference_flops"],
+                        a["total_flops"],
+                    )
+                )
         con.print(table(f"allocation for C = {compute:.4g} FLOPs", cols, rows))
 
     output(ctx).result(result, render)
@@ -190,8 +225,10 @@ def scaling_nested(
     ] = "auto",
     lr_schedule: Annotated[
         str | None,
-        typer.Option(help='Schedule of runs that record none, as JSON: {"steps": 30000, "lr": '
-                     '{"kind": "cosine", "warmup": 0.01, "min_lr_ratio": 0.1}}.'),
+        typer.Option(
+            help='Schedule of runs that record none, as JSON: {"steps": 30000, "lr": '
+            '{"kind": "cosine", "warmup": 0.01, "min_lr_ratio": 0.1}}.'
+        ),
     ] = None,
     skip_incomplete: Annotated[
         bool, typer.Option(help="Leave out (with a warning) mixtures with < 3 sizes.")
@@ -226,8 +263,9 @@ def scaling_nested(
     metrics, w = target_metrics(metric or [], weights)
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    mixing = nested_law(law, **parse_pairs(law_param or [], "--law-param", json_or_text,
-                                           "KEY=VALUE"))
+    mixing = nested_law(
+        law, **parse_pairs(law_param or [], "--law-param", json_or_text, "KEY=VALUE")
+    )
     schedule = None
     if lr_schedule is not None:
         try:
@@ -237,34 +275,51 @@ def scaling_nested(
             raise InputError(f"--lr-schedule: {exc}") from None
     with RunStore(store, create=False) as s:
         result = nested_from_store(
-            s, metrics, weights=w, tag=tag, size_field=size_field, law=mixing,
-            target_steps=target_steps, target_size=target_size,
+            s,
+            metrics,
+            weights=w,
+            tag=tag,
+            size_field=size_field,
+            law=mixing,
+            target_steps=target_steps,
+            target_size=target_size,
             step_law=StepLaw(min_step=min_step, min_fraction=min_fraction),
-            size_exponent=size_exponent, optimize=optimize, n_bootstrap=bootstrap,
-            mixture_resampling=mixture_resampling, level=level, seed=seed,
-            skip_incomplete=skip_incomplete, default_schedule=schedule,
+            size_exponent=size_exponent,
+            optimize=optimize,
+            n_bootstrap=bootstrap,
+            mixture_resampling=mixture_resampling,
+            level=level,
+            seed=seed,
+            skip_incomplete=skip_incomplete,
+            default_schedule=schedule,
         )
     data = result.to_dict()
     write_json(data, out)
     o = output(ctx)
-    o.info(f"nested prediction over {len(result.mixtures)} mixtures (sizes: "
-           f"{result.size_field}; --target-size counts the same) -> {out}")
+    o.info(
+        f"nested prediction over {len(result.mixtures)} mixtures (sizes: "
+        f"{result.size_field}; --target-size counts the same) -> {out}"
+    )
 
     def render(con) -> None:
         mix = data["mixtures"]
         extra = [c for c in ("corrected", "low", "high") if c in mix[0]]
-        con.print(table(f"predicted loss at {target_steps:g} steps, {target_size:.4g} params",
-                        ["mixture", "sizes", "predicted", *extra],
-                        [[m["mixture"], m["n_sizes"], m["predicted"], *(m[c] for c in extra)]
-                         for m in mix]))
+        con.print(
+            table(
+                f"predicted loss at {target_steps:g} steps, {target_size:.4g} params",
+                ["mixture", "sizes", "predicted", *extra],
+                [[m["mixture"], m["n_sizes"], m["predicted"], *(m[c] for c in extra)] for m in mix],
+            )
+        )
         opt = data["optimum"]
         if opt:
             rows = list(opt["mixture"].items()) + [("predicted", opt["predicted"])]
             if "corrected" in opt:
                 rows.append(("corrected (back-test)", opt["corrected"]))
             if opt.get("interval") is not None:
-                rows.append((f"{100 * level:g}% interval",
-                             "{:.6g} .. {:.6g}".format(*opt["interval"])))
+                rows.append(
+                    (f"{100 * level:g}% interval", "{:.6g} .. {:.6g}".format(*opt["interval"]))
+                )
             con.print(table("optimum", ["", "value"], rows))
 
     o.result(data | {"out": str(out)}, render)

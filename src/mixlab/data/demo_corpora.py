@@ -259,7 +259,9 @@ def write_demo_corpora(
         result.probes[f"arithmetic_{split}"] = path
 
     write_prepare_config(
-        result.config, output="shards", seed=seed,
+        result.config,
+        output="shards",
+        seed=seed,
         tokenizer={"kind": "bpe", "vocab_size": vocab_size, "sample_bytes": 4_000_000},
         validation_fraction=0.05,
         domains={name: [{"path": path.name}] for name, path in result.domains.items()},

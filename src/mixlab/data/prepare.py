@@ -370,7 +370,9 @@ def _tokenize_domain(
             is_val = np.zeros(source.n_docs, dtype=bool)
             is_val[read["train_docs"] :] = True
             if is_val.all() or not is_val.any():
-                raise InputError(f"domain {name!r}: its own train or validation split is empty ({paths})")
+                raise InputError(
+                    f"domain {name!r}: its own train or validation split is empty ({paths})"
+                )
         else:
             is_val = _validation_mask(name, source.n_docs, config, paths)
         _report(

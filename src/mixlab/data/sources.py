@@ -48,7 +48,9 @@ _SPLIT_NAME = re.compile(
     r"^(?P<kw>" + "|".join(k for ks in SPLIT_KEYWORDS.values() for k in ks) + r")(?:[-._ 0-9]|$)"
 )
 _SPLIT_INFIX = re.compile(
-    r"[-._ ](?P<kw>" + "|".join(k for ks in SPLIT_KEYWORDS.values() for k in ks) + r")(?:[-._ 0-9]|$)"
+    r"[-._ ](?P<kw>"
+    + "|".join(k for ks in SPLIT_KEYWORDS.values() for k in ks)
+    + r")(?:[-._ 0-9]|$)"
 )
 HF_MARKERS = ("state.json", "dataset_dict.json")
 
@@ -196,7 +198,9 @@ def expand_source(source: SourceConfig) -> list[InputFile]:
         return [InputFile(f.path, f.format, f.text_field) for f in chosen]
     if any(f.split for f in files):
         # A layout with splits: files without one are training data, like the Hub's default.
-        files = [f if f.split else InputFile(f.path, f.format, f.text_field, "train") for f in files]
+        files = [
+            f if f.split else InputFile(f.path, f.format, f.text_field, "train") for f in files
+        ]
     return files
 
 
@@ -229,7 +233,9 @@ def _token_files(source: SourceConfig) -> list[InputFile]:
         if not files:
             raise InputError(f"{path}: no {fmt} files of split {source.split!r}")
     elif any(f.split for f in files):
-        files = [f if f.split else InputFile(f.path, fmt, split="train", dtype=f.dtype) for f in files]
+        files = [
+            f if f.split else InputFile(f.path, fmt, split="train", dtype=f.dtype) for f in files
+        ]
     return files
 
 

@@ -40,8 +40,13 @@ img { max-width: 100%; } .note { color: #666; font-size: .9em; }
 """
 
 
-def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path | None = None,
-                 tag: str | None = None, run_ids: list[str] | None = None) -> Path:
+def write_report(
+    store_path: str | Path,
+    out: str | Path,
+    artifacts: str | Path | None = None,
+    tag: str | None = None,
+    run_ids: list[str] | None = None,
+) -> Path:
     """Render the report for the runs in the store (optionally one tag, or given ids) to `out`."""
     out = Path(out)
     with RunStore(store_path, create=False) as store:
@@ -56,23 +61,39 @@ def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path 
         curves = store.curves(ids)
         summary = store.summary(tag=tag)
     art = Path(artifacts) if artifacts else None
-    sections = [_overview(store_path, summary),
-                _section("Sweep mixtures", f'<img alt="mixtures" src="{figures.mixtures_chart(mixtures)}">')]
+    sections = [
+        _overview(store_path, summary),
+        _section(
+            "Sweep mixtures", f'<img alt="mixtures" src="{figures.mixtures_chart(mixtures)}">'
+        ),
+    ]
     loss_metrics = [m for m in metrics.columns if m.startswith("val_loss/")]
     if loss_metrics and not curves.empty:
         rec = _read_json(art / "verification.json", list) if art else None
         with _artifact(art / "verification.json" if art else Path("verification.json")):
             highlight = [r["run_id"] for r in rec] if rec else []
-        sections.append(_section(
-            "Loss curves per domain",
-            f'<img alt="loss curves" src="{figures.loss_curves(curves, loss_metrics, highlight)}">'))
+        sections.append(
+            _section(
+                "Loss curves per domain",
+                f'<img alt="loss curves" src="{figures.loss_curves(curves, loss_metrics, highlight)}">',
+            )
+        )
     if not curves.empty and curves["metric"].str.startswith("mix_weight/").any():
-        sections.append(_section(
-            "Online mixture trajectories (the mixture in force from each update)",
-            f'<img alt="mixture trajectories" src="{figures.mixture_trajectories(curves)}">'))
-    shown = [m for m in metrics.columns if m.startswith(("val_loss/", "probe/"))] or list(metrics.columns)
-    sections.append(_section("Final metrics (validation loss in nats / token, probe accuracy)",
-                             _table(metrics[shown].round(4).reset_index())))
+        sections.append(
+            _section(
+                "Online mixture trajectories (the mixture in force from each update)",
+                f'<img alt="mixture trajectories" src="{figures.mixture_trajectories(curves)}">',
+            )
+        )
+    shown = [m for m in metrics.columns if m.startswith(("val_loss/", "probe/"))] or list(
+        metrics.columns
+    )
+    sections.append(
+        _section(
+            "Final metrics (validation loss in nats / token, probe accuracy)",
+            _table(metrics[shown].round(4).reset_index()),
+        )
+    )
     if art is not None:
         sections += _law_sections(art)
         sections += _recommendation_sections(art)
@@ -81,10 +102,12 @@ def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path 
             sections += [_section(t, b) for t, b in phase_sections(art)]
         with _artifact(art / "dynamics" / "dynamics.json", art / "dynamics" / "curves.csv"):
             sections += [_section(t, b) for t, b in dynamics_sections(art)]
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mixlab report</title>"
-            f"<style>{STYLE}</style></head><body><h1>mixlab report</h1>{''.join(sections)}"
-            f"<p class='note'>mixlab {mixlab.__version__}, "
-            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p></body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>mixlab report</title>"
+        f"<style>{STYLE}</style></head><body><h1>mixlab report</h1>{''.join(sections)}"
+        f"<p class='note'>mixlab {mixlab.__version__}, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p></body></html>"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
@@ -93,8 +116,11 @@ def write_report(store_path: str | Path, out: str | Path, artifacts: str | Path 
 def _overview(store_path: str | Path, summary: pd.DataFrame) -> str:
     counts = summary["status"].value_counts().to_dict()
     text = ", ".join(f"{v} {k}" for k, v in counts.items())
-    return _section("Runs", f"<p>{len(summary)} runs in <code>{html.escape(str(store_path))}</code>: "
-                            f"{html.escape(text)}.</p>")
+    return _section(
+        "Runs",
+        f"<p>{len(summary)} runs in <code>{html.escape(str(store_path))}</code>: "
+        f"{html.escape(text)}.</p>",
+    )
 
 
 def _law_sections(art: Path) -> list[str]:
@@ -107,14 +133,20 @@ def _law_sections(art: Path) -> list[str]:
             rows_, params_ = _law_rows(path)
         rows += rows_
         params.append(params_)
-    body = _table(pd.DataFrame(rows, columns=["law", "kind", "target", "CV MAE (mean)",
-                                              "CV MAE (median)", "CV Spearman"]))
+    body = _table(
+        pd.DataFrame(
+            rows,
+            columns=["law", "kind", "target", "CV MAE (mean)", "CV MAE (median)", "CV Spearman"],
+        )
+    )
     pred_path = art / "cv_predictions.csv"
     if pred_path.is_file():
         with _artifact(pred_path):
             body += _cv_figures(pred_path)
-    return [_section("Mixing laws: cross-validated error", body),
-            _section("Fitted parameters", "".join(params))]
+    return [
+        _section("Mixing laws: cross-validated error", body),
+        _section("Fitted parameters", "".join(params)),
+    ]
 
 
 def _law_rows(path: Path) -> tuple[list[list[Any]], str]:
@@ -124,10 +156,20 @@ def _law_rows(path: Path) -> tuple[list[list[Any]], str]:
     rows = []
     for target in law.get("target_names") or []:
         scores = cv.get(target) or {}
-        rows.append([path.stem, law.get("kind"), target, scores.get("mae_mean"),
-                     scores.get("mae_median"), scores.get("spearman")])
-    return rows, (f"<h3>{html.escape(path.stem)} ({html.escape(str(law.get('kind')))})</h3>"
-                  f"{_params_table(law.get('params') or {})}")
+        rows.append(
+            [
+                path.stem,
+                law.get("kind"),
+                target,
+                scores.get("mae_mean"),
+                scores.get("mae_median"),
+                scores.get("spearman"),
+            ]
+        )
+    return rows, (
+        f"<h3>{html.escape(path.stem)} ({html.escape(str(law.get('kind')))})</h3>"
+        f"{_params_table(law.get('params') or {})}"
+    )
 
 
 def _cv_figures(pred_path: Path) -> str:
@@ -138,8 +180,9 @@ def _cv_figures(pred_path: Path) -> str:
         targets = list(dict.fromkeys(part["target"]))
         obs = np.column_stack([part[part.target == t]["observed"].to_numpy() for t in targets])
         prd = np.column_stack([part[part.target == t]["predicted"].to_numpy() for t in targets])
-        img = figures.predicted_vs_observed(obs, prd, targets,
-                                            f"{law_name}: out-of-fold predictions")
+        img = figures.predicted_vs_observed(
+            obs, prd, targets, f"{law_name}: out-of-fold predictions"
+        )
         body += f'<img alt="predicted vs observed" src="{img}">'
     return body
 
@@ -157,8 +200,11 @@ def _recommendation_sections(art: Path) -> list[str]:
         with _artifact(path):
             frame = pd.DataFrame(ver)
             frame["error"] = frame["observed"] - frame["predicted"]
-            out.append(_section("Verification at proxy scale (observed, not predicted)",
-                                _table(frame.round(4))))
+            out.append(
+                _section(
+                    "Verification at proxy scale (observed, not predicted)", _table(frame.round(4))
+                )
+            )
     return out
 
 
@@ -166,15 +212,21 @@ def _recommendation(rec: dict[str, Any]) -> str:
     mixes = {"recommended": rec["mixture"]}
     if rec.get("reference"):
         mixes["reference"] = rec["reference"]
-    text = (f"<p>Law <b>{html.escape(str(rec.get('law')))}</b> predicts "
-            f"{_fmt(rec.get('predicted'))} ({100 * float(rec.get('level') or 0.9):.0f}% "
-            f"interval {_fmt_interval(rec.get('interval'))}) "
-            f"for the recommended mixture and {_fmt(rec.get('reference_predicted'))} for the "
-            f"reference.</p>")
-    return _section("Recommendation", text + f'<img alt="mixtures" src="'
-                    f'{figures.mixture_comparison(mixes)}">'
-                    + _table(pd.DataFrame(mixes).fillna(0).round(4).reset_index()
-                             .rename(columns={"index": "domain"})))
+    text = (
+        f"<p>Law <b>{html.escape(str(rec.get('law')))}</b> predicts "
+        f"{_fmt(rec.get('predicted'))} ({100 * float(rec.get('level') or 0.9):.0f}% "
+        f"interval {_fmt_interval(rec.get('interval'))}) "
+        f"for the recommended mixture and {_fmt(rec.get('reference_predicted'))} for the "
+        f"reference.</p>"
+    )
+    return _section(
+        "Recommendation",
+        text + f'<img alt="mixtures" src="'
+        f'{figures.mixture_comparison(mixes)}">'
+        + _table(
+            pd.DataFrame(mixes).fillna(0).round(4).reset_index().rename(columns={"index": "domain"})
+        ),
+    )
 
 
 def _scaling_sections(art: Path) -> list[str]:
@@ -203,13 +255,24 @@ def _params_table(params: dict[str, Any], ci: dict[str, Any] | None = None) -> s
             value = f"({len(value):,} characters of serialised model)"
         arr = np.asarray(value, dtype=object)
         try:
-            shown = _fmt(value) if arr.ndim == 0 else html.escape(
-                np.array2string(np.asarray(value, dtype=float), precision=4, max_line_width=120))
+            shown = (
+                _fmt(value)
+                if arr.ndim == 0
+                else html.escape(
+                    np.array2string(np.asarray(value, dtype=float), precision=4, max_line_width=120)
+                )
+            )
         except (TypeError, ValueError):
             shown = html.escape(json.dumps(value, default=str)[:300])
         interval = _fmt_interval((ci or {}).get(name))
-        rows.append(f"<tr><td>{html.escape(name)}</td><td><pre>{shown}</pre></td><td>{interval}</td></tr>")
-    return "<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>" + "".join(rows) + "</table>"
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td><pre>{shown}</pre></td><td>{interval}</td></tr>"
+        )
+    return (
+        "<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _read_json(path: Path, expect: type | None = None) -> Any:
@@ -228,8 +291,9 @@ def _artifact(*paths: Path) -> Iterator[None]:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         names = " or ".join(str(p) for p in paths)
-        raise InputError(f"{names}: not in the shape mixlab writes ({type(e).__name__}: {e})"
-                         ) from None
+        raise InputError(
+            f"{names}: not in the shape mixlab writes ({type(e).__name__}: {e})"
+        ) from None
 
 
 def _fmt(v: Any) -> str:

@@ -36,8 +36,9 @@ def mixtures_chart(mixtures: pd.DataFrame) -> str:
     ax.set_xlabel("share of training tokens (weight)")
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(6, mixtures.shape[1]),
-              fontsize=8)
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(6, mixtures.shape[1]), fontsize=8
+    )
     ax.set_title("Sweep mixtures")
     return _png(fig)
 
@@ -54,8 +55,13 @@ def loss_curves(curves: pd.DataFrame, metrics: Sequence[str], highlight: Sequenc
             x = run["tokens"].to_numpy(dtype=float)
             x = np.where(np.isfinite(x), x, run["step"].to_numpy(dtype=float))
             strong = run_id in highlight
-            ax.plot(np.maximum(x, 1), run["value"], lw=1.8 if strong else 0.7,
-                    alpha=1.0 if strong else 0.45, label=run_id if strong else None)
+            ax.plot(
+                np.maximum(x, 1),
+                run["value"],
+                lw=1.8 if strong else 0.7,
+                alpha=1.0 if strong else 0.45,
+                label=run_id if strong else None,
+            )
         ax.set_xscale("log")
         ax.set_xlabel("training tokens")
         ax.set_ylabel("loss (nats / token)")
@@ -68,8 +74,9 @@ def loss_curves(curves: pd.DataFrame, metrics: Sequence[str], highlight: Sequenc
     return _png(fig)
 
 
-def predicted_vs_observed(observed: np.ndarray, predicted: np.ndarray, labels: Sequence[str],
-                          title: str) -> str:
+def predicted_vs_observed(
+    observed: np.ndarray, predicted: np.ndarray, labels: Sequence[str], title: str
+) -> str:
     """Cross-validated predictions against observations, with the identity line."""
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     for i, label in enumerate(labels):
@@ -111,9 +118,11 @@ def mixture_trajectories(curves: pd.DataFrame, max_runs: int = 6) -> str:
     rows = -(-len(runs) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
     for ax, run_id in zip(axes.flat, runs, strict=False):
-        wide = (part[part["run_id"] == run_id]
-                .pivot_table(index="tokens", columns="metric", values="value", sort=True)
-                .fillna(0.0))
+        wide = (
+            part[part["run_id"] == run_id]
+            .pivot_table(index="tokens", columns="metric", values="value", sort=True)
+            .fillna(0.0)
+        )
         x = wide.index.to_numpy(dtype=float)
         ys = [wide[c].to_numpy() for c in wide.columns]
         labels = [c.split("/", 1)[1] for c in wide.columns]
@@ -123,7 +132,7 @@ def mixture_trajectories(curves: pd.DataFrame, max_runs: int = 6) -> str:
         ax.set_ylabel("weight (share of tokens)")
         ax.set_title(str(run_id)[:32], fontsize=9)
         ax.legend(fontsize=6, loc="upper right")
-    for ax in list(axes.flat)[len(runs):]:
+    for ax in list(axes.flat)[len(runs) :]:
         ax.axis("off")
     fig.tight_layout()
     return _png(fig)

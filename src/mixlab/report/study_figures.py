@@ -15,7 +15,8 @@ from mixlab.report.figures import _png, plt
 def _sigmoid(x: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
     z = params["k"] * (np.log(x) - np.log(params["x0"]))
     return params.get("floor", 0.0) + (params.get("top", 1.0) - params.get("floor", 0.0)) / (
-        1 + np.exp(-z))
+        1 + np.exp(-z)
+    )
 
 
 def phase_transition(results: pd.DataFrame, critical: Mapping[str, Any], threshold: float) -> str:
@@ -34,8 +35,11 @@ def phase_transition(results: pd.DataFrame, critical: Mapping[str, Any], thresho
     ax.axhline(threshold, color="grey", lw=0.6, ls="--")
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(sorted(results["ratio"].unique()), [f"{r:g}" for r in sorted(results["ratio"].unique())],
-                  fontsize=7)
+    ax.set_xticks(
+        sorted(results["ratio"].unique()),
+        [f"{r:g}" for r in sorted(results["ratio"].unique())],
+        fontsize=7,
+    )
     ax.set_xlabel("knowledge ratio r (share of training tokens)")
     ax.set_ylabel("facts learned (exact match)")
     ax.set_ylim(-0.02, 1.02)
@@ -48,8 +52,11 @@ def critical_ratio_law(phase: Mapping[str, Any], predict: Mapping[str, Any] | No
     """r* against model size: the measured critical ratios, the fitted power law and the
     capacity theory's prediction."""
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    points = [(float(s), t["value"], t.get("ci")) for s, t in phase["critical_ratio"].items()
-              if t.get("value")]
+    points = [
+        (float(s), t["value"], t.get("ci"))
+        for s, t in phase["critical_ratio"].items()
+        if t.get("value")
+    ]
     sizes = [float(s) for s in phase["critical_ratio"]]
     if points:
         x = np.array([p[0] for p in points])
@@ -60,14 +67,23 @@ def critical_ratio_law(phase: Mapping[str, Any], predict: Mapping[str, Any] | No
     grid = np.geomspace(lo, hi, 100)
     law = phase.get("power_law") or {}
     if law.get("exponent") is not None:
-        ax.plot(grid, law["coef"] * grid ** -law["exponent"], color="C0",
-                label=f"fit: N^-{law['exponent']:.2f}")
+        ax.plot(
+            grid,
+            law["coef"] * grid ** -law["exponent"],
+            color="C0",
+            label=f"fit: N^-{law['exponent']:.2f}",
+        )
     if predict and predict.get("curve"):
         curve = predict["curve"]
         xs = np.array(curve["sizes"], float)
         ys = np.array([np.nan if v is None else v for v in curve["critical_ratio"]], float)
-        ax.plot(xs, ys, color="C3", ls="--",
-                label=f"capacity theory: N^-{predict['exponent']['theory']:.2f}")
+        ax.plot(
+            xs,
+            ys,
+            color="C3",
+            ls="--",
+            label=f"capacity theory: N^-{predict['exponent']['theory']:.2f}",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
@@ -78,8 +94,9 @@ def critical_ratio_law(phase: Mapping[str, Any], predict: Mapping[str, Any] | No
     return _png(fig)
 
 
-def skill_curves(curves: pd.DataFrame, metric: str, emergence: Sequence[Mapping[str, Any]],
-                 threshold: float) -> str:
+def skill_curves(
+    curves: pd.DataFrame, metric: str, emergence: Sequence[Mapping[str, Any]], threshold: float
+) -> str:
     """Skill accuracy against tokens, one panel per model size, seeds averaged per choice;
     dotted lines mark each choice's emergence point."""
     part = curves[curves["metric"] == metric]
@@ -112,10 +129,18 @@ def loss_by_choice(curves: pd.DataFrame, metric: str) -> str:
     choices = list(dict.fromkeys(part["choice"]))
     for j, size in enumerate(sorted(part["model_size"].unique())):
         for i, choice in enumerate(choices):
-            mean = part[(part["model_size"] == size) & (part["choice"] == choice)].groupby(
-                "tokens")["value"].mean()
-            ax.plot(mean.index, mean.values, color=f"C{i}", ls=["-", "--", ":", "-."][j % 4],
-                    label=f"{choice}, N = {size:,.0f}")
+            mean = (
+                part[(part["model_size"] == size) & (part["choice"] == choice)]
+                .groupby("tokens")["value"]
+                .mean()
+            )
+            ax.plot(
+                mean.index,
+                mean.values,
+                color=f"C{i}",
+                ls=["-", "--", ":", "-."][j % 4],
+                label=f"{choice}, N = {size:,.0f}",
+            )
     ax.set_xlabel("training tokens")
     ax.set_ylabel(f"{metric} (nats / token)")
     ax.set_yscale("log")
@@ -132,9 +157,14 @@ def compression_bars(rows: Sequence[Mapping[str, Any]]) -> str:
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(domains), 3.4))
     width = 0.2
     x = np.arange(len(domains))
-    for k, (label, values) in enumerate([("best proxy (prequential)", model),
-                                         ("gzip -9", base["gzip"]), ("bz2 -9", base["bz2"]),
-                                         ("xz -9e", base["lzma"])]):
+    for k, (label, values) in enumerate(
+        [
+            ("best proxy (prequential)", model),
+            ("gzip -9", base["gzip"]),
+            ("bz2 -9", base["bz2"]),
+            ("xz -9e", base["lzma"]),
+        ]
+    ):
         ax.bar(x + (k - 1.5) * width, [values[d] for d in domains], width, label=label)
     ax.set_xticks(x, domains, fontsize=8)
     ax.set_ylabel("bits per byte")

@@ -53,8 +53,9 @@ def _speed(entry: dict[str, Any], level: str) -> str:
 
 def _rows(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
-                   for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -67,24 +68,34 @@ def phase_sections(art: Path) -> list[tuple[str, str]]:
     results = art / "phase" / "results.csv"
     if results.is_file():
         frame = pd.read_csv(results)
-        body += _img("phase transition",
-                     fig.phase_transition(frame, phase["critical_ratio"], phase["threshold"]))
+        body += _img(
+            "phase transition",
+            fig.phase_transition(frame, phase["critical_ratio"], phase["threshold"]),
+        )
     body += _img("critical ratio against size", fig.critical_ratio_law(phase, predict))
-    body += _rows(["model size", "status", "critical ratio r*", "interval"],
-                  [[s, t["status"], _num(t["value"]), _interval(t.get("ci"))]
-                   for s, t in phase["critical_ratio"].items()])
+    body += _rows(
+        ["model size", "status", "critical ratio r*", "interval"],
+        [
+            [s, t["status"], _num(t["value"]), _interval(t.get("ci"))]
+            for s, t in phase["critical_ratio"].items()
+        ],
+    )
     law = phase.get("power_law") or {}
     if law.get("exponent") is not None:
-        body += (f"<p>Fitted r* = {law['coef']:.4g} · N<sup>−{law['exponent']:.3f}</sup>, "
-                 f"exponent interval {_interval((law.get('ci') or {}).get('exponent'))}.</p>")
+        body += (
+            f"<p>Fitted r* = {law['coef']:.4g} · N<sup>−{law['exponent']:.3f}</sup>, "
+            f"exponent interval {_interval((law.get('ci') or {}).get('exponent'))}.</p>"
+        )
     else:
         body += f"<p class='note'>No power law: {html.escape(str(law.get('reason', '')))}</p>"
     if predict:
         w = predict["web_law"]
-        body += (f"<p>Capacity theory: web loss = {w['C']:.4g} + {w['A']:.4g} · M<sup>−"
-                 f"{w['alpha']:.4g}</sup> (M = {predict['bits_per_param']:g} bits × N); predicted "
-                 f"exponent {predict['exponent']['theory']:.3f} over these sizes, asymptotic "
-                 f"α + 1 = {predict['exponent']['asymptotic']:.3f}.</p>")
+        body += (
+            f"<p>Capacity theory: web loss = {w['C']:.4g} + {w['A']:.4g} · M<sup>−"
+            f"{w['alpha']:.4g}</sup> (M = {predict['bits_per_param']:g} bits × N); predicted "
+            f"exponent {predict['exponent']['theory']:.3f} over these sizes, asymptotic "
+            f"α + 1 = {predict['exponent']['asymptotic']:.3f}.</p>"
+        )
     return [("Knowledge phase transition", body)]
 
 
@@ -94,53 +105,131 @@ def dynamics_sections(art: Path) -> list[tuple[str, str]]:
     if not doc or not curves_path.is_file():
         return []
     curves = pd.read_csv(curves_path)
-    body = _img("skill curves", fig.skill_curves(curves, doc["skill"], doc["emergence"],
-                                                 doc["threshold"]))
-    body += _rows(["choice", "model size", "status", f"tokens to {doc['threshold']:g}",
-                   "interval", "seeds reached"],
-                  [[e["choice"], e["model_size"], e["status"], _num(e["value"]),
-                    _interval(e.get("ci")), f"{e['reached']}/{e['n']}"] for e in doc["emergence"]])
+    body = _img(
+        "skill curves", fig.skill_curves(curves, doc["skill"], doc["emergence"], doc["threshold"])
+    )
+    body += _rows(
+        [
+            "choice",
+            "model size",
+            "status",
+            f"tokens to {doc['threshold']:g}",
+            "interval",
+            "seeds reached",
+        ],
+        [
+            [
+                e["choice"],
+                e["model_size"],
+                e["status"],
+                _num(e["value"]),
+                _interval(e.get("ci")),
+                f"{e['reached']}/{e['n']}",
+            ]
+            for e in doc["emergence"]
+        ],
+    )
     if doc["speed"]:
         levels = list(doc["speed"][0]["ratio"])
-        body += "<p>Speed ratio: tokens the reference needs / tokens the choice needs to reach " \
-                "the same accuracy (> 1: the choice is faster).</p>"
-        body += _rows(["model size", "choice", "reference", *[f"at {lv}" for lv in levels]],
-                      [[s["model_size"], s["choice"], s["reference"],
-                        *[_speed(s, lv) for lv in levels]] for s in doc["speed"]])
+        body += (
+            "<p>Speed ratio: tokens the reference needs / tokens the choice needs to reach "
+            "the same accuracy (> 1: the choice is faster).</p>"
+        )
+        body += _rows(
+            ["model size", "choice", "reference", *[f"at {lv}" for lv in levels]],
+            [
+                [s["model_size"], s["choice"], s["reference"], *[_speed(s, lv) for lv in levels]]
+                for s in doc["speed"]
+            ],
+        )
     agreement = doc.get("rank_agreement")
     if agreement:
         body += f"<p>Rank agreement across sizes (score: {html.escape(agreement['score'])}).</p>"
-        body += _rows(["size a", "size b", "Kendall τ", "interval", "choices"],
-                      [[p["size_a"], p["size_b"], _num(p["tau"]), _interval(p.get("ci")),
-                        p["n_choices"]] for p in agreement["pairs"]])
+        body += _rows(
+            ["size a", "size b", "Kendall τ", "interval", "choices"],
+            [
+                [p["size_a"], p["size_b"], _num(p["tau"]), _interval(p.get("ci")), p["n_choices"]]
+                for p in agreement["pairs"]
+            ],
+        )
     if doc.get("target_loss"):
         target_metric = f"val_loss/{doc['target_domain']}"
         body += _img("target loss", fig.loss_by_choice(curves, target_metric))
-        body += _rows(["model size", "choice", f"final {target_metric}", "sd", "seeds"],
-                      [[r["model_size"], r["choice"], _num(r["mean"]), _num(r["sd"]), r["n"]]
-                       for r in doc["target_loss"]])
+        body += _rows(
+            ["model size", "choice", f"final {target_metric}", "sd", "seeds"],
+            [
+                [r["model_size"], r["choice"], _num(r["mean"]), _num(r["sd"]), r["n"]]
+                for r in doc["target_loss"]
+            ],
+        )
     fits = [f for f in doc.get("data_scaling", []) if "error" not in f]
     if fits:
-        body += ("<p>Loss against tokens at fixed size, L(D) = E + B·D<sup>−a</sup>: is the "
-                 "model still improving? (drop: predicted loss fall from doubling the tokens)</p>")
-        body += _rows(["model size", "choice", "loss", "a", "E", "loss now", "drop at 2×",
-                       "still improving", "tokens / parameter"],
-                      [[f["model_size"], f["choice"], f["metric"], _num(f["a"]), _num(f["E"]),
-                        _num(f["loss_at_last"]), _num(f["drop_from_doubling"]),
-                        "yes" if f["still_improving"] else "no", _num(f.get("tokens_per_param"))]
-                       for f in fits])
+        body += (
+            "<p>Loss against tokens at fixed size, L(D) = E + B·D<sup>−a</sup>: is the "
+            "model still improving? (drop: predicted loss fall from doubling the tokens)</p>"
+        )
+        body += _rows(
+            [
+                "model size",
+                "choice",
+                "loss",
+                "a",
+                "E",
+                "loss now",
+                "drop at 2×",
+                "still improving",
+                "tokens / parameter",
+            ],
+            [
+                [
+                    f["model_size"],
+                    f["choice"],
+                    f["metric"],
+                    _num(f["a"]),
+                    _num(f["E"]),
+                    _num(f["loss_at_last"]),
+                    _num(f["drop_from_doubling"]),
+                    "yes" if f["still_improving"] else "no",
+                    _num(f.get("tokens_per_param")),
+                ]
+                for f in fits
+            ],
+        )
     sections = [("Learning dynamics: " + doc["name"], body)]
     if doc.get("compression"):
         rows = doc["compression"]
-        comp = ("<p class='note'>Prequential code: each batch coded by the model before it "
-                "learned from it. Like for like with the compressors only at ≤ 1 epoch; beyond "
-                "that the model has seen the text it codes.</p>")
+        comp = (
+            "<p class='note'>Prequential code: each batch coded by the model before it "
+            "learned from it. Like for like with the compressors only at ≤ 1 epoch; beyond "
+            "that the model has seen the text it codes.</p>"
+        )
         comp += _img("compression", fig.compression_bars(rows))
-        comp += _rows(["choice", "model size", "domain", "tokens", "epochs", "proxy bits/byte",
-                       "gzip", "bz2", "xz"],
-                      [[r["choice"], r["model_size"], r["domain"], f"{r['tokens']:,.0f}",
-                        f"{r.get('epochs', float('nan')):.2g}",
-                        _num(r["model_bits_per_byte"]), _num(r["gzip"]), _num(r["bz2"]),
-                        _num(r["lzma"])] for r in rows])
+        comp += _rows(
+            [
+                "choice",
+                "model size",
+                "domain",
+                "tokens",
+                "epochs",
+                "proxy bits/byte",
+                "gzip",
+                "bz2",
+                "xz",
+            ],
+            [
+                [
+                    r["choice"],
+                    r["model_size"],
+                    r["domain"],
+                    f"{r['tokens']:,.0f}",
+                    f"{r.get('epochs', float('nan')):.2g}",
+                    _num(r["model_bits_per_byte"]),
+                    _num(r["gzip"]),
+                    _num(r["bz2"]),
+                    _num(r["lzma"]),
+                ]
+                for r in rows
+            ],
+        )
         sections.append(("Compression: prequential code length against gzip, bz2, xz", comp))
     return sections

@@ -117,8 +117,14 @@ _CHECKPOINT = re.compile(
 )
 # Non-embedding parameters of the release's model sizes (Pythia-style configs: 12 * layers *
 # width^2), as the authors' own size-law code counts them (pipeline/utils.py, MODEL_SIZES).
-MIXINGLAWS_NONEMBED = {"70M": 18915328, "160M": 85056000, "305M": 201541632,
-                       "410M": 302311424, "1B": 805736448, "2.8B": 2517652480}
+MIXINGLAWS_NONEMBED = {
+    "70M": 18915328,
+    "160M": 85056000,
+    "305M": 201541632,
+    "410M": 302311424,
+    "1B": 805736448,
+    "2.8B": 2517652480,
+}
 _VALIDATION = re.compile(r"valid\.(?P<subset>[^/]+?)\.bin$")
 _SIZE_UNITS = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 
@@ -272,8 +278,11 @@ def _merge(store: RunStore, records: list[RunRecord], *, source_desc: str) -> Im
                     "evaluations": new.evaluations,
                     "tokens": new.tokens if new.tokens is not None else old.tokens,
                     "n_params": new.n_params if new.n_params is not None else old.n_params,
-                    "n_params_nonembed": (new.n_params_nonembed if new.n_params_nonembed is not None
-                                          else old.n_params_nonembed),
+                    "n_params_nonembed": (
+                        new.n_params_nonembed
+                        if new.n_params_nonembed is not None
+                        else old.n_params_nonembed
+                    ),
                     "model": new.model or old.model,
                     "source": new.source,
                 }

@@ -24,7 +24,9 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     """Read a CSV with every cell as text (ids keep their spelling; conversion is checked later)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
+        raise InputError(
+            f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}"
+        )
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
@@ -100,9 +102,13 @@ def validate_mixtures(
     off = sums.index[(sums - 1.0).abs() > WEIGHT_TOLERANCE]
     if len(off):
         run_id = off[0]
-        raise InputError(sum_error(
-            float(sums[run_id]), f"{path}, {_where(mixtures.index.get_loc(run_id), run_id)}",
-            f"; {len(off)} row(s) like this; pass --renormalize to rescale them"))
+        raise InputError(
+            sum_error(
+                float(sums[run_id]),
+                f"{path}, {_where(mixtures.index.get_loc(run_id), run_id)}",
+                f"; {len(off)} row(s) like this; pass --renormalize to rescale them",
+            )
+        )
     return mixtures
 
 

@@ -120,16 +120,15 @@ def run_demo(
     domains = list(R.columns)
     targets = [f"val_loss/{d}" for d in domains]
     weights = {t: 1 / len(targets) for t in targets}  # the average of the domains' losses
-    law, report = fit_law("auto", R, Y, targets, weights, seed=settings.seed, n_splits=5,
-                          target_name="val_loss/avg")
+    law, report = fit_law(
+        "auto", R, Y, targets, weights, seed=settings.seed, n_splits=5, target_name="val_loss/avg"
+    )
     for w in law.fit_warnings_:
         say(f"warning: {w}")
     (out / "laws").mkdir(exist_ok=True)
     save_law(law, out / "laws" / "auto.json")
-    oof_table(law, report).drop(columns="baseline").to_csv(out / "cv_predictions.csv",
-                                                           index=False)
-    cv = {"auto": float(report.mae_mean[0]),
-          "predict-the-mean": float(report.baseline_mae_mean[0])}
+    oof_table(law, report).drop(columns="baseline").to_csv(out / "cv_predictions.csv", index=False)
+    cv = {"auto": float(report.mae_mean[0]), "predict-the-mean": float(report.baseline_mae_mean[0])}
     best = f"auto ({law.selection_[0]['chosen']})"
 
     say(f"4/6 optimise with the {best} law")

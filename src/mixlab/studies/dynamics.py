@@ -118,8 +118,10 @@ def write_corpus(corpus: CorpusConfig, out: Path) -> tuple[Path, dict[str, Path]
     domains: dict[str, list[dict[str, str]]] = {}
 
     def add(domain: str, problems, fmt, test, probe_name: str) -> None:
-        write_text_jsonl(folder / f"{domain}.jsonl",
-                     arithmetic_documents(problems, fmt, corpus.per_document, corpus.seed))
+        write_text_jsonl(
+            folder / f"{domain}.jsonl",
+            arithmetic_documents(problems, fmt, corpus.per_document, corpus.seed),
+        )
         domains[domain] = [{"path": f"{domain}.jsonl"}]
         probes[probe_name] = out / "probes" / f"{probe_name}.jsonl"
         write_probes(probes[probe_name], arithmetic_probes(test, fmt))
@@ -128,8 +130,13 @@ def write_corpus(corpus: CorpusConfig, out: Path) -> tuple[Path, dict[str, Path]
         write_probes(probes[train_name], arithmetic_probes(problems[: len(test)], fmt))
 
     if corpus.kind == "formats":
-        train, test = make_problem_split(corpus.train_problems, corpus.test_problems,
-                                         corpus.digits, corpus.operations, corpus.seed)
+        train, test = make_problem_split(
+            corpus.train_problems,
+            corpus.test_problems,
+            corpus.digits,
+            corpus.operations,
+            corpus.seed,
+        )
         for fmt in FORMATS:
             add(f"arith_{fmt}", train, fmt, test, f"test_{fmt}")
     else:  # same operations and seed give the same split: test problems stay unseen by both
@@ -137,13 +144,17 @@ def write_corpus(corpus: CorpusConfig, out: Path) -> tuple[Path, dict[str, Path]
             ("target", corpus.target_operations, corpus.target_format or corpus.format),
             ("support", corpus.support_operations, corpus.support_format or corpus.format),
         ):
-            train, test = make_problem_split(corpus.train_problems, corpus.test_problems,
-                                             corpus.digits, ops, corpus.seed)
+            train, test = make_problem_split(
+                corpus.train_problems, corpus.test_problems, corpus.digits, ops, corpus.seed
+            )
             add(role, train, fmt, test, f"test_{role}")
     path = write_prepare_config(
-        folder / "prepare.yaml", output="../shards", seed=corpus.seed,
+        folder / "prepare.yaml",
+        output="../shards",
+        seed=corpus.seed,
         tokenizer=corpus.tokenizer.model_dump(mode="json", exclude_none=True),
-        validation_fraction=0.05, domains=domains,
+        validation_fraction=0.05,
+        domains=domains,
     )
     return path, probes
 
@@ -181,11 +192,21 @@ def plan_dynamics_study(
     runs, index = [], {}
     for choice, model, seed in itertools.product(cfg.choices, cfg.models, cfg.seeds):
         evaluation = dict(base.get("eval", {}))
-        evaluation["probes"] = {**evaluation.get("probes", {}),
-                                **{k: probe_path(choice.name, k, v) for k, v in choice.probes.items()}}
-        run = expand_run(base, choice.mixture, model, cfg.tokens, seed,
-                         [*cfg.tags, cfg.name, f"{CHOICE_TAG}{choice.name}"],
-                         f"choices[{choice.name}]", out, eval=evaluation)
+        evaluation["probes"] = {
+            **evaluation.get("probes", {}),
+            **{k: probe_path(choice.name, k, v) for k, v in choice.probes.items()},
+        }
+        run = expand_run(
+            base,
+            choice.mixture,
+            model,
+            cfg.tokens,
+            seed,
+            [*cfg.tags, cfg.name, f"{CHOICE_TAG}{choice.name}"],
+            f"choices[{choice.name}]",
+            out,
+            eval=evaluation,
+        )
         runs.append(run)
         index[run.id] = {"choice": choice.name, "model": model_spec(model), "seed": seed}
     save_plan(runs, out / "plan.json")
@@ -216,13 +237,22 @@ def _check_domains(cfg: DynamicsConfig, data: Path) -> None:
             raise InputError(str(e)) from None
         missing = [d for d in wanted if d not in prepared]
         if missing:
-            raise InputError(f"choices[{c.name}].mixture: domain(s) {', '.join(missing)} are "
-                             f"not in the prepared data {data} (it has "
-                             f"{', '.join(sorted(prepared))})")
+            raise InputError(
+                f"choices[{c.name}].mixture: domain(s) {', '.join(missing)} are "
+                f"not in the prepared data {data} (it has "
+                f"{', '.join(sorted(prepared))})"
+            )
 
 
-_STUDY_FIELDS = {"name": str, "choices": list, "skill": str, "threshold": (int, float),
-                 "data": str, "runs": dict, "config": dict}
+_STUDY_FIELDS = {
+    "name": str,
+    "choices": list,
+    "skill": str,
+    "threshold": (int, float),
+    "data": str,
+    "runs": dict,
+    "config": dict,
+}
 
 
 def load_study(path: str | Path) -> dict[str, Any]:
@@ -234,8 +264,10 @@ def load_study(path: str | Path) -> dict[str, Any]:
     study = read_json(path, expect=dict, what="study.json of `mixlab dynamics study`")
     for key, kind in _STUDY_FIELDS.items():
         if not isinstance(study.get(key), kind):
-            raise InputError(f"{path}: field {key!r} is missing or of the wrong kind "
-                             "(expected study.json of `mixlab dynamics study`)")
+            raise InputError(
+                f"{path}: field {key!r} is missing or of the wrong kind "
+                "(expected study.json of `mixlab dynamics study`)"
+            )
     for run_id, run in study["runs"].items():
         if not isinstance(run, dict) or not {"choice", "seed"} <= set(run):
             raise InputError(f"{path}: runs.{run_id} needs the fields 'choice' and 'seed'")
@@ -252,8 +284,10 @@ def dynamics_curves(store, study: dict[str, Any]) -> pd.DataFrame:
     metric, value (every evaluation of every metric)."""
     ids = [i for i in study["runs"] if i in set(store.ids(status="done"))]
     if not ids:
-        raise InputError(f"no finished run of study {study['name']!r} in the store "
-                         f"(run `mixlab dynamics study` first)")
+        raise InputError(
+            f"no finished run of study {study['name']!r} in the store "
+            f"(run `mixlab dynamics study` first)"
+        )
     curves = store.curves(ids)
     records = {r.id: r for r in store.get_many(ids)}
     curves["choice"] = curves["run_id"].map(lambda i: study["runs"][i]["choice"])
@@ -262,8 +296,13 @@ def dynamics_curves(store, study: dict[str, Any]) -> pd.DataFrame:
     return curves
 
 
-def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path | None = None,
-                     n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+def analyze_dynamics(
+    curves: pd.DataFrame,
+    study: dict[str, Any],
+    data_dir: Path | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Emergence per choice x size, speed ratios, AUC, rank agreement, compression, data scaling."""
     from mixlab.laws.dynamics import metrics as dyn
 
@@ -273,18 +312,28 @@ def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path
     acc = curves[curves["metric"] == skill]
     emergence, auc_rows, speed = [], [], []
     for (size, choice), group in acc.groupby(["model_size", "choice"], sort=True):
-        per_seed = [(g["tokens"].to_numpy(float), g["value"].to_numpy(float))
-                    for _, g in group.sort_values("tokens").groupby("seed")]
-        e = dyn.emergence_across_seeds(per_seed, threshold=threshold, n_bootstrap=n_bootstrap,
-                                       seed=seed)
+        per_seed = [
+            (g["tokens"].to_numpy(float), g["value"].to_numpy(float))
+            for _, g in group.sort_values("tokens").groupby("seed")
+        ]
+        e = dyn.emergence_across_seeds(
+            per_seed, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed
+        )
         emergence.append({"choice": choice, "model_size": int(size), **e.to_dict()})
         for s, (x, y) in zip(sorted(group["seed"].unique()), per_seed, strict=True):
-            auc_rows.append({"choice": choice, "model_size": int(size), "seed": int(s),
-                             "auc": dyn.area_under_curve(x, y), "final": float(y[-1]),
-                             "tokens_to_threshold": dyn.emergence_point(x, y, threshold)})
+            auc_rows.append(
+                {
+                    "choice": choice,
+                    "model_size": int(size),
+                    "seed": int(s),
+                    "auc": dyn.area_under_curve(x, y),
+                    "final": float(y[-1]),
+                    "tokens_to_threshold": dyn.emergence_point(x, y, threshold),
+                }
+            )
     auc = pd.DataFrame(auc_rows)
     reference = choices[0]
-    mean_curves = (acc.groupby(["model_size", "choice", "tokens"])["value"].mean().reset_index())
+    mean_curves = acc.groupby(["model_size", "choice", "tokens"])["value"].mean().reset_index()
     for size, group in mean_curves.groupby("model_size"):
         ref = group[group["choice"] == reference].sort_values("tokens")
         for choice in choices[1:]:
@@ -304,27 +353,39 @@ def analyze_dynamics(curves: pd.DataFrame, study: dict[str, Any], data_dir: Path
                     bounds[format(level, "g")] = {"at_least": float(theirs[0][-1]) / t_mine}
                 elif t_ref and t_mine is None:
                     bounds[format(level, "g")] = {"at_most": t_ref / float(mine[0][-1])}
-            speed.append({"model_size": int(size), "choice": choice, "reference": reference,
-                          "ratio": {format(k, "g"): v for k, v in ratios.items()},
-                          "bounds": bounds})
+            speed.append(
+                {
+                    "model_size": int(size),
+                    "choice": choice,
+                    "reference": reference,
+                    "ratio": {format(k, "g"): v for k, v in ratios.items()},
+                    "bounds": bounds,
+                }
+            )
     doc: dict[str, Any] = {
-        "name": study["name"], "skill": skill, "threshold": threshold, "choices": choices,
+        "name": study["name"],
+        "skill": skill,
+        "threshold": threshold,
+        "choices": choices,
         "target_domain": study.get("target_domain"),
-        "emergence": emergence, "speed": speed,
+        "emergence": emergence,
+        "speed": speed,
         "auc": auc.to_dict(orient="records"),
     }
     if auc["model_size"].nunique() >= 2:
         table = auc.rename(columns={"auc": "score"})[["choice", "model_size", "seed", "score"]]
         doc["rank_agreement"] = dyn.rank_agreement(
-            table, n_bootstrap=n_bootstrap, seed=seed, higher_is_better=True).to_dict()
+            table, n_bootstrap=n_bootstrap, seed=seed, higher_is_better=True
+        ).to_dict()
         doc["rank_agreement"]["score"] = "area under the skill-accuracy curve"
     target = study.get("target_domain")
     if target:
         doc["target_loss"] = _final_by_choice(curves, f"val_loss/{target}")
         doc["data_scaling"] = _data_scaling(curves, {c: f"val_loss/{target}" for c in choices})
     else:  # each choice's own (first) training domain: is more of it still helping?
-        own = {c["name"]: f"val_loss/{_first_domain(c['mixture'])}"
-               for c in study["config"]["choices"]}
+        own = {
+            c["name"]: f"val_loss/{_first_domain(c['mixture'])}" for c in study["config"]["choices"]
+        }
         doc["data_scaling"] = _data_scaling(curves, own)
     if data_dir is not None:
         doc["compression"] = compression_rows(curves, Path(data_dir))
@@ -337,8 +398,15 @@ def _final_by_choice(curves: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
     out = []
     for (size, choice), g in last.groupby(["model_size", "choice"]):
         v = g["value"].to_numpy(float)
-        out.append({"model_size": int(size), "choice": choice, "mean": float(v.mean()),
-                    "sd": float(v.std(ddof=1)) if len(v) > 1 else None, "n": len(v)})
+        out.append(
+            {
+                "model_size": int(size),
+                "choice": choice,
+                "mean": float(v.mean()),
+                "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
+                "n": len(v),
+            }
+        )
     return out
 
 
@@ -366,19 +434,21 @@ def _data_scaling(curves: pd.DataFrame, metric_of: dict[str, str]) -> list[dict[
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)
             try:
-                fit = data_scaling_at_fixed_size(mean.index.to_numpy(float), mean.to_numpy(float),
-                                                 n_params=float(size))
+                fit = data_scaling_at_fixed_size(
+                    mean.index.to_numpy(float), mean.to_numpy(float), n_params=float(size)
+                )
             except InputError as e:
-                out.append({"model_size": int(size), "choice": choice, "metric": metric,
-                            "error": str(e)})
+                out.append(
+                    {"model_size": int(size), "choice": choice, "metric": metric, "error": str(e)}
+                )
                 continue
-        out.append({"model_size": int(size), "choice": choice, "metric": metric,
-                    **fit.to_dict()})
+        out.append({"model_size": int(size), "choice": choice, "metric": metric, **fit.to_dict()})
     return out
 
 
-def compression_rows(curves: pd.DataFrame, data_dir: Path, max_bytes: int = 4_000_000
-                     ) -> list[dict[str, Any]]:
+def compression_rows(
+    curves: pd.DataFrame, data_dir: Path, max_bytes: int = 4_000_000
+) -> list[dict[str, Any]]:
     """Prequential bits per byte of each run's training stream per domain, next to
     gzip / bz2 / lzma on that domain's training text (its first `max_bytes`)."""
     from mixlab.data.prepared import load_prepared
@@ -402,9 +472,16 @@ def compression_rows(curves: pd.DataFrame, data_dir: Path, max_bytes: int = 4_00
             bits, n_tok = row.get(f"code_length_bits/{domain}"), row.get(f"code_tokens/{domain}")
             if bits is None or n_tok is None or not (math.isfinite(bits) and n_tok > 0):
                 continue
-            rows.append({"run_id": run_id, "choice": meta.loc[run_id, "choice"],
-                         "model_size": int(meta.loc[run_id, "model_size"]), "domain": domain,
-                         "tokens": float(n_tok), "epochs": float(n_tok) / max(1, len(tokens)),
-                         "model_bits_per_byte": bits / (n_tok * bytes_per_token[domain]),
-                         **baselines[domain]})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "choice": meta.loc[run_id, "choice"],
+                    "model_size": int(meta.loc[run_id, "model_size"]),
+                    "domain": domain,
+                    "tokens": float(n_tok),
+                    "epochs": float(n_tok) / max(1, len(tokens)),
+                    "model_bits_per_byte": bits / (n_tok * bytes_per_token[domain]),
+                    **baselines[domain],
+                }
+            )
     return rows

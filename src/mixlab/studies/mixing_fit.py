@@ -38,8 +38,9 @@ def training_tables(
     if mixtures is not None or metrics is not None:
         if mixtures is None or metrics is None:
             raise InputError("give both --mixtures and --metrics (or --store)")
-        R = validate_mixtures(_read_mixtures(mixtures, id_column), mixtures,
-                              renormalize=renormalize)
+        R = validate_mixtures(
+            _read_mixtures(mixtures, id_column), mixtures, renormalize=renormalize
+        )
         Y = read_id_table(metrics, id_column, allow_empty=True)
         check_same_ids(R.index, mixtures, Y.index, metrics)
         return R, Y.loc[R.index]
@@ -137,8 +138,13 @@ def fit_law(
         params.setdefault("seed", seed)
     if kind == "auto":
         params.setdefault("n_splits", min(n_splits, len(R)))
-    fit_kw = {"domain_names": list(R.columns), "target_names": cols, "weights": weights,
-              "target_name": target_name, "run_ids": list(R.index)}
+    fit_kw = {
+        "domain_names": list(R.columns),
+        "target_names": cols,
+        "weights": weights,
+        "target_name": target_name,
+        "run_ids": list(R.index),
+    }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         law = make_law(kind, **params)
@@ -146,19 +152,30 @@ def fit_law(
             law.fit(R.to_numpy(), part.to_numpy(), **fit_kw)
             report = law.report_
         else:
-            law, report = fit_with_cv(law, R.to_numpy(), part.to_numpy(),
-                                      n_splits=min(n_splits, len(R)), seed=seed, **fit_kw)
+            law, report = fit_with_cv(
+                law,
+                R.to_numpy(),
+                part.to_numpy(),
+                n_splits=min(n_splits, len(R)),
+                seed=seed,
+                **fit_kw,
+            )
         fitted = law.predict(R.to_numpy())
         problems = {
-            t: fit_problems(report.y[:, j], fitted=fitted[:, j], oof=report.oof[:, j],
-                            fit_info=[f for f in law.fit_info_ if kind != "auto"])
+            t: fit_problems(
+                report.y[:, j],
+                fitted=fitted[:, j],
+                oof=report.oof[:, j],
+                fit_info=[f for f in law.fit_info_ if kind != "auto"],
+            )
             for j, t in enumerate(report.target_names)
         }
         for j, t in enumerate(report.target_names):
             if report.mae_mean[j] >= report.baseline_mae_mean[j]:
                 problems[t].append(
                     f"CV MAE {report.mae_mean[j]:.4g} is no better than predicting the mean "
-                    f"({report.baseline_mae_mean[j]:.4g})")
+                    f"({report.baseline_mae_mean[j]:.4g})"
+                )
         warn_problems(f"{kind} law", problems)
     law.fit_warnings_ = sorted({str(w.message) for w in caught})
     return law, report
@@ -174,14 +191,26 @@ def oof_table(law: MixingLaw, report: CVReport) -> pd.DataFrame:
     ids = report.run_ids or list(range(report.y.shape[0]))
     for j, t in enumerate(report.target_names):
         for i, run_id in enumerate(ids):
-            rows.append((law.kind, run_id, t, float(report.y[i, j]), float(report.oof[i, j]),
-                         float(base[i, j])))
-    return pd.DataFrame(rows, columns=["law", "run_id", "target", "observed", "predicted",
-                                       "baseline"])
+            rows.append(
+                (
+                    law.kind,
+                    run_id,
+                    t,
+                    float(report.y[i, j]),
+                    float(report.oof[i, j]),
+                    float(base[i, j]),
+                )
+            )
+    return pd.DataFrame(
+        rows, columns=["law", "run_id", "target", "observed", "predicted", "baseline"]
+    )
 
 
 def prediction_table(
-    law: MixingLaw, mixtures: Path, id_column: str = "index", renormalize: bool = False,
+    law: MixingLaw,
+    mixtures: Path,
+    id_column: str = "index",
+    renormalize: bool = False,
     level: float = DEFAULT_LEVEL,
 ) -> pd.DataFrame:
     """The id column, one column per target, its conformal `level` interval (`<target>:lo`,
@@ -210,7 +239,9 @@ def prediction_table(
 
 
 def parse_pairs(
-    items: Sequence[str], flag: str, convert: Callable[[str], Any] = float,
+    items: Sequence[str],
+    flag: str,
+    convert: Callable[[str], Any] = float,
     expected: str = "DOMAIN=NUMBER",
 ) -> dict[str, Any]:
     """`name=value` flags into a dict (values through `convert`); names the bad item."""

@@ -83,28 +83,36 @@ def nested_inputs(
     absent = [m for m in metrics if m not in set(long["metric"])]
     if absent:
         raise InputError(f"{store.path}: no run has a curve of metric(s) {absent}")
-    wide = long.pivot_table(index=["run_id", "step"], columns="metric", values="value",
-                            aggfunc="last")
+    wide = long.pivot_table(
+        index=["run_id", "step"], columns="metric", values="value", aggfunc="last"
+    )
     wide = wide.dropna(subset=metrics)
     value = wide[metrics].to_numpy() @ np.array([w[m] for m in metrics])
-    curves = pd.DataFrame({"run_id": wide.index.get_level_values(0),
-                           "step": wide.index.get_level_values(1).astype(float),
-                           "value": value})
+    curves = pd.DataFrame(
+        {
+            "run_id": wide.index.get_level_values(0),
+            "step": wide.index.get_level_values(1).astype(float),
+            "value": value,
+        }
+    )
     with_curves = [i for i in ids if i in set(curves["run_id"])]
     if not with_curves:
         raise InputError(f"{store.path}: no run has all of the metrics {metrics} at one step")
     records = store.get_many(with_curves)
     if size_field == "auto":
-        size_field = ("n_params_nonembed" if all(r.n_params_nonembed for r in records)
-                      else "n_params")
+        size_field = (
+            "n_params_nonembed" if all(r.n_params_nonembed for r in records) else "n_params"
+        )
     sizes = {r.id: getattr(r, size_field) for r in records}
     missing = [i for i, n in sizes.items() if n is None]
     if missing:
         raise InputError(f"{store.path}: run {missing[0]!r} has no {size_field}")
     mix = store.mixtures(with_curves)
     keys = [mixture_key(row) for row in mix.to_numpy()]
-    runs = pd.DataFrame({"mixture": keys, "n_params": [float(sizes[i]) for i in with_curves]},
-                        index=pd.Index(with_curves, name="run_id"))
+    runs = pd.DataFrame(
+        {"mixture": keys, "n_params": [float(sizes[i]) for i in with_curves]},
+        index=pd.Index(with_curves, name="run_id"),
+    )
     runs["schedule"] = [_schedule_of(r, default_schedule) for r in records]
     runs.attrs["size_field"] = size_field
     mixtures = mix.set_axis(keys).loc[~pd.Index(keys).duplicated()]
@@ -134,9 +142,21 @@ def nested_from_store(
 ) -> NestedResult:
     """Run :func:`~mixlab.laws.nested.nested_predict` on the runs of `store` (optionally tagged)."""
     curves, runs, mixtures = nested_inputs(
-        store, metrics, weights=weights, tag=tag, size_field=size_field,
-        default_schedule=default_schedule)
-    result = nested_predict(curves, runs, mixtures, target_steps=target_steps,
-                          target_size=target_size, law=law, **kwargs)
+        store,
+        metrics,
+        weights=weights,
+        tag=tag,
+        size_field=size_field,
+        default_schedule=default_schedule,
+    )
+    result = nested_predict(
+        curves,
+        runs,
+        mixtures,
+        target_steps=target_steps,
+        target_size=target_size,
+        law=law,
+        **kwargs,
+    )
     result.size_field = runs.attrs.get("size_field", size_field)
     return result

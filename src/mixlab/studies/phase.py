@@ -145,7 +145,9 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
     else:
         group, weights = np.zeros(len(people), dtype=np.int64), np.ones(len(people))
     renderings = _renderings(cfg, people, weights)
-    write_text_jsonl(corpora / f"{KNOWLEDGE}.jsonl", biography_documents(people, renderings, cfg.seed))
+    write_text_jsonl(
+        corpora / f"{KNOWLEDGE}.jsonl", biography_documents(people, renderings, cfg.seed)
+    )
     domains: dict[str, list[dict[str, Any]]] = {KNOWLEDGE: [{"path": f"{KNOWLEDGE}.jsonl"}]}
     if cfg.tuples > 0:
         repeats = max(1, int(renderings.mean()))
@@ -174,18 +176,30 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
             domains[name] = [{"path": str(demo.domains[name].relative_to(corpora))}]
 
     write_prepare_config(
-        corpora / "prepare.yaml", output="../shards", seed=cfg.seed,
+        corpora / "prepare.yaml",
+        output="../shards",
+        seed=cfg.seed,
         tokenizer=cfg.tokenizer.model_dump(mode="json", exclude_none=True),
         # enough held-out documents of the smallest domain to fill a validation batch
-        validation_fraction=min(0.2, max(0.02, 4 / max(1, fewest))), domains=domains,
+        validation_fraction=min(0.2, max(0.02, 4 / max(1, fewest))),
+        domains=domains,
     )
 
     probed = people[: cfg.probe_people] if cfg.probe_people else people
     group_of = {p.index: int(g) for p, g in zip(people, group, strict=True)}
     probes = biography_probes(probed)
     if cfg.popularity:
-        probes = [Probe(p.prompt, p.answer, p.target, p.kind, p.answer_marker,
-                        {**p.meta, "group": group_of[p.meta["person"]]}) for p in probes]
+        probes = [
+            Probe(
+                p.prompt,
+                p.answer,
+                p.target,
+                p.kind,
+                p.answer_marker,
+                {**p.meta, "group": group_of[p.meta["person"]]},
+            )
+            for p in probes
+        ]
     (out / "probes").mkdir(exist_ok=True)
     write_probes(out / "probes" / f"{PROBE_NAME}.jsonl", probes)
 
@@ -193,11 +207,13 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
     groups = []
     for g in np.unique(group).tolist():
         members = group == g
-        groups.append({
-            "group": g,
-            "people": int(members.sum()),
-            "renderings_per_person": float(renderings[members].mean()),
-        })
+        groups.append(
+            {
+                "group": g,
+                "people": int(members.sum()),
+                "renderings_per_person": float(renderings[members].mean()),
+            }
+        )
     return {
         "people": len(people),
         "people_generated": cfg.people,
@@ -210,8 +226,9 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
     }
 
 
-def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float],
-               origin: str = "phase config") -> list[TrainConfig]:
+def phase_runs(
+    cfg: PhaseConfig, out: Path, web_shares: dict[str, float], origin: str = "phase config"
+) -> list[TrainConfig]:
     """One run per ratio x model x budget x seed, then the web-only runs."""
     base = {
         "seq_len": 128,
@@ -221,8 +238,10 @@ def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float],
         "data": str(out / "shards"),
     }
     evaluation = dict(base.get("eval", {}))
-    evaluation["probes"] = {**evaluation.get("probes", {}),
-                            PROBE_NAME: str(out / "probes" / f"{PROBE_NAME}.jsonl")}
+    evaluation["probes"] = {
+        **evaluation.get("probes", {}),
+        PROBE_NAME: str(out / "probes" / f"{PROBE_NAME}.jsonl"),
+    }
     evaluation.setdefault("max_probes", 1_000_000)  # every fact of every person probed
     base["eval"] = evaluation
 
@@ -237,11 +256,21 @@ def phase_runs(cfg: PhaseConfig, out: Path, web_shares: dict[str, float],
 
     def run(ratio: float, model: str | ModelSpec, tokens: int, seed: int, tag: str) -> TrainConfig:
         name = model if isinstance(model, str) else "custom"
-        return expand_run(base, mixture(ratio), model, tokens, seed, [*cfg.tags, tag],
-                          f"{origin}: run (ratio {ratio:g}, model {name}, seed {seed})", out)
+        return expand_run(
+            base,
+            mixture(ratio),
+            model,
+            tokens,
+            seed,
+            [*cfg.tags, tag],
+            f"{origin}: run (ratio {ratio:g}, model {name}, seed {seed})",
+            out,
+        )
 
-    runs = [run(r, m, t, s, "phase-mix")
-            for r, m, t, s in itertools.product(cfg.ratios, cfg.models, cfg.tokens, cfg.seeds)]
+    runs = [
+        run(r, m, t, s, "phase-mix")
+        for r, m, t, s in itertools.product(cfg.ratios, cfg.models, cfg.tokens, cfg.seeds)
+    ]
     web_tokens = cfg.web_only_tokens or max(cfg.tokens)
     runs += [run(0.0, m, web_tokens, s, "phase-web") for m in cfg.web_only for s in cfg.seeds]
     return runs
@@ -270,14 +299,16 @@ def plan_phase_study(
     save_plan(runs, out / "plan.json")
     bios = train[KNOWLEDGE]
     bio_documents = int(np.count_nonzero(bios == prepared.tokenizer.eod_id))  # one EOD each
-    info.update({
-        "config": cfg.model_dump(mode="json"),
-        "web_shares": web,
-        "knowledge_train_tokens": int(bios.size),
-        "tokens_per_rendering": bios.size / max(1, bio_documents),
-        "plan": str(out / "plan.json"),
-        "runs": len(runs),
-    })
+    info.update(
+        {
+            "config": cfg.model_dump(mode="json"),
+            "web_shares": web,
+            "knowledge_train_tokens": int(bios.size),
+            "tokens_per_rendering": bios.size / max(1, bio_documents),
+            "plan": str(out / "plan.json"),
+            "runs": len(runs),
+        }
+    )
     (out / STUDY_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return runs, info
 
@@ -310,16 +341,21 @@ def phase_table(
             "seed": record.seed,
             "accuracy": finals[metric],
         }
-        row.update({k[len(metric) + 1:]: v for k, v in finals.items() if k.startswith(metric + "/")})
+        row.update(
+            {k[len(metric) + 1 :]: v for k, v in finals.items() if k.startswith(metric + "/")}
+        )
         rows.append(row)
     if not rows:
-        raise InputError(f"no finished run with a {KNOWLEDGE!r} share and metric {metric!r}"
-                         + (f" tagged {tag!r}" if tag else ""))
+        raise InputError(
+            f"no finished run with a {KNOWLEDGE!r} share and metric {metric!r}"
+            + (f" tagged {tag!r}" if tag else "")
+        )
     return pd.DataFrame(rows).sort_values(["model_size", "ratio", "tokens", "seed"])
 
 
-def web_loss_table(store, web_domains: list[str], tag: str | None = None,
-                   size: str = "n_params_nonembed") -> pd.DataFrame:
+def web_loss_table(
+    store, web_domains: list[str], tag: str | None = None, size: str = "n_params_nonembed"
+) -> pd.DataFrame:
     """Web-only runs: model_size and the web validation loss (mean over web domains, by share)."""
     ids = store.ids(tag=tag, status="done")
     rows = []
@@ -332,16 +368,20 @@ def web_loss_table(store, web_domains: list[str], tag: str | None = None,
             continue
         weights = {d: record.mixture.get(d, 0.0) for d in web_domains}
         total = sum(weights.values()) or 1.0
-        rows.append({
-            "run_id": record.id,
-            "model_size": getattr(record, size),
-            "tokens": record.tokens,
-            "seed": record.seed,
-            "web_loss": sum(losses[d] * weights[d] for d in web_domains) / total,
-        })
+        rows.append(
+            {
+                "run_id": record.id,
+                "model_size": getattr(record, size),
+                "tokens": record.tokens,
+                "seed": record.seed,
+                "web_loss": sum(losses[d] * weights[d] for d in web_domains) / total,
+            }
+        )
     if not rows:
-        raise InputError("no finished web-only run (mixture without biographies) in the store"
-                         + (f" tagged {tag!r}" if tag else ""))
+        raise InputError(
+            "no finished web-only run (mixture without biographies) in the store"
+            + (f" tagged {tag!r}" if tag else "")
+        )
     return pd.DataFrame(rows).sort_values(["model_size", "seed"])
 
 
@@ -353,14 +393,21 @@ def read_phase_results(path: str | Path) -> pd.DataFrame:
     frame = read_csv_text(path)
     if frame.empty:
         raise InputError(f"{path}: no rows")
-    limits = {"model_size": (0, math.inf, False), "ratio": (0, 1, False),
-              "accuracy": (0, 1, True), "tokens": (0, math.inf, False), "seed": (-math.inf, math.inf, True)}
+    limits = {
+        "model_size": (0, math.inf, False),
+        "ratio": (0, 1, False),
+        "accuracy": (0, 1, True),
+        "tokens": (0, math.inf, False),
+        "seed": (-math.inf, math.inf, True),
+    }
     out = {}
     for column, (lo, hi, closed) in limits.items():
         if column not in frame.columns:
             if column in ("tokens", "seed"):
                 continue
-            raise InputError(f"{path}: no column {column!r}; columns are {', '.join(frame.columns)}")
+            raise InputError(
+                f"{path}: no column {column!r}; columns are {', '.join(frame.columns)}"
+            )
         values = []
         for i, raw in enumerate(frame[column]):
             where = f"{path}, line {i + 2}: column {column!r}"

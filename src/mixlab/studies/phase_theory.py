@@ -30,8 +30,14 @@ def fact_groups_from_study(study: dict[str, Any], bits_per_fact: float | None = 
     for g in groups:
         share = g["renderings_per_person"] / total_renderings  # of knowledge renderings, per person
         for attribute, bits in study["bits_per_fact"].items():
-            out.append(FactGroup(count=g["people"], exposure=share * per_token,
-                                 bits=bits_per_fact or bits, name=f"{g['group']}:{attribute}"))
+            out.append(
+                FactGroup(
+                    count=g["people"],
+                    exposure=share * per_token,
+                    bits=bits_per_fact or bits,
+                    name=f"{g['group']}:{attribute}",
+                )
+            )
     return out
 
 
@@ -39,8 +45,11 @@ def uniform_fact_groups(people: int, tokens_per_biography: float, bits_per_fact:
     """Fact groups of a uniform biography set (every person equally often), 5 attributes."""
     from mixlab.studies.phase import fact_bits
 
-    study = {"groups": [{"group": 0, "people": people, "renderings_per_person": 1.0}],
-             "tokens_per_rendering": tokens_per_biography, "bits_per_fact": fact_bits()}
+    study = {
+        "groups": [{"group": 0, "people": people, "renderings_per_person": 1.0}],
+        "tokens_per_rendering": tokens_per_biography,
+        "bits_per_fact": fact_bits(),
+    }
     return fact_groups_from_study(study, bits_per_fact)
 
 
@@ -60,11 +69,14 @@ def read_phase_fit(path: Path) -> dict[str, Any]:
         if not isinstance(table, dict) or not all(
             isinstance(v, dict) and "value" in v for v in table.values()
         ):
-            raise InputError(f"{path}: field {key!r} is not a table of {{size: {{value: ...}}}} "
-                             "(expected PHASE.json from `mixlab phase fit`)")
+            raise InputError(
+                f"{path}: field {key!r} is not a table of {{size: {{value: ...}}}} "
+                "(expected PHASE.json from `mixlab phase fit`)"
+            )
     if "critical_ratio" not in doc:
-        raise InputError(f"{path}: no field 'critical_ratio' "
-                         "(expected PHASE.json from `mixlab phase fit`)")
+        raise InputError(
+            f"{path}: no field 'critical_ratio' (expected PHASE.json from `mixlab phase fit`)"
+        )
     if not isinstance(doc.get("power_law", {}), dict):
         raise InputError(f"{path}: field 'power_law' must be an object")
     return doc
@@ -103,10 +115,13 @@ def predict_from_study(
             web = web_loss_table(db, domains, tag=tag)
     per_size = web.groupby("model_size")["web_loss"].mean()
     if len(per_size) < 3:
-        raise InputError(f"the web-loss law needs web-only runs at >= 3 model sizes, "
-                         f"got {len(per_size)} ({', '.join(f'{s:g}' for s in per_size.index)})")
+        raise InputError(
+            f"the web-loss law needs web-only runs at >= 3 model sizes, "
+            f"got {len(per_size)} ({', '.join(f'{s:g}' for s in per_size.index)})"
+        )
     law = WebCapacityLaw(bits_per_param=bits_per_param).fit(
-        web["model_size"].to_numpy(float), web["web_loss"].to_numpy(float))
+        web["model_size"].to_numpy(float), web["web_loss"].to_numpy(float)
+    )
 
     if info is not None:
         groups = fact_groups_from_study(info, bits_per_fact)
@@ -118,8 +133,11 @@ def predict_from_study(
 
     fitted = read_phase_fit(phase) if phase else None
     if sizes is None:
-        sizes = ([float(s) for s in fitted["critical_ratio"]] if fitted
-                 else [float(s) for s in per_size.index])
+        sizes = (
+            [float(s) for s in fitted["critical_ratio"]]
+            if fitted
+            else [float(s) for s in per_size.index]
+        )
     if ratios is None:
         ratios = [float(r) for r in fitted["critical_size"]] if fitted else []
     crit_ratio = {}
@@ -139,11 +157,17 @@ def predict_from_study(
     curve = [theory.critical_ratio(float(n), threshold) for n in grid]
     finite = [(n, c) for n, c in zip(grid, curve, strict=True) if c is not None]
     # the theory's slope of ln r* on ln N over the asked sizes (or the plotted grid)
-    points = [(s, crit_ratio[format(s, "g")]["theory"]) for s in sizes
-              if crit_ratio[format(s, "g")]["theory"] is not None]
+    points = [
+        (s, crit_ratio[format(s, "g")]["theory"])
+        for s in sizes
+        if crit_ratio[format(s, "g")]["theory"] is not None
+    ]
     points = points if len(points) >= 2 else finite
-    slope = (-float(np.polyfit(np.log([p[0] for p in points]), np.log([p[1] for p in points]), 1)[0])
-             if len(points) >= 2 else None)
+    slope = (
+        -float(np.polyfit(np.log([p[0] for p in points]), np.log([p[1] for p in points]), 1)[0])
+        if len(points) >= 2
+        else None
+    )
     power_law = (fitted or {}).get("power_law", {})
     exponent: dict[str, Any] = {
         "theory": slope,
@@ -162,7 +186,8 @@ def predict_from_study(
         "critical_ratio": crit_ratio,
         "critical_size": crit_size,
         "exponent": exponent,
-        "curve": {"sizes": grid.tolist(),
-                  "critical_ratio": [None if c is None or not math.isfinite(c) else c
-                                     for c in curve]},
+        "curve": {
+            "sizes": grid.tolist(),
+            "critical_ratio": [None if c is None or not math.isfinite(c) else c for c in curve],
+        },
     }

@@ -108,8 +108,10 @@ def _prior(
         vec = np.array([prior.get(d, 0.0) for d in domains])
         bad = [d for d, v in zip(domains, vec, strict=True) if not (np.isfinite(v) and v >= 0)]
         if bad:
-            raise InputError(f"mixtures.prior: share of {bad[0]!r} is {float(prior[bad[0]]):g}; "
-                             "shares must be finite and >= 0")
+            raise InputError(
+                f"mixtures.prior: share of {bad[0]!r} is {float(prior[bad[0]]):g}; "
+                "shares must be finite and >= 0"
+            )
     return vec / vec.sum()
 
 
@@ -129,12 +131,20 @@ def make_plan(
     domains = list(natural)
     mixtures = design_mixtures(sweep.mixtures, domains, natural)
     runs = [
-        expand_run(sweep.base, {d: w for d, w in mixture.items() if w > 0}, model, tokens, seed,
-                   sweep.tags,
-                   f"{origin}: run (mixture {i}, model {model if isinstance(model, str) else 'custom'}"
-                   f", tokens {tokens}, seed {seed})", base_dir)
+        expand_run(
+            sweep.base,
+            {d: w for d, w in mixture.items() if w > 0},
+            model,
+            tokens,
+            seed,
+            sweep.tags,
+            f"{origin}: run (mixture {i}, model {model if isinstance(model, str) else 'custom'}"
+            f", tokens {tokens}, seed {seed})",
+            base_dir,
+        )
         for (i, mixture), model, tokens, seed in itertools.product(
-            enumerate(mixtures), sweep.models, sweep.tokens, sweep.seeds)
+            enumerate(mixtures), sweep.models, sweep.tokens, sweep.seeds
+        )
     ]
     check_unique_runs(runs, origin, sweep, mixtures)
     return runs
@@ -159,9 +169,15 @@ def expand_run(
     """One run of a plan: `base` fields at one point of the axes (mixture, model, tokens,
     seed), tags appended to the base's.  The one expander of sweeps and studies; `fields`
     override base fields (a study's probes)."""
-    doc = {**base, **fields, "mixture": dict(mixture), "model": model_spec(model),
-           "tokens": tokens, "seed": seed,
-           "tags": list(dict.fromkeys([*base.get("tags", []), *tags]))}
+    doc = {
+        **base,
+        **fields,
+        "mixture": dict(mixture),
+        "model": model_spec(model),
+        "tokens": tokens,
+        "seed": seed,
+        "tags": list(dict.fromkeys([*base.get("tags", []), *tags])),
+    }
     return parse_train_config(doc, origin, base_dir)
 
 
@@ -220,8 +236,10 @@ def load_plan(path: str | Path) -> list[TrainConfig]:
     path = Path(path)
     doc = read_json(path, expect=dict, what="a plan from `mixlab sweep plan`")
     if doc.get("version") != PLAN_VERSION or not isinstance(doc.get("runs"), list):
-        raise InputError(f"{path}: not a mixlab plan (version {PLAN_VERSION}, with a list of "
-                         "runs); write one with `mixlab sweep plan`")
+        raise InputError(
+            f"{path}: not a mixlab plan (version {PLAN_VERSION}, with a list of "
+            "runs); write one with `mixlab sweep plan`"
+        )
     runs = []
     for i, run in enumerate(doc.get("runs", [])):
         try:

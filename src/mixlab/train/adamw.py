@@ -13,17 +13,34 @@ from typing import Any
 import torch
 
 # what torch.optim.AdamW keeps in each param group besides lr, betas, eps and weight_decay
-TORCH_GROUP_KEYS = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
-                    "differentiable": False, "fused": False, "decoupled_weight_decay": True}
+TORCH_GROUP_KEYS = {
+    "amsgrad": False,
+    "maximize": False,
+    "foreach": None,
+    "capturable": False,
+    "differentiable": False,
+    "fused": False,
+    "decoupled_weight_decay": True,
+}
 
 
 class AdamW:
     """Decoupled weight decay Adam over parameter groups (dicts with "params", "weight_decay")."""
 
-    def __init__(self, groups: list[dict[str, Any]], lr: float, betas: tuple[float, float],
-                 eps: float):
-        self.param_groups = [{"lr": lr, "betas": betas, "eps": eps, **TORCH_GROUP_KEYS, **g,
-                              "params": list(g["params"])} for g in groups]
+    def __init__(
+        self, groups: list[dict[str, Any]], lr: float, betas: tuple[float, float], eps: float
+    ):
+        self.param_groups = [
+            {
+                "lr": lr,
+                "betas": betas,
+                "eps": eps,
+                **TORCH_GROUP_KEYS,
+                **g,
+                "params": list(g["params"]),
+            }
+            for g in groups
+        ]
         self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
 
     @torch.no_grad()
@@ -75,7 +92,8 @@ class AdamW:
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         params = [p for g in self.param_groups for p in g["params"]]
         if [len(g["params"]) for g in saved["param_groups"]] != [
-                len(g["params"]) for g in self.param_groups]:
+            len(g["params"]) for g in self.param_groups
+        ]:
             raise ValueError("optimizer state does not match the model's parameter groups")
         ids = [i for g in saved["param_groups"] for i in g["params"]]
         for group, old in zip(self.param_groups, saved["param_groups"], strict=True):
@@ -84,6 +102,8 @@ class AdamW:
         for i, p in zip(ids, params, strict=True):
             if i in saved["state"]:
                 s = saved["state"][i]
-                self.state[p] = {"step": s["step"].to(torch.float32).clone(),
-                                 "exp_avg": s["exp_avg"].to(p).clone(),
-                                 "exp_avg_sq": s["exp_avg_sq"].to(p).clone()}
+                self.state[p] = {
+                    "step": s["step"].to(torch.float32).clone(),
+                    "exp_avg": s["exp_avg"].to(p).clone(),
+                    "exp_avg_sq": s["exp_avg_sq"].to(p).clone(),
+                }

@@ -50,8 +50,10 @@ class ModelSpec(BaseModel):
         """The model for a tokenizer's vocabulary, padded up to a multiple of vocab_multiple."""
         if self.vocab_size is not None:
             if self.vocab_size < vocab_size:
-                raise InputError(f"model.vocab_size {self.vocab_size} is smaller than the "
-                                 f"tokenizer's vocabulary ({vocab_size})")
+                raise InputError(
+                    f"model.vocab_size {self.vocab_size} is smaller than the "
+                    f"tokenizer's vocabulary ({vocab_size})"
+                )
             vocab_size = self.vocab_size
         vocab_size = -(-vocab_size // self.vocab_multiple) * self.vocab_multiple
         extra = dict(mlp=self.mlp, tie_embeddings=self.tie_embeddings)
@@ -59,8 +61,14 @@ class ModelSpec(BaseModel):
             cfg = preset(self.preset, vocab_size, seq_len, **extra)
             shape = {k: v for k in ("n_layer", "n_head", "n_embd") if (v := getattr(self, k))}
             return cfg.model_copy(update=shape) if shape else cfg
-        return ModelConfig(vocab_size=vocab_size, seq_len=seq_len, n_layer=self.n_layer,
-                           n_head=self.n_head, n_embd=self.n_embd, **extra)
+        return ModelConfig(
+            vocab_size=vocab_size,
+            seq_len=seq_len,
+            n_layer=self.n_layer,
+            n_head=self.n_head,
+            n_embd=self.n_embd,
+            **extra,
+        )
 
 
 class OptimizerConfig(BaseModel):
@@ -89,11 +97,14 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     every: int | None = Field(
-        default=None, gt=0, description="steps between evaluations; unset: log-spaced `points`")
+        default=None, gt=0, description="steps between evaluations; unset: log-spaced `points`"
+    )
     every_tokens: int | None = Field(
-        default=None, gt=0, description="tokens between evaluations (when `every` is unset)")
+        default=None, gt=0, description="tokens between evaluations (when `every` is unset)"
+    )
     points: int = Field(
-        default=8, ge=0, description="evaluations log-spaced in tokens from the warm-up's end")
+        default=8, ge=0, description="evaluations log-spaced in tokens from the warm-up's end"
+    )
     decode_cache: bool = Field(default=True, description="probe decoding with a KV cache")
     max_sequences: int = Field(default=64, gt=0, description="validation sequences per domain")
     batch_size: int = Field(default=32, gt=0)
@@ -125,12 +136,15 @@ class OnlineConfig(BaseModel):
     floor: float = Field(default=0.0, ge=0, lt=1, description="minimum weight per domain")
     delta: float = Field(default=0.5, gt=0, le=1, description="aioli: probe perturbation")
     exploit_windows: int = Field(
-        default=0, ge=0, description="aioli: windows at the current mixture after each round's "
-                                     "probe windows")
+        default=0,
+        ge=0,
+        description="aioli: windows at the current mixture after each round's probe windows",
+    )
     normalize: bool = Field(default=True, description="aioli: rescale A to sum 1 before a step")
     reference_run: str | None = Field(default=None, description="doremi: a finished run's id")
     reference_losses: dict[str, float] | None = Field(
-        default=None, description="doremi: reference loss per domain, instead of a run")
+        default=None, description="doremi: reference loss per domain, instead of a run"
+    )
 
     @model_validator(mode="after")
     def _reference(self) -> OnlineConfig:
@@ -162,12 +176,15 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: str = "auto"
     cpu_threads: int | None = Field(
-        default=None, gt=0, description="CPU threads; default 1 for models under 2M parameters")
+        default=None, gt=0, description="CPU threads; default 1 for models under 2M parameters"
+    )
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     compile: Literal["auto", "on", "off"] = "auto"
     compile_mode: Literal["auto", "default", "reduce-overhead", "max-autotune-no-cudagraphs"] = (
-        Field(default="auto", description="auto: CUDA graphs on one GPU (static shapes), else "
-                                          "default"))
+        Field(
+            default="auto", description="auto: CUDA graphs on one GPU (static shapes), else default"
+        )
+    )
     online: OnlineConfig | None = None
     run_id: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -199,18 +216,22 @@ class TrainConfig(BaseModel):
         def fix(p: Path | None) -> Path | None:
             return p if p is None or p.is_absolute() else base / p
 
-        return self.model_copy(update={
-            "data": fix(self.data),
-            "eval": self.eval.model_copy(update={
-                "probes": {k: fix(v) for k, v in self.eval.probes.items()}}),
-            "checkpoint": self.checkpoint.model_copy(update={
-                "dir": fix(self.checkpoint.dir)}),
-        })
+        return self.model_copy(
+            update={
+                "data": fix(self.data),
+                "eval": self.eval.model_copy(
+                    update={"probes": {k: fix(v) for k, v in self.eval.probes.items()}}
+                ),
+                "checkpoint": self.checkpoint.model_copy(update={"dir": fix(self.checkpoint.dir)}),
+            }
+        )
 
     def fingerprint(self) -> str:
         """A short hash of every setting that changes the run's numbers."""
-        payload = self.model_dump(mode="json", exclude={
-            "run_id", "tags", "checkpoint", "device", "cpu_threads", "compile_mode"})
+        payload = self.model_dump(
+            mode="json",
+            exclude={"run_id", "tags", "checkpoint", "device", "cpu_threads", "compile_mode"},
+        )
         del payload["eval"]["decode_cache"]  # the same greedy tokens either way
         if payload.get("online") is None:  # added later: static runs keep their ids
             payload.pop("online", None)
@@ -226,7 +247,9 @@ class TrainConfig(BaseModel):
 
 def parse_train_config(data: Any, origin: str = "config", base: Path | None = None) -> TrainConfig:
     if not isinstance(data, dict):
-        raise InputError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
+        raise InputError(
+            f"{origin}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         config = TrainConfig.model_validate(data)
     except ValidationError as error:
@@ -244,11 +267,14 @@ def check_device(cfg: TrainConfig, origin: str = "config") -> None:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise InputError(f"{origin}: device: {cfg.device!r}, but this machine has no CUDA "
-                             "device (use auto or cpu)")
+            raise InputError(
+                f"{origin}: device: {cfg.device!r}, but this machine has no CUDA "
+                "device (use auto or cpu)"
+            )
         if device.index is not None and device.index >= count:
-            raise InputError(f"{origin}: device: {cfg.device!r}, but this machine has "
-                             f"{count} CUDA device(s)")
+            raise InputError(
+                f"{origin}: device: {cfg.device!r}, but this machine has {count} CUDA device(s)"
+            )
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise InputError(f"{origin}: device: {cfg.device!r}, but MPS is not available here")
 

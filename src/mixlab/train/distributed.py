@@ -25,8 +25,10 @@ def spawn_local(cfg: TrainConfig, world: int, store_path: str | Path | None) -> 
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     store = None if store_path is None else str(store_path)
-    procs = [ctx.Process(target=_rank_main, args=(r, world, port, cfg.model_dump_json(), store))
-             for r in range(world)]
+    procs = [
+        ctx.Process(target=_rank_main, args=(r, world, port, cfg.model_dump_json(), store))
+        for r in range(world)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -37,8 +39,13 @@ def spawn_local(cfg: TrainConfig, world: int, store_path: str | Path | None) -> 
 
 
 def _rank_main(rank: int, world: int, port: int, cfg_json: str, store_path: str | None) -> None:
-    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        WORLD_SIZE=str(world),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     from mixlab.train.loop import train
 
     cfg = TrainConfig.model_validate_json(cfg_json)

@@ -25,7 +25,9 @@ class EncodedProbe:
     new_tokens: int
 
 
-def load_probes(path: Path, tokenizer: TextTokenizer, limit: int | None = None) -> list[EncodedProbe]:
+def load_probes(
+    path: Path, tokenizer: TextTokenizer, limit: int | None = None
+) -> list[EncodedProbe]:
     """Read a probe file (JSONL: prompt, answer, optional target / answer_marker)."""
     probes = read_probes(path)[:limit]
     if not probes:
@@ -84,7 +86,10 @@ def bits_per_byte(loss_nats: float, bytes_per_tok: float) -> float:
 
 @torch.no_grad()
 def text_code_bits(
-    model: torch.nn.Module, tokens: np.ndarray, seq_len: int, device: torch.device,
+    model: torch.nn.Module,
+    tokens: np.ndarray,
+    seq_len: int,
+    device: torch.device,
     batch_size: int = 32,
 ) -> tuple[float, int]:
     """Bits the model (as it is now) needs to encode a token stream, in windows of seq_len.

@@ -86,15 +86,20 @@ def resolve_setup(cfg: TrainConfig) -> Setup:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if cfg.device == "auto":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) \
-            if torch.cuda.is_available() else torch.device("cpu")
+        device = (
+            torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            if torch.cuda.is_available()
+            else torch.device("cpu")
+        )
     else:
         device = torch.device(cfg.device)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(
-        cfg.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32)
+        cfg.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32
+    )
     # auto: on GPU; on CPU only in a sweep worker of many steps, where the cost is amortised
     use_compile = cfg.compile == "on" or (
-        cfg.compile == "auto" and (device.type == "cuda" or compile_cpu_by_default()))
+        cfg.compile == "auto" and (device.type == "cuda" or compile_cpu_by_default())
+    )
     return Setup(device, dtype, use_compile, rank, world)
 
 
@@ -117,8 +122,14 @@ class Trainer:
         self.global_batch = cfg.batch_size * cfg.grad_accum * setup.world
         self.total_steps = max(1, cfg.tokens // (self.global_batch * cfg.seq_len))
         self.sampler = MixtureSampler.from_prepared(
-            self.data, self.schedule, cfg.seq_len, batch_size=cfg.batch_size * setup.world,
-            seed=cfg.seed, budget_tokens=cfg.tokens, max_epochs=cfg.max_epochs)
+            self.data,
+            self.schedule,
+            cfg.seq_len,
+            batch_size=cfg.batch_size * setup.world,
+            seed=cfg.seed,
+            budget_tokens=cfg.tokens,
+            max_epochs=cfg.max_epochs,
+        )
         self.sampler.check(cfg.tokens)  # an impossible mixture fails here
         torch.manual_seed(cfg.seed)
         self.model_cfg = cfg.model.build(self.tokenizer.vocab_size, cfg.seq_len)
@@ -130,40 +141,59 @@ class Trainer:
         decay = [p for p in self.model.parameters() if p.ndim >= 2]
         no_decay = [p for p in self.model.parameters() if p.ndim < 2]
         o = cfg.optimizer
-        groups = [{"params": decay, "weight_decay": o.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
+        groups = [
+            {"params": decay, "weight_decay": o.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         if setup.device.type == "cpu":  # the same numbers, without importing torch._dynamo
             self.optimizer = AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
         else:
-            self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2),
-                                               eps=o.eps, fused=setup.device.type == "cuda")
+            self.optimizer = torch.optim.AdamW(
+                groups,
+                lr=o.lr,
+                betas=(o.beta1, o.beta2),
+                eps=o.eps,
+                fused=setup.device.type == "cuda",
+            )
         self.forward = self.ddp = self.model
         if setup.world > 1:
             self.forward = self.ddp = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[setup.device.index] if setup.device.type == "cuda" else None)
+                self.model, device_ids=[setup.device.index] if setup.device.type == "cuda" else None
+            )
         if setup.compile:
             self.forward = torch.compile(self.forward, mode=compile_mode(cfg, setup))
-        self.autocast = (torch.autocast(setup.device.type, dtype=setup.dtype)
-                         if setup.dtype != torch.float32 else nullcontext())
-        self.val = validation_batches(self.data.validation_tokens(), cfg.seq_len,
-                                      cfg.eval.batch_size, cfg.eval.max_sequences)
+        self.autocast = (
+            torch.autocast(setup.device.type, dtype=setup.dtype)
+            if setup.dtype != torch.float32
+            else nullcontext()
+        )
+        self.val = validation_batches(
+            self.data.validation_tokens(), cfg.seq_len, cfg.eval.batch_size, cfg.eval.max_sequences
+        )
         self.bytes_per_token = bytes_per_token(self.tokenizer, self.val)
-        self.probes = {name: load_probes(path, self.tokenizer, cfg.eval.max_probes)
-                       for name, path in cfg.eval.probes.items()}
+        self.probes = {
+            name: load_probes(path, self.tokenizer, cfg.eval.max_probes)
+            for name, path in cfg.eval.probes.items()
+        }
         self.step_no = 0
         self.mixer = None  # an online mixer (start_online), None for a fixed schedule
         self.mix_history: list[MixPoint] = []  # the sampled mixtures in force, by step
-        self.code_bits = torch.zeros(len(self.sampler.domains), dtype=torch.float64,
-                                     device=setup.device)
+        self.code_bits = torch.zeros(
+            len(self.sampler.domains), dtype=torch.float64, device=setup.device
+        )
         self.code_tokens = np.zeros(len(self.sampler.domains), dtype=np.int64)
         self.evaluations: list[Evaluation] = []  # made so far: checkpointed with the state
         self.diverge_at = 2.0 * math.log(self.tokenizer.vocab_size)
         self.pending: list[torch.Tensor] = []  # step losses not yet read (no host sync)
         e = cfg.eval
         self.eval_steps = evaluation_steps(
-            self.total_steps, self.global_batch * cfg.seq_len, every=e.every,
-            every_tokens=e.every_tokens, points=e.points,
-            warmup_steps=int(cfg.lr_schedule.warmup * self.total_steps))
+            self.total_steps,
+            self.global_batch * cfg.seq_len,
+            every=e.every,
+            every_tokens=e.every_tokens,
+            points=e.points,
+            warmup_steps=int(cfg.lr_schedule.warmup * self.total_steps),
+        )
 
     @property
     def tokens_seen(self) -> int:
@@ -198,7 +228,7 @@ class Trainer:
             batch, domains = self._micro_batch()
             x, y = batch[:, :-1], batch[:, 1:]
             sync = micro == self.cfg.grad_accum - 1 or self.setup.world == 1
-            with (nullcontext() if sync else self.ddp.no_sync()), self.autocast:
+            with nullcontext() if sync else self.ddp.no_sync(), self.autocast:
                 _, per_token = self.forward(x, y, reduction="none")
             loss = per_token.mean()
             (loss / self.cfg.grad_accum).backward()
@@ -218,18 +248,25 @@ class Trainer:
     def start_online(self, reference: ReferenceLosses | None) -> None:
         """Let `cfg.online`'s mixer drive the sampler, starting from the static mixture."""
         if not isinstance(self.schedule, StaticSchedule):
-            raise InputError(f"online: needs a static mixture to start from, not a "
-                             f"{self.schedule.kind} schedule (field mixture)")
+            raise InputError(
+                f"online: needs a static mixture to start from, not a "
+                f"{self.schedule.kind} schedule (field mixture)"
+            )
         if self.cfg.max_epochs is not None:  # the caps hold for a fixed schedule only, so far
-            raise InputError("online: max_epochs caps are not yet enforced on a mixture that "
-                             "changes during training; unset max_epochs (field online)")
+            raise InputError(
+                "online: max_epochs caps are not yet enforced on a mixture that "
+                "changes during training; unset max_epochs (field online)"
+            )
         prior = {d: self.schedule.weights[d] for d in self.schedule.domains()}
         self.mixer = build_mixer(self.cfg.online, prior, reference)
         self.mix_history = [MixPoint(0, self.mixer.weights())]
 
     def online_due(self) -> bool:
-        return (self.mixer is not None and self.step_no < self.total_steps
-                and self.step_no % self.cfg.online.every_steps == 0)
+        return (
+            self.mixer is not None
+            and self.step_no < self.total_steps
+            and self.step_no % self.cfg.online.every_steps == 0
+        )
 
     def update_mixture(self) -> list[Evaluation]:
         """Give the mixer this step's validation losses; sample by its new mixture from here.
@@ -245,18 +282,31 @@ class Trainer:
         else:
             self.mix_history.append(MixPoint(self.step_no, weights))
         self._follow_history()
-        return [Evaluation(step=self.step_no, tokens=float(self.tokens_seen),
-                           metric=f"mix_weight/{d}", value=w) for d, w in weights.items()]
+        return [
+            Evaluation(
+                step=self.step_no, tokens=float(self.tokens_seen), metric=f"mix_weight/{d}", value=w
+            )
+            for d, w in weights.items()
+        ]
 
     def _follow_history(self) -> None:
-        self.sampler.set_schedule(history_schedule(
-            self.mix_history, self.global_batch * self.cfg.seq_len, self.cfg.tokens))
+        self.sampler.set_schedule(
+            history_schedule(
+                self.mix_history, self.global_batch * self.cfg.seq_len, self.cfg.tokens
+            )
+        )
 
     def averaged_mixture(self) -> list[Evaluation]:
         """The online mixer's output mixture (weights averaged over its updates)."""
-        return [Evaluation(step=self.step_no, tokens=float(self.tokens_seen),
-                           metric=f"mix_weight_avg/{d}", value=w)
-                for d, w in self.mixer.averaged_weights().items()]
+        return [
+            Evaluation(
+                step=self.step_no,
+                tokens=float(self.tokens_seen),
+                metric=f"mix_weight_avg/{d}",
+                value=w,
+            )
+            for d, w in self.mixer.averaged_weights().items()
+        ]
 
     def check_divergence(self, mean: float, step: int | None = None) -> None:
         """Raise TrainingDiverged if a step's mean training loss is NaN/inf or blew up."""
@@ -278,20 +328,28 @@ class Trainer:
         dom = torch.from_numpy(np.ascontiguousarray(domains[rows], dtype=np.int64))
         if self.setup.device.type == "cuda":  # page-locked, copied while the GPU works
             batch, dom = batch.pin_memory(), dom.pin_memory()
-        return (batch.to(self.setup.device, non_blocking=True),
-                dom.to(self.setup.device, non_blocking=True))
+        return (
+            batch.to(self.setup.device, non_blocking=True),
+            dom.to(self.setup.device, non_blocking=True),
+        )
 
     def evaluate(self, train_loss: float | None, code: np.ndarray) -> list[Evaluation]:
         """Validation loss and bits per byte per domain, probes, code length, at this step."""
         values: dict[str, float] = {}
-        for domain, loss in domain_losses(self.model, self.val, self.setup.device,
-                                          self.autocast).items():
+        for domain, loss in domain_losses(
+            self.model, self.val, self.setup.device, self.autocast
+        ).items():
             values[f"val_loss/{domain}"] = loss
             values[f"val_bpb/{domain}"] = bits_per_byte(loss, self.bytes_per_token[domain])
         for name, probes in self.probes.items():
-            for key, acc in probe_accuracy(self.model, probes, self.tokenizer, self.setup.device,
-                                           autocast=self.autocast,
-                                           use_cache=self.cfg.eval.decode_cache).items():
+            for key, acc in probe_accuracy(
+                self.model,
+                probes,
+                self.tokenizer,
+                self.setup.device,
+                autocast=self.autocast,
+                use_cache=self.cfg.eval.decode_cache,
+            ).items():
                 values[f"probe/{name}/{key}" if key else f"probe/{name}"] = acc
         values["code_length_bits"] = float(code.sum())
         for i, domain in enumerate(self.sampler.domains):
@@ -300,11 +358,15 @@ class Trainer:
                 values[f"code_tokens/{domain}"] = float(self.code_tokens[i])
                 if domain in self.bytes_per_token:  # bits per raw byte, at the held-out bytes/token
                     values[f"code_bpb/{domain}"] = float(code[i]) / (
-                        self.code_tokens[i] * self.bytes_per_token[domain])
+                        self.code_tokens[i] * self.bytes_per_token[domain]
+                    )
         if train_loss is not None:
             values["train_loss"] = train_loss
-        evals = [Evaluation(step=self.step_no, tokens=float(self.tokens_seen), metric=k, value=v)
-                 for k, v in values.items() if math.isfinite(v)]
+        evals = [
+            Evaluation(step=self.step_no, tokens=float(self.tokens_seen), metric=k, value=v)
+            for k, v in values.items()
+            if math.isfinite(v)
+        ]
         self.evaluations.extend(evals)  # checkpointed with the state
         return evals
 
@@ -327,9 +389,14 @@ class Trainer:
             "code_tokens": torch.from_numpy(self.code_tokens.copy()),
             "evaluations": [e.model_dump() for e in self.evaluations],
             "rng": rng_state(),
-            **({"mixer": self.mixer.state_dict(),
-                "mix_history": [(m.step, m.weights) for m in self.mix_history]}
-               if self.mixer is not None else {}),
+            **(
+                {
+                    "mixer": self.mixer.state_dict(),
+                    "mix_history": [(m.step, m.weights) for m in self.mix_history],
+                }
+                if self.mixer is not None
+                else {}
+            ),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -380,8 +447,11 @@ def train(
     try:
         trainer = Trainer(cfg, setup)
         if cfg.online is not None:
-            reference = (reference_losses(cfg, store, trainer.schedule.domains())
-                         if cfg.online.method == "doremi" else None)
+            reference = (
+                reference_losses(cfg, store, trainer.schedule.domains())
+                if cfg.online.method == "doremi"
+                else None
+            )
             trainer.start_online(reference)
     except Exception as e:
         if lead and store is not None:  # a sweep must see this run failed, not missing
@@ -390,9 +460,14 @@ def train(
     ckpt_path = checkpoint_path(cfg)
     if resume and ckpt_path is not None and ckpt_path.exists():
         trainer.restore(load_checkpoint(ckpt_path, cfg.fingerprint()))
-    record = start_record(cfg, trainer, store, replace_done=force) if lead and store is not None else None
+    record = (
+        start_record(cfg, trainer, store, replace_done=force)
+        if lead and store is not None
+        else None
+    )
     start = time.perf_counter()
     start_tokens = trainer.tokens_seen
+
     def evaluate(train_loss: float | None) -> list[Evaluation]:
         code = trainer.code_length()
         evals = trainer.evaluate(train_loss, code) if lead else []
@@ -426,30 +501,45 @@ def train(
                     save_checkpoint(ckpt_path, trainer.state())
                 if on_progress is not None and lead:
                     elapsed = max(time.perf_counter() - start, 1e-9)
-                    on_progress(Progress(
-                        trainer.step_no, trainer.total_steps, trainer.tokens_seen, loss,
-                        (trainer.tokens_seen - start_tokens) / elapsed,
-                        {e.metric: e.value for e in evals}))
+                    on_progress(
+                        Progress(
+                            trainer.step_no,
+                            trainer.total_steps,
+                            trainer.tokens_seen,
+                            loss,
+                            (trainer.tokens_seen - start_tokens) / elapsed,
+                            {e.metric: e.value for e in evals},
+                        )
+                    )
             if stop_after is not None and trainer.step_no >= stop_after and not done:
                 return store.get(cfg.id) if record is not None else None
     except BaseException as e:
         if record is not None:
-            reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
-            store.set_status(cfg.id, "failed", error=reason, tokens=float(trainer.tokens_seen),
-                             wall_time=time.perf_counter() - start)
+            reason = (
+                "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+            )
+            store.set_status(
+                cfg.id,
+                "failed",
+                error=reason,
+                tokens=float(trainer.tokens_seen),
+                wall_time=time.perf_counter() - start,
+            )
         raise
     if record is None:
         return None
     if trainer.mixer is not None:  # the record shows the schedule the run really followed
         store.add_evaluations(cfg.id, trainer.averaged_mixture())
         store.put(online_record(store.get(cfg.id), trainer))
-    store.set_status(cfg.id, "done", tokens=float(trainer.tokens_seen),
-                     wall_time=time.perf_counter() - start)
+    store.set_status(
+        cfg.id, "done", tokens=float(trainer.tokens_seen), wall_time=time.perf_counter() - start
+    )
     return store.get(cfg.id)
 
 
-def reference_losses(cfg: TrainConfig, store: RunStore | None,
-                     domains: list[str]) -> ReferenceLosses:
+def reference_losses(
+    cfg: TrainConfig, store: RunStore | None, domains: list[str]
+) -> ReferenceLosses:
     """DoReMi's reference: numbers from the config, or a finished run's validation curves."""
     online = cfg.online
     if online.reference_losses is not None:
@@ -461,8 +551,9 @@ def reference_losses(cfg: TrainConfig, store: RunStore | None,
         raise InputError(f"online.reference_run: no run {online.reference_run!r} in the store")
     record = store.get(online.reference_run)
     if record.status != "done":
-        raise InputError(f"online.reference_run: run {online.reference_run!r} is "
-                         f"{record.status}, not done")
+        raise InputError(
+            f"online.reference_run: run {online.reference_run!r} is {record.status}, not done"
+        )
     return ReferenceLosses.from_record(record, domains)
 
 
@@ -479,8 +570,9 @@ def start_record(
     `replace_done=False` refuses (DoneRunError) to replace a run recorded as done.
     """
     record = _record(cfg, trainer)
-    store.put(record.model_copy(update={"evaluations": trainer.evaluations}),
-              replace_done=replace_done)
+    store.put(
+        record.model_copy(update={"evaluations": trainer.evaluations}), replace_done=replace_done
+    )
     return record
 
 
@@ -498,14 +590,25 @@ def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
         tokens=float(trainer.tokens_seen),
         flops=float(m.flops_per_token()) * trainer.total_steps * trainer.global_batch * cfg.seq_len,
         seed=cfg.seed,
-        schedule={"mixture": mixture, "lr": cfg.lr_schedule.model_dump(),
-                  "optimizer": cfg.optimizer.model_dump(), "batch_size": cfg.batch_size,
-                  "grad_accum": cfg.grad_accum, "seq_len": cfg.seq_len,
-                  "world_size": trainer.setup.world, "steps": trainer.total_steps,
-                  "data": str(cfg.data), "fingerprint": cfg.fingerprint()},
+        schedule={
+            "mixture": mixture,
+            "lr": cfg.lr_schedule.model_dump(),
+            "optimizer": cfg.optimizer.model_dump(),
+            "batch_size": cfg.batch_size,
+            "grad_accum": cfg.grad_accum,
+            "seq_len": cfg.seq_len,
+            "world_size": trainer.setup.world,
+            "steps": trainer.total_steps,
+            "data": str(cfg.data),
+            "fingerprint": cfg.fingerprint(),
+        },
         host=socket.gethostname(),
-        versions={"mixlab": mixlab.__version__, "torch": torch.__version__,
-                  "python": platform.python_version(), "device": str(trainer.setup.device)},
+        versions={
+            "mixlab": mixlab.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": str(trainer.setup.device),
+        },
         status="running",
         source="mixlab train",
     )
@@ -514,12 +617,17 @@ def _record(cfg: TrainConfig, trainer: Trainer) -> RunRecord:
 def online_record(record: RunRecord, trainer: Trainer) -> RunRecord:
     """An online run's record: its realised token shares as the mixture (as for any schedule),
     the sequence of mixtures it sampled by as its schedule, and the online settings."""
-    followed = history_schedule(trainer.mix_history, trainer.global_batch * trainer.cfg.seq_len,
-                                trainer.cfg.tokens)
-    schedule = {**(record.schedule or {}), "mixture": followed.model_dump(mode="json"),
-                "online": trainer.cfg.online.model_dump(mode="json")}
-    return record.model_copy(update={
-        "mixture": average_mixture(followed, trainer.sampler.domains), "schedule": schedule})
+    followed = history_schedule(
+        trainer.mix_history, trainer.global_batch * trainer.cfg.seq_len, trainer.cfg.tokens
+    )
+    schedule = {
+        **(record.schedule or {}),
+        "mixture": followed.model_dump(mode="json"),
+        "online": trainer.cfg.online.model_dump(mode="json"),
+    }
+    return record.model_copy(
+        update={"mixture": average_mixture(followed, trainer.sampler.domains), "schedule": schedule}
+    )
 
 
 def average_mixture(schedule, domains: list[str]) -> dict[str, float]:
@@ -536,9 +644,14 @@ def failure_record(cfg: TrainConfig, error: str | None) -> RunRecord | None:
     except Exception:  # noqa: BLE001 - without a mixture there is no run record to write
         return None
     return RunRecord(
-        id=cfg.id, tags=cfg.tags, mixture=average_mixture(schedule, schedule.domains()),
-        seed=cfg.seed, status="failed", error=error,
-        host=socket.gethostname(), source="mixlab train",
+        id=cfg.id,
+        tags=cfg.tags,
+        mixture=average_mixture(schedule, schedule.domains()),
+        seed=cfg.seed,
+        status="failed",
+        error=error,
+        host=socket.gethostname(),
+        source="mixlab train",
         schedule={"mixture": schedule.model_dump(mode="json"), "fingerprint": cfg.fingerprint()},
     )
 

@@ -18,7 +18,9 @@ def lr_at(step: int, total_steps: int, peak: float, cfg: LRScheduleConfig) -> fl
     if cfg.kind == "cosine":
         progress = (step - warmup) / max(1, total_steps - warmup)
         return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    decay_start = total_steps - int(round(cfg.decay * total_steps))  # WSD: stable, then linear decay
+    decay_start = total_steps - int(
+        round(cfg.decay * total_steps)
+    )  # WSD: stable, then linear decay
     if step < max(decay_start, warmup):
         return peak
     progress = (step - decay_start) / max(1, total_steps - decay_start)

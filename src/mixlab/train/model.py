@@ -101,8 +101,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-        cache: KVCache | None = None, layer: int = 0,
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
     ) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).unbind(dim=2)
@@ -170,8 +174,12 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-        cache: KVCache | None = None, layer: int = 0,
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
     ) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), cos, sin, cache, layer)
         return x + self.mlp(self.norm2(x))
@@ -202,7 +210,10 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, std=self.cfg.init_std)
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean",
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        reduction: str = "mean",
         cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """With a `cache`, `idx` continues the cached positions and only the last position's
@@ -210,7 +221,9 @@ class GPT(nn.Module):
         T = idx.shape[1]
         start = cache.pos if cache is not None else 0
         if start + T > self.cfg.seq_len:
-            raise ValueError(f"sequence of {start + T} tokens is longer than seq_len {self.cfg.seq_len}")
+            raise ValueError(
+                f"sequence of {start + T} tokens is longer than seq_len {self.cfg.seq_len}"
+            )
         x = self.embed(idx)
         cos, sin = self.cos[start : start + T], self.sin[start : start + T]
         for i, block in enumerate(self.blocks):
@@ -228,7 +241,10 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate_greedy(
-        self, idx: torch.Tensor, max_new_tokens: int, lengths: torch.Tensor | None = None,
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        lengths: torch.Tensor | None = None,
         use_cache: bool = True,
     ) -> torch.Tensor:
         """Append `max_new_tokens` argmax tokens to each row of `idx` (exact-match probes).

@@ -191,8 +191,10 @@ def train_population(
             continue
         try:
             if cfg.online is not None:  # the batched step has no per-member mixer (yet)
-                raise InputError("online: a run with online mixing trains alone, not in a "
-                                 "population (--population off)")
+                raise InputError(
+                    "online: a run with online mixing trains alone, not in a "
+                    "population (--population off)"
+                )
             trainer = Trainer(cfg, setup)
             path = checkpoint_path(cfg)
             if resume and path is not None and path.exists():

@@ -21,12 +21,17 @@ def chinchilla_model() -> CurveModel:
     def jac(th, X):
         E, A, B, a, b = th
         n_a, d_b = X[:, 0] ** -a, X[:, 1] ** -b
-        return np.column_stack([
-            np.ones(len(X)), n_a, d_b, -A * n_a * np.log(X[:, 0]), -B * d_b * np.log(X[:, 1])
-        ])
+        return np.column_stack(
+            [np.ones(len(X)), n_a, d_b, -A * n_a * np.log(X[:, 0]), -B * d_b * np.log(X[:, 1])]
+        )
 
-    params = [ParamSpec("E", "log"), ParamSpec("A", "log"), ParamSpec("B", "log"),
-              ParamSpec("alpha", lower=0.0, upper=2.0), ParamSpec("beta", lower=0.0, upper=2.0)]
+    params = [
+        ParamSpec("E", "log"),
+        ParamSpec("A", "log"),
+        ParamSpec("B", "log"),
+        ParamSpec("alpha", lower=0.0, upper=2.0),
+        ParamSpec("beta", lower=0.0, upper=2.0),
+    ]
     return CurveModel(params, predict, jac)
 
 
@@ -49,10 +54,17 @@ def test_chinchilla_fit_in_a_few_lines_recovers_parameters(rng):
     X = np.column_stack([N, D])
     truth = np.array([1.8, 480.0, 2000.0, 0.35, 0.37])
     y = model.predict(truth, X) * np.exp(rng.normal(0, 1e-3, 150))
-    starts = grid_starts(model, {"E": [1.0, 2.0], "A": [100.0, 1000.0], "B": [100.0, 5000.0],
-                                 "alpha": [0.2, 0.5], "beta": [0.2, 0.5]})
-    res = fit_model(model, X, y, starts=starts, loss=Huber(1e-3), residual="log",
-                    method="lbfgs")
+    starts = grid_starts(
+        model,
+        {
+            "E": [1.0, 2.0],
+            "A": [100.0, 1000.0],
+            "B": [100.0, 5000.0],
+            "alpha": [0.2, 0.5],
+            "beta": [0.2, 0.5],
+        },
+    )
+    res = fit_model(model, X, y, starts=starts, loss=Huber(1e-3), residual="log", method="lbfgs")
     assert res.n_starts == 32
     np.testing.assert_allclose(res.params[[0, 3, 4]], truth[[0, 3, 4]], rtol=0.05)
     assert res.r2 > 0.99
@@ -60,8 +72,9 @@ def test_chinchilla_fit_in_a_few_lines_recovers_parameters(rng):
 
 @pytest.mark.parametrize("method", ["lbfgs", "trf"])
 def test_methods_agree_and_are_deterministic(rng, method):
-    model = CurveModel([ParamSpec("a"), ParamSpec("b", "log")],
-                       lambda th, X: th[0] + th[1] * X[:, 0])
+    model = CurveModel(
+        [ParamSpec("a"), ParamSpec("b", "log")], lambda th, X: th[0] + th[1] * X[:, 0]
+    )
     X = rng.uniform(0, 1, (40, 1))
     y = 1.0 + 3.0 * X[:, 0] + rng.normal(0, 0.01, 40)
     starts = np.column_stack([np.linspace(-1, 1, 5), np.geomspace(0.1, 10, 5)])

@@ -14,8 +14,7 @@ def test_nan_names_row_and_column(mixtures):
     Y = exp_truth(mixtures)
     Y[7, 1] = np.nan
     with pytest.raises(InputError, match=r"row 7 \(run id 'r7'\), column 'b'"):
-        ExpLaw().fit(mixtures, Y, target_names=["a", "b"],
-                     run_ids=[f"r{i}" for i in range(len(Y))])
+        ExpLaw().fit(mixtures, Y, target_names=["a", "b"], run_ids=[f"r{i}" for i in range(len(Y))])
     R = mixtures.copy()
     R[3, 2] = np.nan
     with pytest.raises(InputError, match="row 3, domain 'books'"):
@@ -73,8 +72,9 @@ def test_constant_target_and_too_few_runs(mixtures):
     with pytest.warns(FitWarning, match="4 rows for 5 parameters"):
         ExpLaw().fit(mixtures[:4], exp_truth(mixtures[:4])[:, :1])
     with pytest.warns(FitWarning, match="underdetermined"):
-        ImplicitLaw(n_hidden=3, n_starts=1, alpha=0.0).fit(mixtures[:8],
-                                                           exp_truth(mixtures[:8])[:, :1])
+        ImplicitLaw(n_hidden=3, n_starts=1, alpha=0.0).fit(
+            mixtures[:8], exp_truth(mixtures[:8])[:, :1]
+        )
     with pytest.raises(InputError, match="at least 2 runs"):
         LinearLaw().fit(mixtures[:1], Y[:1])
     same = np.tile(mixtures[:1], (5, 1))

@@ -67,7 +67,9 @@ def test_emergence_spike_versus_sustained_crossing():
     acc = [0.0, 0.5, 0.92, 0.89, 0.95, 0.96]
     x = [0, 1, 2, 3, 4, 5]
     assert emergence_point(x, acc, 0.9, sustain=True) == pytest.approx(3 + 0.01 / 0.06)
-    assert emergence_point(x, acc, 0.9, sustain=True, tolerance=0.02) == pytest.approx(1 + 0.4 / 0.42)
+    assert emergence_point(x, acc, 0.9, sustain=True, tolerance=0.02) == pytest.approx(
+        1 + 0.4 / 0.42
+    )
     # a curve that ends below the threshold has no sustained crossing
     assert emergence_point([0, 1, 2], [0.2, 0.95, 0.5], 0.9, sustain=True) is None
 
@@ -163,8 +165,9 @@ def test_kendall_tau_known_values():
         kendall_tau([1, 2], [1, 2, 3])
 
 
-def rank_table(noise: float, reverse_largest: bool = False, n_seeds: int = 4,
-               seed: int = 0) -> pd.DataFrame:
+def rank_table(
+    noise: float, reverse_largest: bool = False, n_seeds: int = 4, seed: int = 0
+) -> pd.DataFrame:
     """Five choices whose mean scores are 0.1 apart; the order flips at the largest size."""
     rng = np.random.default_rng(seed)
     sizes = [10_000_000, 50_000_000, 200_000_000]
@@ -174,8 +177,14 @@ def rank_table(noise: float, reverse_largest: bool = False, n_seeds: int = 4,
         for i, choice in enumerate(["c0", "c1", "c2", "c3", "c4"]):
             mu = 3.0 + 0.1 * (4 - i if flip else i)
             for s in range(n_seeds):
-                rows.append({"choice": choice, "model_size": size, "seed": s,
-                             "score": mu + rng.normal(0.0, noise)})
+                rows.append(
+                    {
+                        "choice": choice,
+                        "model_size": size,
+                        "seed": s,
+                        "score": mu + rng.normal(0.0, noise),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -257,8 +266,9 @@ def test_baselines_on_repetitive_random_and_text_bytes():
 
 def test_compression_table_rows():
     sample = b"def f(x):\n    return x + 1\n" * 200
-    rows = compression_table({"code": 1600.0, "web": 3000.0}, {"code": 800, "web": 1000},
-                             samples={"code": sample})
+    rows = compression_table(
+        {"code": 1600.0, "web": 3000.0}, {"code": 800, "web": 1000}, samples={"code": sample}
+    )
     assert [r.domain for r in rows] == ["code", "web"]
     assert rows[0].model_bits_per_byte == pytest.approx(2.0)
     assert rows[0].gzip == pytest.approx(baseline_bits_per_byte(sample)["gzip"])
@@ -274,13 +284,13 @@ def test_compression_table_rows():
 def test_data_scaling_recovers_step_law():
     rng = np.random.default_rng(7)
     tokens = np.geomspace(1e6, 1e9, 40)
-    truth = 2.0 + 50.0 * tokens ** -0.3
+    truth = 2.0 + 50.0 * tokens**-0.3
     losses = truth * np.exp(rng.normal(0.0, 0.002, tokens.size))
     res = data_scaling_at_fixed_size(tokens, losses, n_params=1e7, n_bootstrap=8)
     assert res.E == pytest.approx(2.0, abs=0.03)
     assert res.a == pytest.approx(0.3, abs=0.03)
     assert res.B == pytest.approx(50.0, rel=0.3)
-    true_2x = 2.0 + 50.0 * 2e9 ** -0.3
+    true_2x = 2.0 + 50.0 * 2e9**-0.3
     assert res.loss_at_2x == pytest.approx(true_2x, abs=0.005)
     assert res.loss_at_10x < res.loss_at_2x < res.loss_at_last
     assert res.drop_from_doubling == pytest.approx(res.loss_at_last - res.loss_at_2x)
@@ -294,7 +304,7 @@ def test_data_scaling_recovers_step_law():
 def test_data_scaling_converged_curve_is_not_improving():
     rng = np.random.default_rng(8)
     tokens = np.geomspace(1e8, 1e10, 30)
-    losses = (2.5 + 100.0 * tokens ** -0.5) * np.exp(rng.normal(0.0, 0.001, tokens.size))
+    losses = (2.5 + 100.0 * tokens**-0.5) * np.exp(rng.normal(0.0, 0.001, tokens.size))
     res = data_scaling_at_fixed_size(tokens, losses)
     assert not res.still_improving
     assert res.drop_from_doubling < 0.01

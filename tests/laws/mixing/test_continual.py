@@ -11,8 +11,9 @@ def two_domain_law() -> ExpLaw:
     p = np.linspace(0, 1, 21)
     R = np.column_stack([p, 1 - p])
     y = C + K * np.exp(T_ORIG * p + T_NEW * (1 - p))
-    return ExpLaw(loss="squared").fit(R, y[:, None], domain_names=["orig", "new"],
-                                      target_names=["orig_loss"])
+    return ExpLaw(loss="squared").fit(
+        R, y[:, None], domain_names=["orig", "new"], target_names=["orig_loss"]
+    )
 
 
 def analytic(threshold: float) -> float:

@@ -60,6 +60,7 @@ def test_validate_mixture_list():
         validate_mixture_list([[0.5, 0.5], [0.5, 0.5]])
     with pytest.raises(InputError, match="unknown domain 'z'"):
         validate_mixture_list([{"a": 1.0}], ["a", "b"]) and validate_mixture_list(
-            [{"z": 1.0}], ["a", "b"])
+            [{"z": 1.0}], ["a", "b"]
+        )
     with pytest.raises(InputError, match="row 0: weights sum to 0.9"):
         validate_mixture_list([[0.5, 0.4]])

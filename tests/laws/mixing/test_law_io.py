@@ -18,8 +18,12 @@ from mixlab.laws import (
 from ..conftest import DOMAINS, exp_truth
 
 LAWS = [
-    ExpLaw(), ExpLaw(features="linear+log"), ImplicitLaw(n_hidden=2, n_starts=1),
-    LinearLaw(), LinearLaw(features="log"), LGBMLaw(n_estimators=60, learning_rate=0.1),
+    ExpLaw(),
+    ExpLaw(features="linear+log"),
+    ImplicitLaw(n_hidden=2, n_starts=1),
+    LinearLaw(),
+    LinearLaw(features="log"),
+    LGBMLaw(n_estimators=60, learning_rate=0.1),
 ]
 
 
@@ -28,8 +32,13 @@ def test_load_save_predicts_identically(tmp_path, mixtures, rng, law):
     Y = exp_truth(mixtures) + rng.normal(0, 1e-3, (len(mixtures), 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        law.fit(mixtures, Y, target_names=["a", "b"], domain_names=DOMAINS,
-                run_ids=[f"run-{i}" for i in range(len(Y))])
+        law.fit(
+            mixtures,
+            Y,
+            target_names=["a", "b"],
+            domain_names=DOMAINS,
+            run_ids=[f"run-{i}" for i in range(len(Y))],
+        )
     path = save_law(law, tmp_path / "law.json")
     back = load_law(path)
     fresh = rng.dirichlet(np.ones(4), 30)
@@ -44,8 +53,9 @@ def test_load_save_predicts_identically(tmp_path, mixtures, rng, law):
 def test_cv_is_stored(mixtures):
     from mixlab.laws import fit_with_cv
 
-    law, report = fit_with_cv(LinearLaw(), mixtures, exp_truth(mixtures), n_splits=3,
-                              target_names=["a", "b"])
+    law, report = fit_with_cv(
+        LinearLaw(), mixtures, exp_truth(mixtures), n_splits=3, target_names=["a", "b"]
+    )
     assert set(law.to_dict()["cv"]["targets"]) == {"a", "b"}
     assert report.mae_mean.shape == (2,)
 

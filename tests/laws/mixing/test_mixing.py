@@ -60,14 +60,14 @@ def test_linear_law_recovers_coefficients(mixtures, rng):
 def test_weighted_target_components_versus_direct(mixtures, rng):
     Y = exp_truth(mixtures) + rng.normal(0, 1e-3, (len(mixtures), 2))
     weights = {"a": 0.25, "b": 0.75}
-    comp = ExpLaw().fit(mixtures, Y, target_names=["a", "b"], weights=weights,
-                        target_name="overall")
+    comp = ExpLaw().fit(
+        mixtures, Y, target_names=["a", "b"], weights=weights, target_name="overall"
+    )
     assert comp.fitted_names_ == ["a", "b"] and comp.target_names_ == ["overall"]
     np.testing.assert_allclose(
         comp.predict(mixtures)[:, 0], comp.predict_components(mixtures) @ [0.25, 0.75]
     )
-    direct = ExpLaw(weighted="direct").fit(mixtures, Y, target_names=["a", "b"],
-                                           weights=weights)
+    direct = ExpLaw(weighted="direct").fit(mixtures, Y, target_names=["a", "b"], weights=weights)
     assert direct.fitted_names_ == ["weighted"]
     truth = exp_truth(mixtures) @ [0.25, 0.75]
     assert np.abs(comp.predict(mixtures)[:, 0] - truth).max() < 0.01
@@ -75,8 +75,14 @@ def test_weighted_target_components_versus_direct(mixtures, rng):
     assert lin.predict(mixtures).shape == (len(mixtures), 1)
 
 
-@pytest.mark.parametrize("law", [ExpLaw(features="linear+log"), ImplicitLaw(n_hidden=2,
-                                 features="log", n_starts=1), LinearLaw(features="log")])
+@pytest.mark.parametrize(
+    "law",
+    [
+        ExpLaw(features="linear+log"),
+        ImplicitLaw(n_hidden=2, features="log", n_starts=1),
+        LinearLaw(features="log"),
+    ],
+)
 def test_gradient_matches_finite_differences(mixtures, law):
     Y = exp_truth(mixtures)
     with warnings.catch_warnings():
@@ -98,6 +104,8 @@ def test_fitting_is_deterministic(mixtures, rng):
     Y = exp_truth(mixtures)[:, :1] + rng.normal(0, 1e-3, (len(mixtures), 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        fits = [ImplicitLaw(n_hidden=2, n_starts=2, maxiter=200, seed=4).fit(mixtures, Y)
-                for _ in range(2)]
+        fits = [
+            ImplicitLaw(n_hidden=2, n_starts=2, maxiter=200, seed=4).fit(mixtures, Y)
+            for _ in range(2)
+        ]
     np.testing.assert_array_equal(fits[0].predict(mixtures), fits[1].predict(mixtures))

@@ -25,8 +25,9 @@ def separable_law(rng) -> ExpLaw:
     """Target sum_i v_i exp(-A r_i), fitted from noise-free per-domain components."""
     R = rng.dirichlet(np.ones(4), 80)
     Y = np.exp(-A * R)
-    return ExpLaw(loss="squared").fit(R, Y, target_names=NAMES, domain_names=NAMES,
-                                      weights=dict(zip(NAMES, V, strict=True)))
+    return ExpLaw(loss="squared").fit(
+        R, Y, target_names=NAMES, domain_names=NAMES, weights=dict(zip(NAMES, V, strict=True))
+    )
 
 
 def analytic_optimum() -> np.ndarray:
@@ -49,8 +50,12 @@ def test_respects_every_constraint(rng):
     law = separable_law(rng)
     prior = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}
     cons = MixtureConstraints(
-        lower={"a": 0.05}, upper={"c": 0.2}, prior=prior, cap=1.5,
-        available_tokens={"a": 1e9, "b": 1e9, "c": 1e12, "d": 1e12}, token_budget=1e10,
+        lower={"a": 0.05},
+        upper={"c": 0.2},
+        prior=prior,
+        cap=1.5,
+        available_tokens={"a": 1e9, "b": 1e9, "c": 1e12, "d": 1e12},
+        token_budget=1e10,
         max_epochs={"a": 1.0, "b": 4.0},
     )
     res = optimize_mixture(law, cons)
@@ -61,7 +66,8 @@ def test_respects_every_constraint(rng):
     assert w[0] * 1e10 <= 1.0 * 1e9 * (1 + 1e-9) and w[1] * 1e10 <= 4.0 * 1e9 * (1 + 1e-9)
     assert any(b.startswith("a at upper limit 0.1 (tokens: 1 epochs") for b in res.binding)
     assert res.reference == prior and res.gain == pytest.approx(
-        res.reference_predicted - res.predicted)
+        res.reference_predicted - res.predicted
+    )
 
 
 def test_conflicting_constraints_are_named(rng):
@@ -73,8 +79,12 @@ def test_conflicting_constraints_are_named(rng):
     with pytest.raises(InputError, match="lower bounds sum"):
         optimize_mixture(law, MixtureConstraints(lower=0.3))
     with pytest.raises(InputError, match="tokens"):
-        optimize_mixture(law, MixtureConstraints(
-            available_tokens=dict.fromkeys(NAMES, 1e9), token_budget=1e11, max_epochs=4))
+        optimize_mixture(
+            law,
+            MixtureConstraints(
+                available_tokens=dict.fromkeys(NAMES, 1e9), token_budget=1e11, max_epochs=4
+            ),
+        )
     with pytest.raises(InputError, match="token_budget"):
         optimize_mixture(law, MixtureConstraints(available_tokens=dict.fromkeys(NAMES, 1.0)))
 
@@ -105,8 +115,9 @@ def test_bootstrap_interval_and_gain(rng):
     Y = np.exp(-A * R) + rng.normal(0, 0.005, (60, 4))
     weights = dict(zip(NAMES, V, strict=True))
     law = ExpLaw(loss="squared").fit(R, Y, target_names=NAMES, weights=weights)
-    res = optimize_mixture(law, MixtureConstraints(prior=[0.7, 0.1, 0.1, 0.1]),
-                           data=(R, Y), n_bootstrap=8)
+    res = optimize_mixture(
+        law, MixtureConstraints(prior=[0.7, 0.1, 0.1, 0.1]), data=(R, Y), n_bootstrap=8
+    )
     lo, hi = res.interval
     assert lo <= res.predicted <= hi
     assert res.gain > 0 and res.gain_interval[0] > 0
@@ -124,8 +135,7 @@ def test_exp_law_with_17_domains_optimises_quickly(rng):
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        res = optimize_mixture(law, MixtureConstraints(prior=prior, cap=4.0),
-                               target="target1")
+        res = optimize_mixture(law, MixtureConstraints(prior=prior, cap=4.0), target="target1")
     assert time.perf_counter() - start < 2.0
     assert res.predicted <= res.reference_predicted
 

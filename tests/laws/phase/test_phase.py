@@ -129,7 +129,8 @@ def test_tokens_pick_the_largest_budget_per_size_or_the_one_named():
     pa = PhaseAnalysis(n_bootstrap=0).fit(table)
     assert pa.tokens_used_ == {1e5: 2e9, 4e5: 2e9}
     assert pa.critical_ratio_[1e5].value == pytest.approx(
-        PhaseAnalysis(n_bootstrap=0).fit(good).critical_ratio_[1e5].value)
+        PhaseAnalysis(n_bootstrap=0).fit(good).critical_ratio_[1e5].value
+    )
     short = PhaseAnalysis(n_bootstrap=0, tokens=1e9).fit(table)
     assert short.critical_ratio_[1e5].status == "not_reached"
     with pytest.raises(InputError, match="tokens"):
@@ -173,7 +174,8 @@ def test_many_seeds_use_a_stratified_bootstrap_in_any_row_order():
     assert shuffled.value == pytest.approx(t.value, rel=1e-6)
     assert shuffled.ci[0] <= truth <= shuffled.ci[1]
     assert np.log(shuffled.ci[1] / shuffled.ci[0]) == pytest.approx(
-        np.log(t.ci[1] / t.ci[0]), rel=0.5)
+        np.log(t.ci[1] / t.ci[0]), rel=0.5
+    )
 
 
 def test_stratified_resampling_keeps_each_row_at_its_x():

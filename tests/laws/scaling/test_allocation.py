@@ -16,10 +16,17 @@ EPOCH = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3658}
 
 
 def fitted(form, params, **hyper):
-    return ScalingLaw.from_dict({
-        "format": "mixlab.scaling_law", "version": 1, "form": form, "hyperparams": hyper,
-        "params": params, "n_points": 10, "objective": 0.0,
-    })
+    return ScalingLaw.from_dict(
+        {
+            "format": "mixlab.scaling_law",
+            "version": 1,
+            "form": form,
+            "hyperparams": hyper,
+            "params": params,
+            "n_points": 10,
+            "objective": 0.0,
+        }
+    )
 
 
 @pytest.mark.parametrize("C", [1e19, 5.76e23, 1e26])
@@ -31,7 +38,8 @@ def test_closed_form_is_the_compute_optimum(C):
     # first-order condition of min L(N, C / 6N): alpha A N^-alpha = beta B D^-beta
     p = EPOCH
     assert p["alpha"] * p["A"] * best.n_params ** -p["alpha"] == pytest.approx(
-        p["beta"] * p["B"] * best.tokens ** -p["beta"], rel=1e-8)
+        p["beta"] * p["B"] * best.tokens ** -p["beta"], rel=1e-8
+    )
     numeric = compute_optimal(law, C, flops_per_token=lambda N: 6 * N)
     assert numeric.method == "numeric"
     assert numeric.n_params == pytest.approx(best.n_params, rel=1e-4)
@@ -44,7 +52,8 @@ def test_closed_form_is_the_compute_optimum(C):
 def test_chinchilla_optimal_formula():
     N, D, loss = chinchilla_optimal(compute=6e20, **EPOCH)
     G = (EPOCH["alpha"] * EPOCH["A"] / (EPOCH["beta"] * EPOCH["B"])) ** (
-        1 / (EPOCH["alpha"] + EPOCH["beta"]))
+        1 / (EPOCH["alpha"] + EPOCH["beta"])
+    )
     s = EPOCH["alpha"] + EPOCH["beta"]
     assert N == pytest.approx(G * 1e20 ** (EPOCH["beta"] / s))
     assert D == pytest.approx(1e20 ** (EPOCH["alpha"] / s) / G)

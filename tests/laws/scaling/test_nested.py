@@ -40,8 +40,15 @@ def test_nested_prediction_recovers_the_target(rng):
     curves, runs, mixtures = synthetic(rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)  # the optimum lies at a corner
-        res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
-                             law=make_law("exp"), fit_mixtures=list(mixtures.index[:10]))
+        res = nested_predict(
+            curves,
+            runs,
+            mixtures,
+            target_steps=20000,
+            target_size=1e9,
+            law=make_law("exp"),
+            fit_mixtures=list(mixtures.index[:10]),
+        )
     R = mixtures.to_numpy()
     want = truth(R, 1e9, 20000)
     np.testing.assert_allclose(res.mixtures["predicted"], want, atol=0.01)
@@ -59,9 +66,17 @@ def test_nested_bootstrap_propagates_intervals(rng):
     curves, runs, mixtures = synthetic(rng, n_mix=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
-                             law=make_law("exp"), size_exponent="per-mixture",
-                             n_bootstrap=3, seed=2)
+        res = nested_predict(
+            curves,
+            runs,
+            mixtures,
+            target_steps=20000,
+            target_size=1e9,
+            law=make_law("exp"),
+            size_exponent="per-mixture",
+            n_bootstrap=3,
+            seed=2,
+        )
     assert res.size_samples.shape == (3, 8)
     band = res.predict_interval(mixtures.iloc[:2])
     assert band.shape == (2, 2) and np.all(band[0] <= band[1])
@@ -71,13 +86,28 @@ def test_nested_bootstrap_propagates_intervals(rng):
     for how in ("cases", "none"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)
-            other = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
-                                   law=make_law("exp"), n_bootstrap=2, optimize=False,
-                                   mixture_resampling=how)
+            other = nested_predict(
+                curves,
+                runs,
+                mixtures,
+                target_steps=20000,
+                target_size=1e9,
+                law=make_law("exp"),
+                n_bootstrap=2,
+                optimize=False,
+                mixture_resampling=how,
+            )
         assert len(other.boot_laws) == 2 and other.optimum_samples is None
     with pytest.raises(InputError, match="mixture_resampling"):
-        nested_predict(curves, runs, mixtures, target_steps=2e4, target_size=1e9,
-                       law=make_law("exp"), mixture_resampling="jackknife")
+        nested_predict(
+            curves,
+            runs,
+            mixtures,
+            target_steps=2e4,
+            target_size=1e9,
+            law=make_law("exp"),
+            mixture_resampling="jackknife",
+        )
 
 
 def test_shared_exponent_size_law_fits_groups():
@@ -116,8 +146,15 @@ def test_degenerate_mixing_law_is_flagged(rng, monkeypatch):
     assert "700" in degenerate_law(law, R, y)
     monkeypatch.setattr(nested_mod, "degenerate_law", lambda *a: "exponent |t| = 700 > 600")
     with pytest.warns(FitWarning, match="degenerate"):
-        res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
-                             law=make_law("exp"), optimize=False)
+        res = nested_predict(
+            curves,
+            runs,
+            mixtures,
+            target_steps=20000,
+            target_size=1e9,
+            law=make_law("exp"),
+            optimize=False,
+        )
     assert res.to_dict()["law_check"] == "exponent |t| = 700 > 600"
 
 
@@ -126,8 +163,15 @@ def test_backtest_corrects_a_known_size_bias(rng):
     curves, runs, mixtures = synthetic(rng, n_mix=10, sizes=(1e7, 3e7, 1e8, 3e8))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        res = nested_predict(curves, runs, mixtures, target_steps=8000, target_size=1e9,
-                             law=make_law("exp"), optimize=False)
+        res = nested_predict(
+            curves,
+            runs,
+            mixtures,
+            target_steps=8000,
+            target_size=1e9,
+            law=make_law("exp"),
+            optimize=False,
+        )
     bt = res.backtest
     assert bt["held_out_size"] == 3e8 and not bt["exponent_fixed"] and bt["n"] == 10
     assert abs(bt["size_bias"]) < 0.005
@@ -150,8 +194,12 @@ def test_runs_with_a_schedule_get_the_schedule_aware_step_law(rng):
     for k, r in zip(keys, R, strict=True):
         for N in SIZES:
             law = ScheduleStepLaw.from_record(sched)
-            law.params_ = {"L0": float(1.5 + 0.8 * np.exp(r @ T) + 60.0 * N**-0.25), "A": 3.0,
-                           "alpha": 0.5, "C": 4e-4}
+            law.params_ = {
+                "L0": float(1.5 + 0.8 * np.exp(r @ T) + 60.0 * N**-0.25),
+                "A": 3.0,
+                "alpha": 0.5,
+                "C": 4e-4,
+            }
             rid = f"{k}_{N:g}"
             y = law.predict(steps) * np.exp(rng.normal(0, 3e-4, len(steps)))
             curves.append(pd.DataFrame({"run_id": rid, "step": steps, "value": y}))
@@ -162,13 +210,29 @@ def test_runs_with_a_schedule_get_the_schedule_aware_step_law(rng):
         warnings.simplefilter("error", FitWarning)  # no "no schedule" warning
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            res = nested_predict(curves, runs, mixtures, target_steps=20000, target_size=1e9,
-                                 law=make_law("linear"), optimize=False, backtest=False)
+            res = nested_predict(
+                curves,
+                runs,
+                mixtures,
+                target_steps=20000,
+                target_size=1e9,
+                law=make_law("linear"),
+                optimize=False,
+                backtest=False,
+            )
         except FitWarning as w:
             assert "schedule" not in str(w), w
             raise
     got = res.runs["predicted"]
     np.testing.assert_allclose(got.to_numpy(), [want[r] for r in got.index], atol=0.01)
     with pytest.warns(FitWarning, match="no learning-rate schedule"):
-        nested_predict(curves, runs.drop(columns="schedule"), mixtures, target_steps=20000,
-                       target_size=1e9, law=make_law("linear"), optimize=False, backtest=False)
+        nested_predict(
+            curves,
+            runs.drop(columns="schedule"),
+            mixtures,
+            target_steps=20000,
+            target_size=1e9,
+            law=make_law("linear"),
+            optimize=False,
+            backtest=False,
+        )

@@ -152,15 +152,20 @@ def test_save_load_predicts_identically(rng, tmp_path):
 @pytest.mark.parametrize(
     "X, y, words",
     [
-        (np.array([[1e8, 1e9], [-1e8, 1e9], [2e8, 1e9]]), [3.0, 2.9, 2.8], ["'N'", "row 1",
-                                                                           "positive"]),
+        (
+            np.array([[1e8, 1e9], [-1e8, 1e9], [2e8, 1e9]]),
+            [3.0, 2.9, 2.8],
+            ["'N'", "row 1", "positive"],
+        ),
         (np.array([[1e8, 1e9], [2e8, 0.0], [3e8, 1e9]]), [3.0, 2.9, 2.8], ["'D'", "row 1"]),
         (np.array([[1e8, np.nan], [2e8, 1e9], [3e8, 1e9]]), [3.0, 2.9, 2.8], ["'D'", "NaN"]),
         (np.array([[1e8, 1e9], [2e8, 1e9], [3e8, 1e9]]), [3.0, np.nan, 2.8], ["row 1", "NaN"]),
-        (np.array([[1e8, 1e9], [2e8, 1e9], [3e8, 1e9]]), [3.0, 2.9, 2.8], ["3 usable",
-                                                                          "5 parameters"]),
-        (pd.DataFrame({"N": [1e8, 2e8], "tokens": [1e9, 1e9]}), [3.0, 2.9], ["missing",
-                                                                             "'D'"]),
+        (
+            np.array([[1e8, 1e9], [2e8, 1e9], [3e8, 1e9]]),
+            [3.0, 2.9, 2.8],
+            ["3 usable", "5 parameters"],
+        ),
+        (pd.DataFrame({"N": [1e8, 2e8], "tokens": [1e9, 1e9]}), [3.0, 2.9], ["missing", "'D'"]),
         (np.ones((4, 3)), [3.0, 2.9, 2.8, 2.7], ["2 column"]),
         (np.array([[1e8, 1e9]] * 6), [3.0] * 5, ["6 input rows", "5 losses"]),
     ],
@@ -198,8 +203,9 @@ def test_exact_fit_on_as_many_points_as_parameters():
 
 def test_unlimited_unique_data_is_plain_chinchilla(rng):
     X, y = chinchilla_data(rng)
-    law = ChinchillaLaw(r_star=15.0).fit({"N": X[:, 0], "D": X[:, 1], "U": np.full(len(y), 1e15)},
-                                         y)
+    law = ChinchillaLaw(r_star=15.0).fit(
+        {"N": X[:, 0], "D": X[:, 1], "U": np.full(len(y), 1e15)}, y
+    )
     plain = law.predict({"N": [1e9], "D": [1e11], "U": [np.inf]})
     assert plain[0] == pytest.approx(law.loss_at(1e9, 1e11)[()])
     assert plain[0] < law.predict({"N": [1e9], "D": [1e11], "U": [1e9]})[0]

@@ -14,8 +14,14 @@ from mixlab.laws.core.estimator import DEFAULT_LEVEL
 from mixlab.laws.core.fitting import FitWarning
 from mixlab.laws.mixing.base import MixingLaw
 
-__all__ = ["BootstrapResult", "bootstrap_fits", "bootstrap_indices", "bootstrap_law",
-           "bootstrap_replicates", "percentile_interval"]
+__all__ = [
+    "BootstrapResult",
+    "bootstrap_fits",
+    "bootstrap_indices",
+    "bootstrap_law",
+    "bootstrap_replicates",
+    "percentile_interval",
+]
 
 T = TypeVar("T")
 
@@ -61,8 +67,9 @@ def bootstrap_replicates(
             if not issubclass(w.category, FitWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if n_warned:
-        warnings.warn(f"{n_warned} of {n_bootstrap} {what} raised a FitWarning",
-                      FitWarning, stacklevel=3)
+        warnings.warn(
+            f"{n_warned} of {n_bootstrap} {what} raised a FitWarning", FitWarning, stacklevel=3
+        )
     return out
 
 
@@ -132,8 +139,10 @@ def bootstrap_law(
     if Rm.shape[0] != Ym.shape[0]:
         raise InputError(f"bootstrap: {Rm.shape[0]} mixture rows but {Ym.shape[0]} metric rows")
     if Ym.shape[1] != len(law.metric_names_):
-        raise InputError(f"bootstrap: Y has {Ym.shape[1]} columns, the law was fitted on "
-                         f"{len(law.metric_names_)} ({law.metric_names_})")
+        raise InputError(
+            f"bootstrap: Y has {Ym.shape[1]} columns, the law was fitted on "
+            f"{len(law.metric_names_)} ({law.metric_names_})"
+        )
     if targets is not None and law.weights_ is None:
         unknown = [t for t in targets if t not in law.metric_names_]
         if unknown:

@@ -88,8 +88,12 @@ def check_mixtures(
     which case rows are rescaled (an all-zero row is always an error).
     """
     arr, columns = _as_2d(R, what)
-    names = check_names(domain_names if domain_names is not None else columns,
-                        arr.shape[1], f"{what} domain names", "domain")
+    names = check_names(
+        domain_names if domain_names is not None else columns,
+        arr.shape[1],
+        f"{what} domain names",
+        "domain",
+    )
     if arr.shape[0] == 0:
         raise InputError(f"{what}: no rows")
     bad = ~np.isfinite(arr)
@@ -111,8 +115,13 @@ def check_mixtures(
     if off.size and not renormalize:
         i = int(off[0])
         more = f" (and {off.size - 1} more rows)" if off.size > 1 else ""
-        raise InputError(sum_error(sums[i], f"{what}: {row_label(i, run_ids)}",
-                                   f"{more}; pass renormalize=True to rescale rows"))
+        raise InputError(
+            sum_error(
+                sums[i],
+                f"{what}: {row_label(i, run_ids)}",
+                f"{more}; pass renormalize=True to rescale rows",
+            )
+        )
     if renormalize:
         arr = arr / sums[:, None]
     return arr, names
@@ -128,16 +137,18 @@ def check_targets(
 ) -> tuple[np.ndarray, list[str]]:
     """Validate a metrics table: one row per run, finite values."""
     arr, columns = _as_2d(Y, what)
-    names = check_names(target_names if target_names is not None else columns,
-                        arr.shape[1], f"{what} names", "target")
+    names = check_names(
+        target_names if target_names is not None else columns,
+        arr.shape[1],
+        f"{what} names",
+        "target",
+    )
     if arr.shape[0] != n_rows:
         raise InputError(f"{what}: {arr.shape[0]} rows but the mixtures have {n_rows} rows")
     bad = ~np.isfinite(arr)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
-        raise InputError(
-            f"{what}: {row_label(i, run_ids)}, column {names[j]!r} is NaN or infinite"
-        )
+        raise InputError(f"{what}: {row_label(i, run_ids)}, column {names[j]!r} is NaN or infinite")
     return arr, names
 
 
@@ -147,7 +158,9 @@ def check_weights(weights: Mapping[str, float], target_names: Sequence[str]) -> 
         raise InputError("weights: expected a non-empty mapping from metric name to weight")
     unknown = [k for k in weights if k not in target_names]
     if unknown:
-        raise InputError(f"weights: metric(s) {unknown} are not among the targets {list(target_names)}")
+        raise InputError(
+            f"weights: metric(s) {unknown} are not among the targets {list(target_names)}"
+        )
     w = np.zeros(len(target_names))
     for k, v in weights.items():
         try:

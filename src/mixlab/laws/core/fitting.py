@@ -276,8 +276,14 @@ class _Problem:
     """The objective of one fit in the optimiser's (internal) parameter units."""
 
     def __init__(
-        self, model: CurveModel, X: np.ndarray, y: np.ndarray, residual: str,
-        penalty: float, mask: np.ndarray, center: np.ndarray | None = None,
+        self,
+        model: CurveModel,
+        X: np.ndarray,
+        y: np.ndarray,
+        residual: str,
+        penalty: float,
+        mask: np.ndarray,
+        center: np.ndarray | None = None,
     ) -> None:
         self.model, self.X = model, X
         self.g, self.dg = _residual_transform(residual)
@@ -337,8 +343,9 @@ class _Problem:
     def ls_loss(self, rho: Loss) -> Callable[[np.ndarray], np.ndarray]:
         def loss(z: np.ndarray) -> np.ndarray:
             out = rho.ls_loss(z)
-            out[:, self.n:] = Squared().ls_loss(z[self.n:])  # penalty rows stay quadratic
+            out[:, self.n :] = Squared().ls_loss(z[self.n :])  # penalty rows stay quadratic
             return out
+
         return loss
 
 
@@ -404,15 +411,28 @@ def fit_model(
         u0 = np.clip(u0, lo + 1e-9 * span, hi - 1e-9 * span)
         if method == "lbfgs":
             res = minimize(
-                prob.value_grad, u0, args=(loss_,), jac=True, method="L-BFGS-B",
+                prob.value_grad,
+                u0,
+                args=(loss_,),
+                jac=True,
+                method="L-BFGS-B",
                 bounds=list(zip(lo, hi, strict=True)),
                 options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-12, "maxfun": 4 * maxiter},
             )
             ok = bool(res.success)
         else:
             res = least_squares(
-                prob.ls_fun, u0, jac=prob.ls_jac, loss=prob.ls_loss(loss_), bounds=(lo, hi),
-                method="trf", x_scale="jac", max_nfev=maxiter, ftol=tol, xtol=tol, gtol=tol,
+                prob.ls_fun,
+                u0,
+                jac=prob.ls_jac,
+                loss=prob.ls_loss(loss_),
+                bounds=(lo, hi),
+                method="trf",
+                x_scale="jac",
+                max_nfev=maxiter,
+                ftol=tol,
+                xtol=tol,
+                gtol=tol,
             )
             ok = res.status > 0
         return prob.value(res.x, rho), res.x, ok, str(res.message), int(res.nfev)
@@ -444,23 +464,31 @@ def fit_model(
         if hit and model.names[j] not in quiet_bounds:
             at_bounds.append(model.names[j])
     result = FitResult(
-        params=theta, names=model.names, cost=fun, success=success, message=message,
-        n_starts=len(starts), n_converged=sum(r[2] for r in results), n_at_best=n_at_best,
-        r2=r2, nfev=nfev, start_costs=costs, at_bounds=at_bounds,
+        params=theta,
+        names=model.names,
+        cost=fun,
+        success=success,
+        message=message,
+        n_starts=len(starts),
+        n_converged=sum(r[2] for r in results),
+        n_at_best=n_at_best,
+        r2=r2,
+        nfev=nfev,
+        start_costs=costs,
+        at_bounds=at_bounds,
     )
     if warn:
         _warn_about(result, n_rows=y.size, label=label, penalized=penalty > 0)
     return result
 
 
-def _warn_about(
-    res: FitResult, *, n_rows: int, label: str, penalized: bool
-) -> None:
+def _warn_about(res: FitResult, *, n_rows: int, label: str, penalized: bool) -> None:
     p = len(res.names)
     if n_rows < p and not penalized:
         warnings.warn(
             f"{label}: {n_rows} rows for {p} parameters; the fit is underdetermined",
-            FitWarning, stacklevel=3,
+            FitWarning,
+            stacklevel=3,
         )
     if not np.isfinite(res.cost):
         warnings.warn(f"{label}: every start diverged", FitWarning, stacklevel=3)
@@ -468,7 +496,8 @@ def _warn_about(
         warnings.warn(
             f"{label}: the best start stopped before converging ({res.message}); "
             "raise maxiter or check the data",
-            FitWarning, stacklevel=3,
+            FitWarning,
+            stacklevel=3,
         )
     if res.at_bounds:
         warnings.warn(

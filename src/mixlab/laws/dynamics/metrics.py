@@ -189,9 +189,9 @@ class Emergence(Result):
     sustain: bool
 
 
-
-def _bootstrap_median(points: np.ndarray, n_bootstrap: int, level: float,
-                      seed: int) -> tuple[float, float]:
+def _bootstrap_median(
+    points: np.ndarray, n_bootstrap: int, level: float, seed: int
+) -> tuple[float, float]:
     """Percentile interval of the median over seeds resampled with replacement."""
     idx = bootstrap_indices(len(points), n_bootstrap, seed)
     lo, hi = percentile_interval(np.median(points[idx], axis=1), level)
@@ -229,19 +229,35 @@ def emergence_across_seeds(
     reached = np.array([p for p in points if p is not None], dtype=float)
     unreached_last = [lx for p, lx in zip(points, last_x, strict=True) if p is None]
     n = len(points)
-    common = dict(points=points, reached=len(reached), n=n, at_first=int(at_first),
-                  threshold=float(threshold), level=level, sustain=bool(sustain))
+    common = dict(
+        points=points,
+        reached=len(reached),
+        n=n,
+        at_first=int(at_first),
+        threshold=float(threshold),
+        level=level,
+        sustain=bool(sustain),
+    )
     if len(reached) == n:
         ci = _bootstrap_median(reached, n_bootstrap, level, seed) if n >= 2 else None
-        return Emergence(status="reached", value=float(np.median(reached)), ci=ci,
-                         ci_kind="bootstrap_median" if ci else None,
-                         mean=float(reached.mean()), lower_bound=None, **common)
+        return Emergence(
+            status="reached",
+            value=float(np.median(reached)),
+            ci=ci,
+            ci_kind="bootstrap_median" if ci else None,
+            mean=float(reached.mean()),
+            lower_bound=None,
+            **common,
+        )
     partial = len(reached) > 0
     return Emergence(
-        status="not_reached_by_all" if partial else "not_reached", value=None,
+        status="not_reached_by_all" if partial else "not_reached",
+        value=None,
         ci=(float(reached.min()), float(reached.max())) if partial else None,
-        ci_kind="range_of_reached" if partial else None, mean=None,
-        lower_bound=max(unreached_last), **common,
+        ci_kind="range_of_reached" if partial else None,
+        mean=None,
+        lower_bound=max(unreached_last),
+        **common,
     )
 
 
@@ -265,8 +281,9 @@ def speed_ratio(
     return out
 
 
-def area_under_curve(x: Any, accuracy: Any, x_max: float | None = None,
-                     log_x: bool = False) -> float:
+def area_under_curve(
+    x: Any, accuracy: Any, x_max: float | None = None, log_x: bool = False
+) -> float:
     """Mean accuracy over [x[0], x_max]: trapezoid area divided by the interval's length.
 
     With accuracies in [0, 1] the result is in [0, 1]; it rewards learning early as well as
@@ -329,7 +346,6 @@ class RankAgreement(Result):
     level: float
     n_bootstrap: int
     higher_is_better: bool
-
 
 
 def _py(value: Any) -> Any:
@@ -406,30 +422,52 @@ def rank_agreement(
             f"choice(s) and {len(sizes)} size(s)"
         )
     rng = np.random.default_rng(seed)
-    cells = {(_py(c), _py(s)): g.to_numpy(float)
-             for (c, s), g in t.groupby(["choice", "model_size"], sort=False)["score"]}
+    cells = {
+        (_py(c), _py(s)): g.to_numpy(float)
+        for (c, s), g in t.groupby(["choice", "model_size"], sort=False)["score"]
+    }
     mean = {k: float(v.mean()) for k, v in cells.items()}
-    boot = None if n_bootstrap == 0 else {
-        k: v[bootstrap_indices(len(v), n_bootstrap, rng)].mean(axis=1)
-        for k, v in cells.items()}
-    pairs = [_rank_pair(sa, sb, choices, mean, boot, level)
-             for i, sa in enumerate(sizes) for sb in sizes[i + 1:]]
+    boot = (
+        None
+        if n_bootstrap == 0
+        else {
+            k: v[bootstrap_indices(len(v), n_bootstrap, rng)].mean(axis=1) for k, v in cells.items()
+        }
+    )
+    pairs = [
+        _rank_pair(sa, sb, choices, mean, boot, level)
+        for i, sa in enumerate(sizes)
+        for sb in sizes[i + 1 :]
+    ]
     sign = -1.0 if higher_is_better else 1.0
-    rankings = {s: sorted((c for c in choices if (c, s) in mean),
-                          key=lambda c, s=s: sign * mean[(c, s)]) for s in sizes}
-    return RankAgreement(pairs=pairs, rankings=rankings, level=level,
-                         n_bootstrap=int(n_bootstrap), higher_is_better=bool(higher_is_better))
+    rankings = {
+        s: sorted((c for c in choices if (c, s) in mean), key=lambda c, s=s: sign * mean[(c, s)])
+        for s in sizes
+    }
+    return RankAgreement(
+        pairs=pairs,
+        rankings=rankings,
+        level=level,
+        n_bootstrap=int(n_bootstrap),
+        higher_is_better=bool(higher_is_better),
+    )
 
 
-def _rank_pair(size_a: Any, size_b: Any, choices: list[Any], mean: dict, boot: dict | None,
-               level: float) -> dict[str, Any]:
+def _rank_pair(
+    size_a: Any, size_b: Any, choices: list[Any], mean: dict, boot: dict | None, level: float
+) -> dict[str, Any]:
     """tau (and its bootstrap interval) over the choices present at both sizes.
 
     `mean` and `boot` map (choice, size) to the mean score and its bootstrap means.
     """
     shared = [c for c in choices if (c, size_a) in mean and (c, size_b) in mean]
-    row: dict[str, Any] = {"size_a": size_a, "size_b": size_b, "tau": None, "ci": None,
-                           "n_choices": len(shared)}
+    row: dict[str, Any] = {
+        "size_a": size_a,
+        "size_b": size_b,
+        "tau": None,
+        "ci": None,
+        "n_choices": len(shared),
+    }
     if len(shared) < 2:
         return row
     a = np.array([[mean[(c, size_a)] for c in shared]])
@@ -437,8 +475,10 @@ def _rank_pair(size_a: Any, size_b: Any, choices: list[Any], mean: dict, boot: d
     tau = float(_tau_b_rows(a, b)[0])
     row["tau"] = None if np.isnan(tau) else tau
     if boot is not None:
-        taus = _tau_b_rows(np.column_stack([boot[(c, size_a)] for c in shared]),
-                           np.column_stack([boot[(c, size_b)] for c in shared]))
+        taus = _tau_b_rows(
+            np.column_stack([boot[(c, size_a)] for c in shared]),
+            np.column_stack([boot[(c, size_b)] for c in shared]),
+        )
         taus = taus[~np.isnan(taus)]  # resamples where every choice tied
         if taus.size:
             lo, hi = percentile_interval(taus, level)
@@ -463,8 +503,12 @@ def _xz(data: bytes) -> bytes:
     """xz at preset 9 | EXTREME, its dictionary capped at the input's size: the output is
     the same (a match cannot reach past the input) without allocating ~700 MiB."""
     dict_size = min(max(len(data), 4096), 64 << 20)
-    return lzma.compress(data, filters=[
-        {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": dict_size}])
+    return lzma.compress(
+        data,
+        filters=[
+            {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": dict_size}
+        ],
+    )
 
 
 def baseline_bits_per_byte(data: bytes) -> dict[str, float]:
@@ -529,7 +573,6 @@ class CompressionRow(Result):
     sample_bytes: int | None
 
 
-
 def compression_table(
     code_bits_by_domain: Mapping[str, float],
     bytes_by_domain: Mapping[str, int],
@@ -553,11 +596,16 @@ def compression_table(
         sample = samples.get(domain)
         if sample is not None:
             base = dict(baseline_bits_per_byte(_check_bytes(sample, f"samples[{domain!r}]")))
-        rows.append(CompressionRow(
-            domain=str(domain), model_bits_per_byte=model_bpb, code_bits=float(bits),
-            n_bytes=int(n_bytes), sample_bytes=None if sample is None else len(sample),
-            **base,
-        ))
+        rows.append(
+            CompressionRow(
+                domain=str(domain),
+                model_bits_per_byte=model_bpb,
+                code_bits=float(bits),
+                n_bytes=int(n_bytes),
+                sample_bytes=None if sample is None else len(sample),
+                **base,
+            )
+        )
     return rows
 
 
@@ -591,10 +639,9 @@ class DataScaling(Result):
     law: StepLaw = field(repr=False)
 
 
-
 def _doubling_drop(B: Any, a: Any, tokens: float) -> Any:
     """L(D) - L(2D) = B D^-a (1 - 2^-a)."""
-    return B * tokens ** -a * (1.0 - 2.0 ** -a)
+    return B * tokens**-a * (1.0 - 2.0**-a)
 
 
 def data_scaling_at_fixed_size(
@@ -633,9 +680,18 @@ def data_scaling_at_fixed_size(
         lo, hi = percentile_interval(_doubling_drop(bp[:, 1], bp[:, 2], last), level)
         drop_ci = (float(lo), float(hi))
     return DataScaling(
-        E=p["E"], B=p["B"], a=p["a"], tokens=last, loss_at_last=float(pred[0]),
-        loss_at_2x=float(pred[1]), loss_at_10x=float(pred[2]), drop_from_doubling=drop,
-        still_improving=bool(drop > tolerance), tolerance=float(tolerance),
+        E=p["E"],
+        B=p["B"],
+        a=p["a"],
+        tokens=last,
+        loss_at_last=float(pred[0]),
+        loss_at_2x=float(pred[1]),
+        loss_at_10x=float(pred[2]),
+        drop_from_doubling=drop,
+        still_improving=bool(drop > tolerance),
+        tolerance=float(tolerance),
         tokens_per_param=None if n_params is None else last / float(n_params),
-        ci=dict(law.ci_), drop_ci=drop_ci, law=law,
+        ci=dict(law.ci_),
+        drop_ci=drop_ci,
+        law=law,
     )

@@ -74,9 +74,7 @@ class MixingLaw(Estimator):
         if R.shape[0] < 2:
             raise InputError(f"need at least 2 runs to fit a law, got {R.shape[0]}")
         if self.weighted not in ("components", "direct"):
-            raise InputError(
-                f"weighted must be 'components' or 'direct', got {self.weighted!r}"
-            )
+            raise InputError(f"weighted must be 'components' or 'direct', got {self.weighted!r}")
         combine = None
         if weights is not None:
             w = check_weights(weights, metrics)
@@ -99,13 +97,15 @@ class MixingLaw(Estimator):
             warnings.warn(
                 f"domain {domains[j]!r} has weight {lo[j]:g} in every run; its effect "
                 "cannot be learned and is held fixed",
-                FitWarning, stacklevel=2,
+                FitWarning,
+                stacklevel=2,
             )
         for j in range(Yfit.shape[1]):
             if np.ptp(Yfit[:, j]) == 0:
                 warnings.warn(
                     f"target {fitted[j]!r} is constant ({Yfit[0, j]:g}) over all runs",
-                    FitWarning, stacklevel=2,
+                    FitWarning,
+                    stacklevel=2,
                 )
 
         self.domain_names_ = domains
@@ -132,7 +132,8 @@ class MixingLaw(Estimator):
         columns are `metric_names_` (used to refit on resampled runs)."""
         self._check_fitted()
         kwargs: dict[str, Any] = {
-            "target_names": self.metric_names_, "domain_names": self.domain_names_,
+            "target_names": self.metric_names_,
+            "domain_names": self.domain_names_,
             "renormalize": True,
         }
         if self.weights_ is not None:
@@ -208,25 +209,27 @@ class MixingLaw(Estimator):
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to predict without the data, as JSON-able values."""
         self._check_fitted()
-        return _jsonable({
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "kind": self.kind,
-            "hyperparams": self.get_params(),
-            "domain_names": self.domain_names_,
-            "metric_names": self.metric_names_,
-            "target_names": self.target_names_,
-            "fitted_names": self.fitted_names_,
-            "weights": self.weights_,
-            "combine": None if self.combine_ is None else self.combine_,
-            "run_ids": self.run_ids_,
-            "n_runs": self.n_runs_,
-            "active_domains": self.active_,
-            "domain_range": self.domain_range_,
-            "cv": self.cv_,
-            "fit_info": self.fit_info_,
-            "params": self._params_to_dict(),
-        })
+        return _jsonable(
+            {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "kind": self.kind,
+                "hyperparams": self.get_params(),
+                "domain_names": self.domain_names_,
+                "metric_names": self.metric_names_,
+                "target_names": self.target_names_,
+                "fitted_names": self.fitted_names_,
+                "weights": self.weights_,
+                "combine": None if self.combine_ is None else self.combine_,
+                "run_ids": self.run_ids_,
+                "n_runs": self.n_runs_,
+                "active_domains": self.active_,
+                "domain_range": self.domain_range_,
+                "cv": self.cv_,
+                "fit_info": self.fit_info_,
+                "params": self._params_to_dict(),
+            }
+        )
 
     @classmethod
     def _rebuild(cls, data: Mapping[str, Any]) -> MixingLaw:

@@ -36,7 +36,6 @@ class CriticalShare(Result):
     message: str
 
 
-
 def critical_share(
     law: MixingLaw,
     *,
@@ -63,8 +62,7 @@ def critical_share(
     if target is None:
         if len(law.target_names_) != 1:
             raise InputError(
-                f"law has targets {law.target_names_}; name the original domain's loss "
-                "with target="
+                f"law has targets {law.target_names_}; name the original domain's loss with target="
             )
         target = law.target_names_[0]
     if target not in law.target_names_:
@@ -95,7 +93,14 @@ def critical_share(
     what = f"{target} <= {threshold:.6g} ({'relative' if relative else 'absolute'} bound)"
     if ok.size == 0:
         return CriticalShare(
-            False, None, threshold, None, best_share, best_loss, original, target,
+            False,
+            None,
+            threshold,
+            None,
+            best_share,
+            best_loss,
+            original,
+            target,
             f"not reachable: no share of {original!r} in [0, 1] keeps {what}; the lowest "
             f"predicted loss is {best_loss:.6g} at share {best_share:.4g}",
         )
@@ -106,6 +111,13 @@ def critical_share(
         share = float(brentq(excess, ps[i - 1], ps[i], xtol=xtol))
     loss = float(law.predict(mix(np.array([share])))[0, j])
     return CriticalShare(
-        True, share, threshold, loss, best_share, best_loss, original, target,
+        True,
+        share,
+        threshold,
+        loss,
+        best_share,
+        best_loss,
+        original,
+        target,
         f"a share of {original!r} of at least {share:.6g} keeps {what}",
     )

@@ -44,9 +44,11 @@ def score_predictions(
     y_pred = np.atleast_2d(np.asarray(y_pred, float).T).T
     if y_true.shape != y_pred.shape:
         raise InputError(f"score: shapes differ, {y_true.shape} vs {y_pred.shape}")
-    names = list(target_names) if target_names is not None else [
-        f"target{j}" for j in range(y_true.shape[1])
-    ]
+    names = (
+        list(target_names)
+        if target_names is not None
+        else [f"target{j}" for j in range(y_true.shape[1])]
+    )
     return {
         name: {
             "mae": float(np.mean(np.abs(y_pred[:, j] - y_true[:, j]))),
@@ -62,8 +64,10 @@ def kfold_splits(n: int, n_splits: int = 5, seed: int = 0) -> list[Split]:
         raise InputError(f"n_splits must be between 2 and the number of runs ({n}), got {n_splits}")
     perm = np.random.default_rng(seed).permutation(n)
     folds = np.array_split(perm, n_splits)
-    return [(np.sort(np.concatenate(folds[:i] + folds[i + 1:])), np.sort(f))
-            for i, f in enumerate(folds)]
+    return [
+        (np.sort(np.concatenate(folds[:i] + folds[i + 1 :])), np.sort(f))
+        for i, f in enumerate(folds)
+    ]
 
 
 def shuffle_splits(n: int, test_size: int, n_repeats: int = 20, seed: int = 0) -> list[Split]:
@@ -91,9 +95,9 @@ class CVReport:
     target_names: list[str]
     scheme: str
     splits: list[Split]
-    y: np.ndarray            # (n, T) the evaluated targets
-    oof: np.ndarray          # (n, T) mean held-out prediction per run (NaN if never held out)
-    split_mae: np.ndarray    # (n_splits, T)
+    y: np.ndarray  # (n, T) the evaluated targets
+    oof: np.ndarray  # (n, T) mean held-out prediction per run (NaN if never held out)
+    split_mae: np.ndarray  # (n_splits, T)
     split_spearman: np.ndarray  # (n_splits, T), NaN for tiny test sets
     run_ids: list[Any] | None = None
     split_baseline_mae: np.ndarray | None = None  # (n_splits, T) predicting the training mean
@@ -122,8 +126,7 @@ class CVReport:
     def spearman(self) -> np.ndarray:
         """Spearman of the pooled out-of-fold predictions (each run predicted once or more)."""
         ok = ~np.isnan(self.oof[:, 0])
-        return np.array([spearman(self.oof[ok, j], self.y[ok, j])
-                         for j in range(self.y.shape[1])])
+        return np.array([spearman(self.oof[ok, j], self.y[ok, j]) for j in range(self.y.shape[1])])
 
     def worst_runs(self, k: int = 5, target: int | str = 0) -> list[tuple[int, float]]:
         """The k runs with the largest held-out error: (row, signed error)."""
@@ -200,8 +203,13 @@ def cross_validate(
     for s, (tr, te) in enumerate(split_list):
         clone = law.clone()
         clone.fit(
-            Rm[tr], Ym[tr], target_names=metrics, domain_names=domains, weights=weights,
-            target_name=target_name, run_ids=None if ids is None else [ids[i] for i in tr],
+            Rm[tr],
+            Ym[tr],
+            target_names=metrics,
+            domain_names=domains,
+            weights=weights,
+            target_name=target_name,
+            run_ids=None if ids is None else [ids[i] for i in tr],
         )
         pred = clone.predict(Rm[te])
         total[te] += pred
@@ -221,8 +229,7 @@ def fit_with_cv(law: MixingLaw, R: Any, Y: Any, **kwargs: Any) -> tuple[MixingLa
     Keywords are those of :func:`cross_validate`; the fit-related ones are passed to `fit`.
     """
     report = cross_validate(law, R, Y, **kwargs)
-    fit_keys = ("target_names", "domain_names", "weights", "target_name", "run_ids",
-                "renormalize")
+    fit_keys = ("target_names", "domain_names", "weights", "target_name", "run_ids", "renormalize")
     law.fit(R, Y, **{k: kwargs[k] for k in fit_keys if k in kwargs})
     law.cv_ = cv_record(report)
     return law, report

@@ -42,14 +42,19 @@ def check_prior(
         vec = np.array([float(prior.get(n, 0.0)) for n in names])
     else:
         vec = np.asarray(prior, dtype=float).ravel()
-        names = (list(domain_names) if domain_names is not None
-                 else [f"domain{i}" for i in range(vec.size)])
+        names = (
+            list(domain_names)
+            if domain_names is not None
+            else [f"domain{i}" for i in range(vec.size)]
+        )
         if len(names) != vec.size:
             raise InputError(f"prior: {vec.size} shares for {len(names)} domain names")
     bad = np.flatnonzero(~np.isfinite(vec) | (vec < 0))
     if bad.size:
-        raise InputError(f"prior: share of {names[bad[0]]!r} is {float(vec[bad[0]]):g}; "
-                         "shares must be finite and >= 0")
+        raise InputError(
+            f"prior: share of {names[bad[0]]!r} is {float(vec[bad[0]]):g}; "
+            "shares must be finite and >= 0"
+        )
     if vec.sum() <= 0:
         raise InputError("prior: every share is zero")
     return vec / vec.sum(), names
@@ -186,8 +191,11 @@ def validate_mixture_list(
     name the row.
     """
     if isinstance(mixtures, Sequence) and mixtures and isinstance(mixtures[0], Mapping):
-        names = list(domain_names) if domain_names is not None else sorted(
-            {str(k) for row in mixtures for k in row})
+        names = (
+            list(domain_names)
+            if domain_names is not None
+            else sorted({str(k) for row in mixtures for k in row})
+        )
         table = np.zeros((len(mixtures), len(names)))
         for i, row in enumerate(mixtures):
             for k, v in row.items():
@@ -196,8 +204,9 @@ def validate_mixture_list(
                 try:
                     table[i, names.index(str(k))] = float(v)
                 except (TypeError, ValueError):
-                    raise InputError(f"mixtures: row {i}, domain {k!r}: {v!r} is not a number"
-                                     ) from None
+                    raise InputError(
+                        f"mixtures: row {i}, domain {k!r}: {v!r} is not a number"
+                    ) from None
         mixtures, domain_names = table, names
     W, names = check_mixtures(mixtures, domain_names, renormalize=renormalize, atol=atol)
     if not allow_duplicates:

@@ -33,7 +33,12 @@ class _Layout:
     """Where each parameter of a sum-of-exponentials law sits in the flat vector."""
 
     def __init__(
-        self, K: int, A: int, features: str, eps: float | str, c_lower: float = -np.inf,
+        self,
+        K: int,
+        A: int,
+        features: str,
+        eps: float | str,
+        c_lower: float = -np.inf,
         eps_lower: float = 1e-6,
     ) -> None:
         if features not in FEATURES:
@@ -152,9 +157,9 @@ def _linearised_start(
     b = np.zeros(1)
     if not lay.lin:
         b, i = coef[:1], 1
-    t = coef[i:i + lay.A] if lay.lin else np.zeros(lay.A)
+    t = coef[i : i + lay.A] if lay.lin else np.zeros(lay.A)
     i += lay.A if lay.lin else 0
-    u = coef[i:i + lay.A] if lay.log else np.zeros(lay.A)
+    u = coef[i : i + lay.A] if lay.log else np.zeros(lay.A)
     return lay.pack(c0, b, t[None, :], u[None, :], eps0)
 
 
@@ -179,7 +184,9 @@ class _SumOfExpsLaw(MixingLaw):
         try:
             return float(self.c_min)
         except (TypeError, ValueError):
-            raise InputError(f"c_min must be 'auto', None or a number, got {self.c_min!r}") from None
+            raise InputError(
+                f"c_min must be 'auto', None or a number, got {self.c_min!r}"
+            ) from None
 
     def _eps_lower(self, X: np.ndarray) -> float:
         """Lower bound on a fitted eps: "auto" is a tenth of the smallest positive weight in
@@ -217,11 +224,17 @@ class _SumOfExpsLaw(MixingLaw):
             lay = self._layout(X.shape[1], Y[:, j])
             res = self._fit_one(lay, X, Y[:, j], rng, label)
             self._store(j, lay, res.params)
-            self.fit_info_.append({
-                "target": self.fitted_names_[j], "cost": res.cost, "r2": res.r2,
-                "success": res.success, "n_starts": res.n_starts, "n_at_best": res.n_at_best,
-                "at_bounds": list(res.at_bounds),
-            })
+            self.fit_info_.append(
+                {
+                    "target": self.fitted_names_[j],
+                    "cost": res.cost,
+                    "r2": res.r2,
+                    "success": res.success,
+                    "n_starts": res.n_starts,
+                    "n_at_best": res.n_at_best,
+                    "at_bounds": list(res.at_bounds),
+                }
+            )
 
     def _fit_one(
         self, lay: _Layout, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, label: str
@@ -229,13 +242,18 @@ class _SumOfExpsLaw(MixingLaw):
         raise NotImplementedError
 
     def _single_starts(
-        self, lay: _Layout, X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-        c_offsets: tuple[float, ...], eps_starts: tuple[float, ...], n_random: int,
+        self,
+        lay: _Layout,
+        X: np.ndarray,
+        y: np.ndarray,
+        rng: np.random.Generator,
+        c_offsets: tuple[float, ...],
+        eps_starts: tuple[float, ...],
+        n_random: int,
         jitter: float,
     ) -> np.ndarray:
         span = _c_span(y)
-        eps0s = ([max(e, 2 * lay.eps_lower) for e in eps_starts] if lay.fit_eps
-                 else [lay.eps_fixed])
+        eps0s = [max(e, 2 * lay.eps_lower) for e in eps_starts] if lay.fit_eps else [lay.eps_fixed]
         ymin = float(y.min())
         c0s = [max(ymin - f * span, 0.5 * (ymin + lay.c_lower)) for f in c_offsets]
         base = [_linearised_start(lay, X, y, c0, float(e)) for c0 in c0s for e in eps0s]
@@ -288,7 +306,11 @@ class _SumOfExpsLaw(MixingLaw):
 
     def _params_to_dict(self) -> dict[str, Any]:
         return {
-            "c": self.c_, "s": self.s_, "t": self.t_, "u": self.u_, "eps": self.eps_,
+            "c": self.c_,
+            "s": self.s_,
+            "t": self.t_,
+            "u": self.u_,
+            "eps": self.eps_,
             "active_sum": self.active_sum_,
         }
 
@@ -370,9 +392,19 @@ class ExpLaw(_SumOfExpsLaw):
         null = float(np.sum(make_loss(self.loss, self.delta).rho(y - np.median(y))))
         penalty = float(self.alpha) * 2.0 * null / max(int(mask.sum()), 1)
         return fit_model(
-            lay.model(), X, y, starts=starts, loss=self.loss, delta=self.delta,
-            method=self.method, maxiter=self.maxiter, label=label, quiet_bounds=("eps", "c"),
-            prefit=self.prefit, penalty=penalty, penalty_mask=mask,
+            lay.model(),
+            X,
+            y,
+            starts=starts,
+            loss=self.loss,
+            delta=self.delta,
+            method=self.method,
+            maxiter=self.maxiter,
+            label=label,
+            quiet_bounds=("eps", "c"),
+            prefit=self.prefit,
+            penalty=penalty,
+            penalty_mask=mask,
         )
 
     @property
@@ -385,7 +417,8 @@ class ExpLaw(_SumOfExpsLaw):
         out = {}
         for j, name in enumerate(self.fitted_names_):
             out[name] = {
-                "c": float(self.c_[j]), "k": float(self.s_[j, 0]),
+                "c": float(self.c_[j]),
+                "k": float(self.s_[j, 0]),
                 "t": dict(zip(self.domain_names_, self.t_[j, 0].tolist(), strict=True)),
                 "u": dict(zip(self.domain_names_, self.u_[j, 0].tolist(), strict=True)),
                 "eps": float(self.eps_[j]),
@@ -455,8 +488,17 @@ class ImplicitLaw(_SumOfExpsLaw):
         single = self._layout(lay.A, y, K=1)
         starts1 = self._single_starts(single, X, y, rng, (0.05, 0.3, 1.0), (1e-3, 1e-2), 0, 0.0)
         first = fit_model(
-            single.model(), X, y, starts=starts1, loss=self.loss, delta=self.delta,
-            method=self.method, maxiter=self.maxiter, label=label, warn=False, prefit=1,
+            single.model(),
+            X,
+            y,
+            starts=starts1,
+            loss=self.loss,
+            delta=self.delta,
+            method=self.method,
+            maxiter=self.maxiter,
+            label=label,
+            warn=False,
+            prefit=1,
         )
         c, b, t, u, eps = single.unpack(first.params)
         K = lay.K
@@ -479,8 +521,18 @@ class ImplicitLaw(_SumOfExpsLaw):
         # law's costs alpha times the explicit law's whole misfit
         penalty = float(self.alpha) * 2.0 * max(first.cost, 1e-300) / max(int(mask.sum()), 1)
         return fit_model(
-            lay.model(), X, y, starts=np.array(starts), loss=self.loss, delta=self.delta,
-            method=self.method, maxiter=self.maxiter, penalty=penalty, penalty_mask=mask,
-            penalty_center=base[mask], label=label, quiet_bounds=("eps", "c"),
+            lay.model(),
+            X,
+            y,
+            starts=np.array(starts),
+            loss=self.loss,
+            delta=self.delta,
+            method=self.method,
+            maxiter=self.maxiter,
+            penalty=penalty,
+            penalty_mask=mask,
+            penalty_center=base[mask],
+            label=label,
+            quiet_bounds=("eps", "c"),
             prefit=self.prefit,
         )

@@ -85,7 +85,8 @@ def warn_problems(label: str, problems: Mapping[str, Sequence[str]], stacklevel:
         if reasons:
             warnings.warn(
                 f"{label}, target {target!r}: " + "; ".join(reasons) + " -- not to be trusted",
-                FitWarning, stacklevel=stacklevel + 1,
+                FitWarning,
+                stacklevel=stacklevel + 1,
             )
 
 

@@ -103,8 +103,10 @@ class MixtureConstraints:
                 lim = np.where(np.isinf(avail), np.inf, epochs * avail / self.token_budget)
             for i in np.flatnonzero(lim < ub):
                 ub[i] = lim[i]
-                reason[i] = (f"tokens: {epochs[i]:g} epochs x {avail[i]:.3g} available / "
-                             f"budget {self.token_budget:.3g}")
+                reason[i] = (
+                    f"tokens: {epochs[i]:g} epochs x {avail[i]:.3g} available / "
+                    f"budget {self.token_budget:.3g}"
+                )
         elif self.token_budget is not None or self.max_epochs is not None:
             raise InputError("token_budget / max_epochs need available_tokens per domain")
         for i in range(d):
@@ -168,7 +170,6 @@ class OptimizationResult(Result):
     @property
     def weights(self) -> np.ndarray:
         return np.array(list(self.mixture.values()))
-
 
 
 def _objective_vector(law: MixingLaw, target: str | Mapping[str, float] | None) -> np.ndarray:
@@ -239,8 +240,11 @@ def optimize_mixture(
             raise InputError("constraints conflict once unlearned domains are pinned")
     vec = _objective_vector(law, target)
     sign = -1.0 if maximize else 1.0
-    target_label = target if isinstance(target, str) else (
-        law.target_names_[0] if target is None else "weighted objective")
+    target_label = (
+        target
+        if isinstance(target, str)
+        else (law.target_names_[0] if target is None else "weighted objective")
+    )
     prior = check_prior(cons.prior, names)[0] if cons.prior is not None else None
 
     def f(W: np.ndarray) -> np.ndarray:
@@ -251,8 +255,12 @@ def optimize_mixture(
     rng_seed = int(seed)
     sample_prior = prior if prior is not None else np.where(law.active_, 1.0, 0.0)
     cands = dirichlet_design(
-        sample_prior, n_candidates if method == "sample" else max(64, 32 * n_restarts),
-        concentration=concentration, cap=None, decimals=None, deduplicate=False,
+        sample_prior,
+        n_candidates if method == "sample" else max(64, 32 * n_restarts),
+        concentration=concentration,
+        cap=None,
+        decimals=None,
+        deduplicate=False,
         seed=rng_seed,
     )
     cands = project_to_box_simplex(cands, lb, ub)
@@ -283,10 +291,18 @@ def optimize_mixture(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 res = minimize(
-                    fun, w0, jac=True, method="SLSQP",
+                    fun,
+                    w0,
+                    jac=True,
+                    method="SLSQP",
                     bounds=list(zip(lb, ub, strict=True)),
-                    constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0,
-                                  "jac": lambda x: np.ones_like(x)}],
+                    constraints=[
+                        {
+                            "type": "eq",
+                            "fun": lambda x: x.sum() - 1.0,
+                            "jac": lambda x: np.ones_like(x),
+                        }
+                    ],
                     options={"maxiter": 500, "ftol": 1e-12},
                 )
             x = project_to_box_simplex(res.x if np.all(np.isfinite(res.x)) else w0, lb, ub)[0]
@@ -309,12 +325,14 @@ def optimize_mixture(
         elif w[i] <= lb[i] + 1e-9 and lb[i] > 0:
             binding.append(f"{names[i]} at lower bound {lb[i]:.4g}")
     rng_lo, rng_hi = law.domain_range_[:, 0], law.domain_range_[:, 1]
-    extrapolated = [names[i] for i in range(len(names))
-                    if w[i] < rng_lo[i] - 1e-9 or w[i] > rng_hi[i] + 1e-9]
+    extrapolated = [
+        names[i] for i in range(len(names)) if w[i] < rng_lo[i] - 1e-9 or w[i] > rng_hi[i] + 1e-9
+    ]
     if extrapolated:
         warnings.warn(
             f"optimal mixture lies outside the fitted runs' range for {extrapolated}",
-            FitWarning, stacklevel=2,
+            FitWarning,
+            stacklevel=2,
         )
 
     ref_w = None
@@ -325,13 +343,15 @@ def optimize_mixture(
     elif reference is not None:
         ref_w = check_prior(reference, names)[0]
     ref_pred = None if ref_w is None else float((law.predict(ref_w[None, :]) @ vec)[0])
-    gain = None if ref_pred is None else (predicted - ref_pred if maximize
-                                          else ref_pred - predicted)
+    gain = (
+        None if ref_pred is None else (predicted - ref_pred if maximize else ref_pred - predicted)
+    )
 
     interval = gain_interval = None
     interval_kind = ""
     if has_residuals(law) and law.cv_["residuals"].keys() >= {
-            law.target_names_[i] for i in np.flatnonzero(vec != 0)}:
+        law.target_names_[i] for i in np.flatnonzero(vec != 0)
+    }:
         res = {t: np.asarray(v, float) for t, v in law.cv_["residuals"].items()}
         r = sum(vec[i] * res[law.target_names_[i]] for i in np.flatnonzero(vec != 0))
         q = conformal_quantile(r, level)
@@ -345,8 +365,7 @@ def optimize_mixture(
         interval_kind = f"bootstrap ({n_bootstrap} refits, coverage not measured)"
         needed = np.flatnonzero(vec != 0)
         sub = [law.target_names_[i] for i in needed] if law.weights_ is None else None
-        boot = bootstrap_law(law, data[0], data[1], n_bootstrap=n_bootstrap, seed=seed,
-                             targets=sub)
+        boot = bootstrap_law(law, data[0], data[1], n_bootstrap=n_bootstrap, seed=seed, targets=sub)
         pts = w[None, :] if ref_w is None else np.vstack([w, ref_w])
         P = boot.predict(pts) @ (vec if sub is None else vec[needed])  # (n_bootstrap, 1 or 2)
         lo_hi = percentile_interval(P[:, 0], level)
@@ -358,10 +377,20 @@ def optimize_mixture(
 
     return OptimizationResult(
         mixture={n: float(v) for n, v in zip(names, w, strict=True)},
-        target=str(target_label), predicted=predicted, interval=interval, level=level,
-        reference=None if ref_w is None else {
-            n: float(v) for n, v in zip(names, ref_w, strict=True)},
-        reference_predicted=ref_pred, gain=gain, gain_interval=gain_interval,
-        method=method, binding=binding, extrapolated=extrapolated, n_starts=n_starts,
-        seconds=time.perf_counter() - t0, interval_kind=interval_kind,
+        target=str(target_label),
+        predicted=predicted,
+        interval=interval,
+        level=level,
+        reference=None
+        if ref_w is None
+        else {n: float(v) for n, v in zip(names, ref_w, strict=True)},
+        reference_predicted=ref_pred,
+        gain=gain,
+        gain_interval=gain_interval,
+        method=method,
+        binding=binding,
+        extrapolated=extrapolated,
+        n_starts=n_starts,
+        seconds=time.perf_counter() - t0,
+        interval_kind=interval_kind,
     )

@@ -60,7 +60,8 @@ class LinearLaw(MixingLaw):
         if n < a + 1 and self.alpha == 0:
             warnings.warn(
                 f"linear law: {n} runs for {a + 1} coefficients; the fit is underdetermined",
-                FitWarning, stacklevel=3,
+                FitWarning,
+                stacklevel=3,
             )
         D = np.hstack([np.ones((n, 1)), F])
         if self.alpha > 0:
@@ -78,10 +79,12 @@ class LinearLaw(MixingLaw):
             self.intercept_ = np.zeros(m)
         pred = self._predict(R)
         for j in range(m):
-            self.fit_info_.append({
-                "target": self.fitted_names_[j],
-                "mae": float(np.mean(np.abs(pred[:n, j] - Y[:n, j]))),
-            })
+            self.fit_info_.append(
+                {
+                    "target": self.fitted_names_[j],
+                    "mae": float(np.mean(np.abs(pred[:n, j] - Y[:n, j]))),
+                }
+            )
 
     def _predict(self, R: np.ndarray) -> np.ndarray:
         F = R if self.features == "linear" else np.log(R + self.eps)
@@ -144,10 +147,15 @@ class LGBMLaw(MixingLaw):
         if leaf is None:
             leaf = int(min(20, max(2, n // 10)))
         params = {
-            "objective": "regression", "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves, "min_data_in_leaf": leaf,
-            "min_data_in_bin": 1, "num_threads": max(1, min(int(self.n_jobs), 2)),
-            "seed": self.seed, "deterministic": True, "force_col_wise": True,
+            "objective": "regression",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": leaf,
+            "min_data_in_bin": 1,
+            "num_threads": max(1, min(int(self.n_jobs), 2)),
+            "seed": self.seed,
+            "deterministic": True,
+            "force_col_wise": True,
             "verbose": -1,
         }
         params.update(self.extra_params or {})
@@ -169,7 +177,8 @@ class LGBMLaw(MixingLaw):
             warnings.warn(
                 f"lgbm law: {n} runs are too few to hold out an early-stopping split; "
                 f"using all {self.n_estimators} trees",
-                FitWarning, stacklevel=3,
+                FitWarning,
+                stacklevel=3,
             )
         val, tr = perm[:n_val], perm[n_val:]
         self.boosters_ = []
@@ -180,7 +189,10 @@ class LGBMLaw(MixingLaw):
                 dtr = lgb.Dataset(R[tr], Y[tr, j], params={"verbose": -1})
                 dva = lgb.Dataset(R[val], Y[val, j], reference=dtr, params={"verbose": -1})
                 booster = lgb.train(
-                    params, dtr, num_boost_round=self.n_estimators, valid_sets=[dva],
+                    params,
+                    dtr,
+                    num_boost_round=self.n_estimators,
+                    valid_sets=[dva],
                     callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
                 )
                 n_trees = int(booster.best_iteration or self.n_estimators)
@@ -188,7 +200,8 @@ class LGBMLaw(MixingLaw):
                     warnings.warn(
                         f"lgbm law, target {self.fitted_names_[j]!r}: early stopping never "
                         f"triggered in {self.n_estimators} trees",
-                        FitWarning, stacklevel=3,
+                        FitWarning,
+                        stacklevel=3,
                     )
             else:
                 n_trees = int(self.n_estimators)
@@ -223,8 +236,9 @@ class LGBMLaw(MixingLaw):
             if digests is not None and (
                 i >= len(digests) or hashlib.sha256(text.encode()).hexdigest() != digests[i]
             ):
-                raise ValueError(f"{where} does not match params.models_sha256[{i}] (edited or "
-                                 "damaged)")
+                raise ValueError(
+                    f"{where} does not match params.models_sha256[{i}] (edited or damaged)"
+                )
             try:
                 self.boosters_.append(lgb.Booster(model_str=text))
             except lgb.basic.LightGBMError as exc:

@@ -51,9 +51,16 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
     "linear": ("linear", {}),
     "exp[linear]": ("exp", {"features": "linear", "maxiter": 200}),
     "exp[linear+log]": ("exp", {"features": "linear+log", "maxiter": 200}),
-    "exp[linear+log],alpha=0.01": ("exp", {"features": "linear+log", "alpha": 0.01,
-                                           "maxiter": 200, "c_offsets": (0.05, 0.3),
-                                           "eps_starts": (1e-2,)}),
+    "exp[linear+log],alpha=0.01": (
+        "exp",
+        {
+            "features": "linear+log",
+            "alpha": 0.01,
+            "maxiter": 200,
+            "c_offsets": (0.05, 0.3),
+            "eps_starts": (1e-2,),
+        },
+    ),
     "implicit[2]": ("implicit", {"n_hidden": 2, "n_starts": 2, "features": "linear+log"}),
     "implicit[3]": ("implicit", {"n_hidden": 3, "n_starts": 2, "features": "linear+log"}),
     "lgbm": ("lgbm", {}),
@@ -155,8 +162,10 @@ class AutoLaw(MixingLaw):
     def fit(self, R: Any, Y: Any, **kwargs: Any) -> AutoLaw:
         """Fit like any law (same keywords); the candidates see the raw metrics and weights."""
         if self.weighted != "direct":
-            raise InputError("the auto law fits weighted targets through its candidates; "
-                             f"weighted must be 'direct', got {self.weighted!r}")
+            raise InputError(
+                "the auto law fits weighted targets through its candidates; "
+                f"weighted must be 'direct', got {self.weighted!r}"
+            )
         self._raw_y = Y
         try:
             super().fit(R, Y, **kwargs)
@@ -169,12 +178,17 @@ class AutoLaw(MixingLaw):
     def _fit(self, R: np.ndarray, Yfit: np.ndarray) -> None:
         n = R.shape[0]
         Ym, _ = check_targets(self._raw_y, n, self.metric_names_)
-        kw: dict[str, Any] = {"target_names": self.metric_names_,
-                              "domain_names": self.domain_names_}
+        kw: dict[str, Any] = {
+            "target_names": self.metric_names_,
+            "domain_names": self.domain_names_,
+        }
         if self.weights_ is not None:
             kw.update(weights=self.weights_, target_name=self.target_names_[0])
-        names = (self.candidates if self.candidates is not None
-                 else default_candidates(n, int(self.active_.sum())))
+        names = (
+            self.candidates
+            if self.candidates is not None
+            else default_candidates(n, int(self.active_.sum()))
+        )
         for name in names:
             make_candidate(name)  # unknown names fail before any fitting
         if not (isinstance(self.n_splits, int | np.integer) and self.n_splits >= 2):
@@ -197,8 +211,7 @@ class AutoLaw(MixingLaw):
         for _ in range(len(names) + 2):
             tables, choice = [], []
             for j in range(T):
-                rows, pick = self._score_target(j, names, oofs, Yfit, baseline, banned[j],
-                                                n_warned)
+                rows, pick = self._score_target(j, names, oofs, Yfit, baseline, banned[j], n_warned)
                 tables.append(rows)
                 choice.append(pick)
             needed = sorted({m for pick in choice for m in pick})
@@ -208,7 +221,8 @@ class AutoLaw(MixingLaw):
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
                         members_fit[name] = make_candidate(name, self.seed).fit(
-                            R, Ym, run_ids=self.run_ids_, **kw)
+                            R, Ym, run_ids=self.run_ids_, **kw
+                        )
                     for w in caught:
                         if not issubclass(w.category, FitWarning):
                             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -217,15 +231,19 @@ class AutoLaw(MixingLaw):
                 for j, pick in enumerate(choice):
                     if name not in pick or name == "mean":
                         continue
-                    info = [f for f in law.fit_info_
-                            if f.get("target") in (self.target_names_[j], *self.metric_names_)]
+                    info = [
+                        f
+                        for f in law.fit_info_
+                        if f.get("target") in (self.target_names_[j], *self.metric_names_)
+                    ]
                     problems = fit_problems(Yfit[:, j], fitted=fitted[:, j], fit_info=info)
                     if problems:
                         banned[j].add((name,))
                         for row in tables[j]:
                             if name in row["members"]:
-                                row["problems"] = row["problems"] + [f"full fit: {p}"
-                                                                     for p in problems]
+                                row["problems"] = row["problems"] + [
+                                    f"full fit: {p}" for p in problems
+                                ]
                         redo = True
             if not redo:
                 break
@@ -237,31 +255,51 @@ class AutoLaw(MixingLaw):
                 W[j, needed.index(m)] = 1.0 / len(pick)
         self.member_weights_ = W
         self.bounds_ = np.array([plausible_range(Yfit[:, j]) for j in range(T)])
-        oof = np.stack([np.mean([oofs[m][:, j] for m in pick], axis=0)
-                        for j, pick in enumerate(choice)], axis=1)
+        oof = np.stack(
+            [np.mean([oofs[m][:, j] for m in pick], axis=0) for j, pick in enumerate(choice)],
+            axis=1,
+        )
         self.selection_ = [
-            {"target": self.target_names_[j], "chosen": " + ".join(choice[j]),
-             "rule": "guardrails, then OOF Spearman rounded to "
-                     f"{self.spearman_decimals} decimals (higher), then OOF MAE (lower)",
-             "scheme": f"{len(splits)}-fold", "candidates": tables[j]}
+            {
+                "target": self.target_names_[j],
+                "chosen": " + ".join(choice[j]),
+                "rule": "guardrails, then OOF Spearman rounded to "
+                f"{self.spearman_decimals} decimals (higher), then OOF MAE (lower)",
+                "scheme": f"{len(splits)}-fold",
+                "candidates": tables[j],
+            }
             for j in range(T)
         ]
         for j, rows in enumerate(tables):
             for r in rows:
                 if len(r["members"]) == 1 and r["problems"]:
-                    warn_problems(f"auto law: candidate {r['name']} rejected",
-                                  {self.target_names_[j]: r["problems"]})
+                    warn_problems(
+                        f"auto law: candidate {r['name']} rejected",
+                        {self.target_names_[j]: r["problems"]},
+                    )
         for j, pick in enumerate(choice):
             if pick == ("mean",):
-                warn_problems("auto law", {self.target_names_[j]: [
-                    "every candidate tripped a guardrail; predicting the training mean"]})
+                warn_problems(
+                    "auto law",
+                    {
+                        self.target_names_[j]: [
+                            "every candidate tripped a guardrail; predicting the training mean"
+                        ]
+                    },
+                )
         self.report_ = _report(self.target_names_, splits, Yfit, oof, self.run_ids_)
         self.fit_info_ = [{"target": s["target"], "chosen": s["chosen"]} for s in self.selection_]
         self.cv_ = cv_record(self.report_)
 
     def _score_target(
-        self, j: int, names: Sequence[str], oofs: Mapping[str, np.ndarray], Y: np.ndarray,
-        baseline: np.ndarray, banned: set[tuple[str, ...]], n_warned: Mapping[str, int],
+        self,
+        j: int,
+        names: Sequence[str],
+        oofs: Mapping[str, np.ndarray],
+        Y: np.ndarray,
+        baseline: np.ndarray,
+        banned: set[tuple[str, ...]],
+        n_warned: Mapping[str, int],
     ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
         y = Y[:, j]
         base_mae = float(np.mean(np.abs(baseline[:, j] - y)))
@@ -272,23 +310,30 @@ class AutoLaw(MixingLaw):
             if any((m,) in banned for m in members):
                 problems.append("a member failed the guardrails on the full fit")
             return {
-                "name": " + ".join(members), "members": list(members),
-                "spearman": spearman(o, y), "mae": float(np.mean(np.abs(o - y))),
+                "name": " + ".join(members),
+                "members": list(members),
+                "spearman": spearman(o, y),
+                "mae": float(np.mean(np.abs(o - y))),
                 "baseline_mae": base_mae,
                 "fit_warnings": int(sum(n_warned.get(m, 0) for m in members)),
-                "problems": problems, "eligible": not problems, "chosen": False,
+                "problems": problems,
+                "eligible": not problems,
+                "chosen": False,
             }
 
         rows = [row((name,)) for name in names]
-        ranked = sorted((r for r in rows if r["eligible"]),
-                        key=lambda r: _key(r, self.spearman_decimals))
+        ranked = sorted(
+            (r for r in rows if r["eligible"]), key=lambda r: _key(r, self.spearman_decimals)
+        )
         if self.ensemble:
             for k in range(2, int(self.max_members) + 1):
                 if len(ranked) >= k:
                     rows.append(row(tuple(r["name"] for r in ranked[:k])))
         rows.append(row(("mean",)))
         eligible = [r for r in rows if r["eligible"] and r["members"] != ["mean"]]
-        best = min(eligible, key=lambda r: _key(r, self.spearman_decimals)) if eligible else rows[-1]
+        best = (
+            min(eligible, key=lambda r: _key(r, self.spearman_decimals)) if eligible else rows[-1]
+        )
         best["chosen"] = True
         return rows, tuple(best["members"])
 
@@ -358,5 +403,14 @@ def _report(
         base[s] = np.mean(np.abs(y[tr].mean(axis=0) - y[te]), axis=0)
         for j in range(T):
             sp[s, j] = spearman(oof[te, j], y[te, j])
-    return CVReport(list(names), f"{len(splits)}-fold (auto selection)", list(splits), y, oof,
-                    mae, sp, ids, base)
+    return CVReport(
+        list(names),
+        f"{len(splits)}-fold (auto selection)",
+        list(splits),
+        y,
+        oof,
+        mae,
+        sp,
+        ids,
+        base,
+    )

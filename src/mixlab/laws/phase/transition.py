@@ -119,8 +119,12 @@ def _sigmoid_model(u_lo: float, u_hi: float, k_lo: float, k_hi: float) -> CurveM
         g = (1.0 - fl) * h * s * (1.0 - s)
         return np.column_stack([g * d, -g * k, 1.0 - h * s, (1.0 - fl) * s])
 
-    specs = [ParamSpec("k", "log", k_lo, k_hi), ParamSpec("m", lower=u_lo, upper=u_hi),
-             ParamSpec("floor", lower=0.0, upper=1.0), ParamSpec("h", lower=0.0, upper=1.0)]
+    specs = [
+        ParamSpec("k", "log", k_lo, k_hi),
+        ParamSpec("m", lower=u_lo, upper=u_hi),
+        ParamSpec("floor", lower=0.0, upper=1.0),
+        ParamSpec("h", lower=0.0, upper=1.0),
+    ]
     return CurveModel(specs, f, jac)
 
 
@@ -140,8 +144,9 @@ class _Curve:
         span = float(self.uu[-1] - self.uu[0]) if self.ux.size > 1 else 1.0
         gap = float(np.min(np.diff(self.uu))) if self.ux.size > 1 else 1.0
         self.span = span
-        self.model = _sigmoid_model(self.uu[0] - 3 * span - 1, self.uu[-1] + 3 * span + 1,
-                                    1e-2 / span, 100.0 / gap)
+        self.model = _sigmoid_model(
+            self.uu[0] - 3 * span - 1, self.uu[-1] + 3 * span + 1, 1e-2 / span, 100.0 / gap
+        )
 
     def means(self, y: np.ndarray) -> np.ndarray:
         return np.bincount(self.inv, y, self.ux.size) / self.counts
@@ -174,11 +179,24 @@ class _Curve:
         return rows
 
     def fit(self, y: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        prior = {"penalty": PLATEAU_PRIOR, "penalty_mask": np.array([False, False, True, True]),
-                 "penalty_center": np.array([0.0, 1.0])}  # floor -> 0, h (so top) -> 1
+        prior = {
+            "penalty": PLATEAU_PRIOR,
+            "penalty_mask": np.array([False, False, True, True]),
+            "penalty_center": np.array([0.0, 1.0]),
+        }  # floor -> 0, h (so top) -> 1
         with np.errstate(over="ignore", invalid="ignore"):
-            res = fit_model(self.model, self.u[:, None], y, starts=starts, loss="squared",
-                            method="trf", maxiter=200, label="transition", warn=False, **prior)
+            res = fit_model(
+                self.model,
+                self.u[:, None],
+                y,
+                starts=starts,
+                loss="squared",
+                method="trf",
+                maxiter=200,
+                label="transition",
+                warn=False,
+                **prior,
+            )
         return res.params
 
     def crossing(self, th: np.ndarray) -> float:
@@ -190,8 +208,11 @@ class _Curve:
         q = (self.threshold - fl) / height
         return float(m + logit(q) / k) if 0.0 < q < 1.0 else float("nan")
 
-    def estimate(self, y: np.ndarray, starts: np.ndarray | None = None,
-                 ) -> tuple[str, float, np.ndarray, str]:
+    def estimate(
+        self,
+        y: np.ndarray,
+        starts: np.ndarray | None = None,
+    ) -> tuple[str, float, np.ndarray, str]:
         """(status, ln x* or NaN, sigmoid params or NaN, method) for accuracies `y`."""
         means = self.means(y)
         status, i = self.bracket(means)
@@ -269,8 +290,9 @@ def fit_transition(
     who = "fit_transition"
     _check_level(level, n_bootstrap, threshold, who)
     if bootstrap not in ("auto", "residual", "stratified"):
-        raise InputError(f"{who}: bootstrap must be 'auto', 'residual' or 'stratified', "
-                         f"got {bootstrap!r}")
+        raise InputError(
+            f"{who}: bootstrap must be 'auto', 'residual' or 'stratified', got {bootstrap!r}"
+        )
     x = _as_array(x, "x", who)
     y = _as_array(accuracy, "accuracy", who)
     if x.size != y.size:
@@ -282,19 +304,43 @@ def fit_transition(
         if bad.size:
             rule = "must be positive" if name == "x" else "must be in [0, 1]"
             raise InputError(f"{who}: {name}, row {int(bad[0])} is {arr[bad[0]]:g}; {rule}")
-    return _transition(x, y, float(threshold), int(n_bootstrap), float(level),
-                       np.random.default_rng(seed), bootstrap)
+    return _transition(
+        x,
+        y,
+        float(threshold),
+        int(n_bootstrap),
+        float(level),
+        np.random.default_rng(seed),
+        bootstrap,
+    )
 
 
-def _transition(x: np.ndarray, y: np.ndarray, threshold: float, n_bootstrap: int,
-                level: float, rng: np.random.Generator, bootstrap: str) -> Transition:
+def _transition(
+    x: np.ndarray,
+    y: np.ndarray,
+    threshold: float,
+    n_bootstrap: int,
+    level: float,
+    rng: np.random.Generator,
+    bootstrap: str,
+) -> Transition:
     c = _Curve(x, threshold)
     status, u_star, theta, method = c.estimate(y)
-    params = {"k": theta[0], "x0": np.exp(theta[1]),
-              "floor": theta[2], "top": theta[2] + (1 - theta[2]) * theta[3]}
+    params = {
+        "k": theta[0],
+        "x0": np.exp(theta[1]),
+        "floor": theta[2],
+        "top": theta[2] + (1 - theta[2]) * theta[3],
+    }
     out = Transition(
-        value=None, ci=None, status=status, params={k: float(v) for k, v in params.items()},
-        n_points=int(y.size), threshold=threshold, method=method, level=level,
+        value=None,
+        ci=None,
+        status=status,
+        params={k: float(v) for k, v in params.items()},
+        n_points=int(y.size),
+        threshold=threshold,
+        method=method,
+        level=level,
         x_range=(float(c.ux[0]), float(c.ux[-1])),
     )
     if status != "bracketed":
@@ -318,8 +364,7 @@ def _transition(x: np.ndarray, y: np.ndarray, threshold: float, n_bootstrap: int
     warm = theta[None, :] if np.all(np.isfinite(theta)) else None
     boot = np.full(n_bootstrap, np.nan)
     for b in range(n_bootstrap):
-        pick = (c.stratified(rng) if scheme == "stratified"
-                else bootstrap_indices(y.size, 1, rng)[0])
+        pick = c.stratified(rng) if scheme == "stratified" else bootstrap_indices(y.size, 1, rng)[0]
         _, boot[b], _, _ = c.estimate(np.clip(centre + dev[pick], 0.0, 1.0), warm)
     boot = np.exp(boot)
     ok = np.isfinite(boot)
@@ -351,7 +396,6 @@ class PowerLaw(Result):
         return self.coef * np.asarray(sizes, dtype=float) ** -self.exponent
 
 
-
 class PhaseAnalysis(Estimator):
     """Critical ratios per model size, critical sizes per ratio, and r*(N) as a power law.
 
@@ -375,8 +419,15 @@ class PhaseAnalysis(Estimator):
     fitted_attr = "critical_ratio_"
     columns = ("model_size", "ratio", "accuracy")
 
-    def __init__(self, threshold: float = 0.5, n_bootstrap: int = 500, level: float = DEFAULT_LEVEL,
-                 seed: int = 0, tokens: float | None = None, bootstrap: str = "auto") -> None:
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        n_bootstrap: int = 500,
+        level: float = DEFAULT_LEVEL,
+        seed: int = 0,
+        tokens: float | None = None,
+        bootstrap: str = "auto",
+    ) -> None:
         self.threshold = threshold
         self.n_bootstrap = n_bootstrap
         self.level = level
@@ -392,12 +443,15 @@ class PhaseAnalysis(Estimator):
         elif isinstance(table, Mapping):
             names = [str(c) for c in table.keys()]
         else:
-            raise InputError(f"{self.label}: expected a table or a dict of columns, got "
-                             f"{type(table).__name__}")
+            raise InputError(
+                f"{self.label}: expected a table or a dict of columns, got {type(table).__name__}"
+            )
         for col in self.columns:
             if col not in names:
-                raise InputError(f"{self.label}: missing column {col!r}; need "
-                                 f"{list(self.columns)}, optional ['tokens', 'seed']")
+                raise InputError(
+                    f"{self.label}: missing column {col!r}; need "
+                    f"{list(self.columns)}, optional ['tokens', 'seed']"
+                )
         wanted = [*self.columns, *(["tokens"] if "tokens" in names else [])]
         cols = {c: _as_array(table[c], f"column {c!r}", self.label) for c in wanted}
         n = {c: v.size for c, v in cols.items()}
@@ -415,8 +469,10 @@ class PhaseAnalysis(Estimator):
         for col, (ok, rule) in rules.items():
             bad = np.flatnonzero(~ok)
             if bad.size:
-                raise InputError(f"{self.label}: column {col!r}, row {int(bad[0])} is "
-                                 f"{cols[col][bad[0]]:g}; values must be {rule}")
+                raise InputError(
+                    f"{self.label}: column {col!r}, row {int(bad[0])} is "
+                    f"{cols[col][bad[0]]:g}; values must be {rule}"
+                )
         return cols
 
     def _select_tokens(self, cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -424,21 +480,26 @@ class PhaseAnalysis(Estimator):
         size = cols["model_size"]
         if "tokens" not in cols:
             if self.tokens is not None:
-                raise InputError(f"{self.label}: tokens={self.tokens!r} given but the table "
-                                 "has no 'tokens' column")
+                raise InputError(
+                    f"{self.label}: tokens={self.tokens!r} given but the table "
+                    "has no 'tokens' column"
+                )
             self.tokens_used_ = None
             return np.ones(size.size, bool)
         tok = cols["tokens"]
         if self.tokens is not None:
             keep = np.isclose(tok, float(self.tokens), rtol=1e-9, atol=0)
             if not keep.any():
-                raise InputError(f"{self.label}: tokens={self.tokens!r} matches no row of "
-                                 f"column 'tokens' (budgets: {sorted(set(tok.tolist()))})")
+                raise InputError(
+                    f"{self.label}: tokens={self.tokens!r} matches no row of "
+                    f"column 'tokens' (budgets: {sorted(set(tok.tolist()))})"
+                )
         else:
             top = {s: tok[size == s].max() for s in np.unique(size)}
             keep = tok == np.array([top[s] for s in size])
-        self.tokens_used_ = {float(s): float(tok[keep & (size == s)][0])
-                             for s in np.unique(size[keep])}
+        self.tokens_used_ = {
+            float(s): float(tok[keep & (size == s)][0]) for s in np.unique(size[keep])
+        }
         return keep
 
     # ---- fit ----------------------------------------------------------------------------
@@ -447,20 +508,27 @@ class PhaseAnalysis(Estimator):
         """Fit every transition in `table` and the power law r*(N)."""
         _check_level(self.level, self.n_bootstrap, self.threshold, self.label)
         if self.bootstrap not in ("auto", "residual", "stratified"):
-            raise InputError(f"{self.label}: bootstrap must be 'auto', 'residual' or "
-                             f"'stratified', got {self.bootstrap!r}")
+            raise InputError(
+                f"{self.label}: bootstrap must be 'auto', 'residual' or "
+                f"'stratified', got {self.bootstrap!r}"
+            )
         cols = self._read(table)
         keep = self._select_tokens(cols)
         size, ratio, acc = (cols[c][keep] for c in self.columns)
-        thr, nb, lvl, bs = (float(self.threshold), int(self.n_bootstrap), float(self.level),
-                            self.bootstrap)
+        thr, nb, lvl, bs = (
+            float(self.threshold),
+            int(self.n_bootstrap),
+            float(self.level),
+            self.bootstrap,
+        )
 
         self.critical_ratio_: dict[float, Transition] = {}
         for i, s in enumerate(np.unique(size)):
             rows = size == s
             rng = np.random.default_rng([self.seed, 0, i])
             self.critical_ratio_[float(s)] = _transition(
-                ratio[rows], acc[rows], thr, nb, lvl, rng, bs)
+                ratio[rows], acc[rows], thr, nb, lvl, rng, bs
+            )
         self.critical_size_: dict[float, Transition] = {}
         for j, r in enumerate(np.unique(ratio)):
             rows = ratio == r
@@ -468,7 +536,8 @@ class PhaseAnalysis(Estimator):
                 continue
             rng = np.random.default_rng([self.seed, 1, j])
             self.critical_size_[float(r)] = _transition(
-                size[rows], acc[rows], thr, nb, lvl, rng, bs)
+                size[rows], acc[rows], thr, nb, lvl, rng, bs
+            )
         self._fit_power_law()
         return self
 
@@ -479,7 +548,8 @@ class PhaseAnalysis(Estimator):
         if len(done) < 2:
             self.power_law_reason_ = (
                 f"{len(done)} model size(s) with a bracketed critical ratio; the power law "
-                "needs at least 2")
+                "needs at least 2"
+            )
             return
         sizes = sorted(done)
         ln_n = np.log(sizes)
@@ -492,8 +562,10 @@ class PhaseAnalysis(Estimator):
             if len(B) >= 2:
                 law.boot = np.array([_line(ln_n, np.log(row)) for row in B])
                 lo, hi = percentile_interval(law.boot, self.level)
-                law.ci = {"coef": (float(lo[0]), float(hi[0])),
-                          "exponent": (float(lo[1]), float(hi[1]))}
+                law.ci = {
+                    "coef": (float(lo[0]), float(hi[0])),
+                    "exponent": (float(lo[1]), float(hi[1])),
+                }
                 law.n_bootstrap = len(B)
         self.power_law_ = law
 
@@ -506,14 +578,23 @@ class PhaseAnalysis(Estimator):
             power = self.power_law_.to_dict()
         else:
             sizes = [s for s, t in self.critical_ratio_.items() if t.status == "bracketed"]
-            power = {"coef": None, "exponent": None, "ci": None, "sizes": sizes,
-                     "n_bootstrap": 0, "reason": self.power_law_reason_}
-        return jsonable({
-            "threshold": float(self.threshold),
-            "level": float(self.level),
-            "tokens": None if self.tokens_used_ is None
-            else {_key(s): t for s, t in self.tokens_used_.items()},
-            "critical_ratio": {_key(s): t.to_dict() for s, t in self.critical_ratio_.items()},
-            "critical_size": {_key(r): t.to_dict() for r, t in self.critical_size_.items()},
-            "power_law": power,
-        })
+            power = {
+                "coef": None,
+                "exponent": None,
+                "ci": None,
+                "sizes": sizes,
+                "n_bootstrap": 0,
+                "reason": self.power_law_reason_,
+            }
+        return jsonable(
+            {
+                "threshold": float(self.threshold),
+                "level": float(self.level),
+                "tokens": None
+                if self.tokens_used_ is None
+                else {_key(s): t for s, t in self.tokens_used_.items()},
+                "critical_ratio": {_key(s): t.to_dict() for s, t in self.critical_ratio_.items()},
+                "critical_size": {_key(r): t.to_dict() for r, t in self.critical_size_.items()},
+                "power_law": power,
+            }
+        )

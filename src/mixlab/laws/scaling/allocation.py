@@ -107,8 +107,12 @@ def _scan_min(f: Callable[[np.ndarray], np.ndarray], lo: float, hi: float) -> fl
     if not np.isfinite(vals[i]):
         raise InputError("no feasible allocation in the searched range of model sizes")
     a, b = u[max(i - 1, 0)], u[min(i + 1, SCAN - 1)]
-    res = minimize_scalar(lambda x: float(f(np.array([x]))[0]), bounds=(a, b),
-                          method="bounded", options={"xatol": 1e-10})
+    res = minimize_scalar(
+        lambda x: float(f(np.array([x]))[0]),
+        bounds=(a, b),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     return float(res.x) if res.fun <= vals[i] else float(u[i])
 
 
@@ -136,6 +140,7 @@ def compute_optimal(
         N, D, _ = chinchilla_optimal(compute=C, **chin)
         method = "closed form"
     else:
+
         def loss_of(u: np.ndarray) -> np.ndarray:
             N = np.exp(u)
             D = C / fpt(N)
@@ -152,8 +157,13 @@ def compute_optimal(
     loss = float(law.loss_at(N, D, unique_tokens))
     T = float(inference_tokens)
     return Allocation(
-        n_params=float(N), tokens=float(D), loss=loss, train_flops=float(fpt(np.array([N]))[0] * D),
-        inference_tokens=T, inference_flops=float(ifpt(np.array([N]))[0] * T), method=method,
+        n_params=float(N),
+        tokens=float(D),
+        loss=loss,
+        train_flops=float(fpt(np.array([N]))[0] * D),
+        inference_tokens=T,
+        inference_flops=float(ifpt(np.array([N]))[0] * T),
+        method=method,
     )
 
 
@@ -173,6 +183,7 @@ def tokens_for_loss(
         return out
     lo, hi = np.log(D_RANGE[0]), np.log(D_RANGE[1])
     for i, n in enumerate(N):
+
         def g(v: float, n: float = n) -> float:
             return float(law.loss_at(n, np.exp(v), unique_tokens)) - ell
 
@@ -219,7 +230,11 @@ def inference_optimal(
     N = float(np.exp(u))
     D = float(tokens_for_loss(law, N, ell, unique_tokens=unique_tokens)[0])
     return Allocation(
-        n_params=N, tokens=D, loss=float(law.loss_at(N, D, unique_tokens)),
-        train_flops=float(fpt(np.array([N]))[0] * D), inference_tokens=T,
-        inference_flops=float(ifpt(np.array([N]))[0] * T), method="numeric",
+        n_params=N,
+        tokens=D,
+        loss=float(law.loss_at(N, D, unique_tokens)),
+        train_flops=float(fpt(np.array([N]))[0] * D),
+        inference_tokens=T,
+        inference_flops=float(ifpt(np.array([N]))[0] * T),
+        method="numeric",
     )

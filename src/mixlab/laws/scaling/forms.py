@@ -280,8 +280,14 @@ class ScalingLaw(Estimator):
             starts = np.array([[float(init[n]) for n in self.param_names]])
         else:
             starts = screen_starts(
-                model, Z, yf, self._raw_starts(Z, yf), self.n_refine,
-                loss=self.loss, delta=self.delta, residual=self.residual,
+                model,
+                Z,
+                yf,
+                self._raw_starts(Z, yf),
+                self.n_refine,
+                loss=self.loss,
+                delta=self.delta,
+                residual=self.residual,
             )
         res = self._fit_arrays(Z, yf, starts)
         self.params_ = res.as_dict()
@@ -291,8 +297,11 @@ class ScalingLaw(Estimator):
         self.dropped_ = dropped
         self.rows_ = rows
         self.fit_info_ = {
-            "success": bool(res.success), "r2": float(res.r2), "n_starts": res.n_starts,
-            "n_at_best": res.n_at_best, "at_bounds": list(res.at_bounds),
+            "success": bool(res.success),
+            "r2": float(res.r2),
+            "n_starts": res.n_starts,
+            "n_at_best": res.n_at_best,
+            "at_bounds": list(res.at_bounds),
             "message": res.message,
         }
         self.boot_params_: np.ndarray | None = None
@@ -301,13 +310,22 @@ class ScalingLaw(Estimator):
             self._bootstrap(Xf, yf)
         return self
 
-    def _fit_arrays(self, Z: np.ndarray, y: np.ndarray, starts: np.ndarray,
-                    warn: bool = True) -> FitResult:
+    def _fit_arrays(
+        self, Z: np.ndarray, y: np.ndarray, starts: np.ndarray, warn: bool = True
+    ) -> FitResult:
         with np.errstate(over="ignore", invalid="ignore"):  # far-off trial steps overflow
             return fit_model(
-                self._model(), Z, y, starts=starts, loss=self.loss, delta=self.delta,
-                residual=self.residual, method="lbfgs", maxiter=self.maxiter,
-                label=self.label, warn=warn,
+                self._model(),
+                Z,
+                y,
+                starts=starts,
+                loss=self.loss,
+                delta=self.delta,
+                residual=self.residual,
+                method="lbfgs",
+                maxiter=self.maxiter,
+                label=self.label,
+                warn=warn,
             )
 
     def _bootstrap(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -330,8 +348,7 @@ class ScalingLaw(Estimator):
         if self.boot_params_ is None or len(self.boot_params_) == 0:
             raise InputError(f"{self.label}: no bootstrap refits; fit with n_bootstrap > 0")
         lo_hi = percentile_interval(self.boot_params_, self.level if level is None else level)
-        return {n: [float(lo_hi[0, j]), float(lo_hi[1, j])]
-                for j, n in enumerate(self.param_names)}
+        return {n: [float(lo_hi[0, j]), float(lo_hi[1, j])] for j, n in enumerate(self.param_names)}
 
     def _theta(self, params: Mapping[str, float] | None = None) -> np.ndarray:
         params = self.params_ if params is None else params
@@ -376,27 +393,32 @@ class ScalingLaw(Estimator):
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to predict without the data, as JSON-able values."""
         self._check_fitted()
-        return jsonable({
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "kind": self.kind,
-            "form": self.kind,
-            "hyperparams": self.get_params(),
-            "variables": list(self.variables),
-            "params": self.params_,
-            "ci": self.ci_,
-            "level": self.level,
-            "n_points": self.n_points_,
-            "n_given": self.n_given_,
-            "dropped": self.dropped_,
-            "cost": self.cost_,
-            "fit_info": self.fit_info_,
-            "backtest": getattr(self, "backtest_", None),
-            "bootstrap": None if self.boot_params_ is None else {
-                "n": int(len(self.boot_params_)), "seed": self.seed,
-                "params": self.boot_params_,
-            },
-        })
+        return jsonable(
+            {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "kind": self.kind,
+                "form": self.kind,
+                "hyperparams": self.get_params(),
+                "variables": list(self.variables),
+                "params": self.params_,
+                "ci": self.ci_,
+                "level": self.level,
+                "n_points": self.n_points_,
+                "n_given": self.n_given_,
+                "dropped": self.dropped_,
+                "cost": self.cost_,
+                "fit_info": self.fit_info_,
+                "backtest": getattr(self, "backtest_", None),
+                "bootstrap": None
+                if self.boot_params_ is None
+                else {
+                    "n": int(len(self.boot_params_)),
+                    "seed": self.seed,
+                    "params": self.boot_params_,
+                },
+            }
+        )
 
     @classmethod
     def _rebuild(cls, data: Mapping[str, Any]) -> ScalingLaw:
@@ -411,8 +433,11 @@ class ScalingLaw(Estimator):
         if data.get("backtest"):
             law.backtest_ = dict(data["backtest"])
         boot = data.get("bootstrap")
-        law.boot_params_ = None if not boot else np.asarray(boot["params"], float).reshape(
-            -1, len(law.param_names))
+        law.boot_params_ = (
+            None
+            if not boot
+            else np.asarray(boot["params"], float).reshape(-1, len(law.param_names))
+        )
         return law
 
 
@@ -446,8 +471,11 @@ class PowerLaw1D(ScalingLaw):
 
     def _specs(self) -> list[ParamSpec]:
         e, c, k = self.names
-        return [ParamSpec(e, "log"), ParamSpec(c, "log"),
-                ParamSpec(k, lower=0.0, upper=EXPONENT_MAX)]
+        return [
+            ParamSpec(e, "log"),
+            ParamSpec(c, "log"),
+            ParamSpec(k, lower=0.0, upper=EXPONENT_MAX),
+        ]
 
     def _f(self, th: np.ndarray, Z: np.ndarray) -> np.ndarray:
         return th[0] + th[1] * np.exp(-th[2] * Z[:, 0])
@@ -512,8 +540,11 @@ class StepLaw(PowerLaw1D):
         """Fit on steps `X` and losses `y`; points before the warm-up end (step 0 included)
         are left out before the positivity check, so a curve logged from step 0 fits."""
         try:
-            S = (np.asarray(X["S"], float) if isinstance(X, Mapping) or hasattr(X, "columns")
-                 else np.asarray(X, float)).ravel()
+            S = (
+                np.asarray(X["S"], float)
+                if isinstance(X, Mapping) or hasattr(X, "columns")
+                else np.asarray(X, float)
+            ).ravel()
         except (TypeError, ValueError, KeyError, IndexError):
             return super().fit(X, y, init=init)  # the base class names the problem
         if np.isnan(S).any() or (S < 0).any():
@@ -611,9 +642,13 @@ class ChinchillaLaw(_NDLaw):
         return ("N", "D") if self._repeats is None else ("N", "D", "U")
 
     def _specs(self) -> list[ParamSpec]:
-        specs = [ParamSpec("E", "log"), ParamSpec("A", "log"), ParamSpec("B", "log"),
-                 ParamSpec("alpha", lower=0.0, upper=EXPONENT_MAX),
-                 ParamSpec("beta", lower=0.0, upper=EXPONENT_MAX)]
+        specs = [
+            ParamSpec("E", "log"),
+            ParamSpec("A", "log"),
+            ParamSpec("B", "log"),
+            ParamSpec("alpha", lower=0.0, upper=EXPONENT_MAX),
+            ParamSpec("beta", lower=0.0, upper=EXPONENT_MAX),
+        ]
         if self._repeats == "fit":
             specs.append(ParamSpec("r_star", "log", 1e-3, 1e6))
         return specs
@@ -633,7 +668,9 @@ class ChinchillaLaw(_NDLaw):
         return np.log(effective_data(Z[:, 1], Z[:, 2], self._r_star(th)))
 
     def _f(self, th: np.ndarray, Z: np.ndarray) -> np.ndarray:
-        return th[0] + th[1] * np.exp(-th[3] * Z[:, 0]) + th[2] * np.exp(-th[4] * self._log_d(th, Z))
+        return (
+            th[0] + th[1] * np.exp(-th[3] * Z[:, 0]) + th[2] * np.exp(-th[4] * self._log_d(th, Z))
+        )
 
     def _jac(self, th: np.ndarray, Z: np.ndarray) -> np.ndarray:
         ln, ld = Z[:, 0], self._log_d(th, Z)
@@ -651,10 +688,16 @@ class ChinchillaLaw(_NDLaw):
         g = {**EPOCH_GRID, **(self.grid or {})}
         unknown = [k for k in g if k not in EPOCH_GRID]
         if unknown:
-            raise InputError(f"chinchilla law: grid has unknown key(s) {unknown}; use "
-                             f"{sorted(EPOCH_GRID)}")
-        ext = {"E": np.exp(g["e"]), "A": np.exp(g["a"]), "B": np.exp(g["b"]),
-               "alpha": g["alpha"], "beta": g["beta"]}
+            raise InputError(
+                f"chinchilla law: grid has unknown key(s) {unknown}; use {sorted(EPOCH_GRID)}"
+            )
+        ext = {
+            "E": np.exp(g["e"]),
+            "A": np.exp(g["a"]),
+            "B": np.exp(g["b"]),
+            "alpha": g["alpha"],
+            "beta": g["beta"],
+        }
         if self._repeats == "fit":
             ext["r_star"] = R_STAR_STARTS
         return grid_starts(self._model(), ext)
@@ -685,8 +728,12 @@ class OvertrainLaw(_NDLaw):
         return ("N", "D")
 
     def _specs(self) -> list[ParamSpec]:
-        return [ParamSpec("E", "log"), ParamSpec("a", "log"), ParamSpec("b", "log"),
-                ParamSpec("eta", lower=0.0, upper=EXPONENT_MAX)]
+        return [
+            ParamSpec("E", "log"),
+            ParamSpec("a", "log"),
+            ParamSpec("b", "log"),
+            ParamSpec("eta", lower=0.0, upper=EXPONENT_MAX),
+        ]
 
     def _design(self, X: np.ndarray) -> np.ndarray:
         ln, ld = np.log(X[:, 0]), np.log(X[:, 1])
@@ -725,8 +772,13 @@ class OvertrainLaw(_NDLaw):
         self._check_fitted()
         p = self.params_
         s = 6.0 ** -p["eta"]
-        return {"E": p["E"], "A": p["a"] * s, "B": p["b"] * s,
-                "alpha": 2 * p["eta"], "beta": 2 * p["eta"]}
+        return {
+            "E": p["E"],
+            "A": p["a"] * s,
+            "B": p["b"] * s,
+            "alpha": 2 * p["eta"],
+            "beta": 2 * p["eta"],
+        }
 
 
 # the schedule-aware step law registers itself in SCALING_FORMS (it builds on this module)

@@ -65,8 +65,9 @@ class SharedExponentSizeLaw(Estimator):
     label = "shared-exponent size law"
     fitted_attr = "theta_"
 
-    def __init__(self, loss: str = "huber", delta: float = 1e-3, n_refine: int = 4,
-                 maxiter: int = 5000) -> None:
+    def __init__(
+        self, loss: str = "huber", delta: float = 1e-3, n_refine: int = 4, maxiter: int = 5000
+    ) -> None:
         self.loss = loss
         self.delta = delta
         self.n_refine = n_refine
@@ -110,8 +111,9 @@ class SharedExponentSizeLaw(Estimator):
             starts.append(np.concatenate([E, A, [b]]))
         return np.array(starts)
 
-    def fit(self, N: np.ndarray, y: np.ndarray, groups: np.ndarray,
-            init: np.ndarray | None = None) -> SharedExponentSizeLaw:
+    def fit(
+        self, N: np.ndarray, y: np.ndarray, groups: np.ndarray, init: np.ndarray | None = None
+    ) -> SharedExponentSizeLaw:
         """Fit on sizes `N`, losses `y` and integer group labels 0..G-1."""
         groups = np.asarray(groups, int)
         G = int(groups.max()) + 1
@@ -119,13 +121,23 @@ class SharedExponentSizeLaw(Estimator):
         y = np.asarray(y, float)
         model = self._model(G)
         if init is None:
-            starts = screen_starts(model, Z, y, self._starts(Z, y, G), self.n_refine,
-                                   loss=self.loss, delta=self.delta)
+            starts = screen_starts(
+                model, Z, y, self._starts(Z, y, G), self.n_refine, loss=self.loss, delta=self.delta
+            )
         else:
             starts = np.atleast_2d(init)
-        res = fit_model(model, Z, y, starts=starts, loss=self.loss, delta=self.delta,
-                        residual="log", method="lbfgs", maxiter=self.maxiter,
-                        label=self.label)
+        res = fit_model(
+            model,
+            Z,
+            y,
+            starts=starts,
+            loss=self.loss,
+            delta=self.delta,
+            residual="log",
+            method="lbfgs",
+            maxiter=self.maxiter,
+            label=self.label,
+        )
         self.theta_ = res.params
         self.n_groups_ = G
         self.cost_ = float(res.cost)
@@ -138,9 +150,17 @@ class SharedExponentSizeLaw(Estimator):
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return jsonable({"format": self.format, "version": 1, "kind": self.kind,
-                         "hyperparams": self.get_params(), "theta": self.theta_,
-                         "n_groups": self.n_groups_, "cost": self.cost_})
+        return jsonable(
+            {
+                "format": self.format,
+                "version": 1,
+                "kind": self.kind,
+                "hyperparams": self.get_params(),
+                "theta": self.theta_,
+                "n_groups": self.n_groups_,
+                "cost": self.cost_,
+            }
+        )
 
     @classmethod
     def _rebuild(cls, data: Mapping[str, Any]) -> SharedExponentSizeLaw:
@@ -157,7 +177,7 @@ class SharedExponentSizeLaw(Estimator):
     def predict(self, N: float) -> np.ndarray:
         """Every group's predicted loss at size N, shape (G,)."""
         G = self.n_groups_
-        return self.theta_[:G] + self.theta_[G:2 * G] * float(N) ** -self.exponent_
+        return self.theta_[:G] + self.theta_[G : 2 * G] * float(N) ** -self.exponent_
 
 
 @dataclass
@@ -204,8 +224,10 @@ class NestedResult:
         """Back-tested interval, shape (2, n): the bias-corrected prediction +- a t quantile
         of the back-test spread (sizes) and the mixing law's cross-validated error."""
         if self.backtest is None:
-            raise InputError("nested prediction: no back-test (needs runs at >= 3 sizes and "
-                             ">= 4 fitted mixtures)")
+            raise InputError(
+                "nested prediction: no back-test (needs runs at >= 3 sizes and "
+                ">= 4 fitted mixtures)"
+            )
         from scipy.stats import t as student_t
 
         level = self.level if level is None else level
@@ -263,19 +285,25 @@ class NestedResult:
 
 def _records(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
     rows = frame.reset_index().rename(columns={frame.index.name or "index": key})
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-            for r in rows.to_dict(orient="records")]
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in rows.to_dict(orient="records")
+    ]
 
 
 def _check_inputs(curves: pd.DataFrame, runs: pd.DataFrame, mixtures: pd.DataFrame) -> None:
-    for frame, what, cols in ((curves, "curves", ("run_id", "step", "value")),
-                              (runs, "runs", ("mixture", "n_params"))):
+    for frame, what, cols in (
+        (curves, "curves", ("run_id", "step", "value")),
+        (runs, "runs", ("mixture", "n_params")),
+    ):
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise InputError(f"nested prediction: {what} table lacks column(s) {missing}")
     unknown = sorted(set(runs["mixture"]) - set(mixtures.index))
     if unknown:
-        raise InputError(f"nested prediction: run mixture(s) {unknown[:3]} not in the mixtures table")
+        raise InputError(
+            f"nested prediction: run mixture(s) {unknown[:3]} not in the mixtures table"
+        )
     no_curve = [r for r in runs.index if r not in set(curves["run_id"])]
     if no_curve:
         raise InputError(f"nested prediction: run {no_curve[0]!r} has no curve points")
@@ -331,8 +359,9 @@ def nested_predict(
         if not (np.isfinite(value) and value > 0):
             raise InputError(f"nested prediction: {what} must be positive, got {value!r}")
     if mixture_resampling not in ("residual", "cases", "none"):
-        raise InputError(f"mixture_resampling must be 'residual', 'cases' or 'none', got "
-                         f"{mixture_resampling!r}")
+        raise InputError(
+            f"mixture_resampling must be 'residual', 'cases' or 'none', got {mixture_resampling!r}"
+        )
     if size_exponent not in ("shared", "per-mixture"):
         raise InputError(f"size_exponent must be 'shared' or 'per-mixture', got {size_exponent!r}")
     step_law = step_law or StepLaw()
@@ -352,10 +381,13 @@ def nested_predict(
     schedules = runs["schedule"] if "schedule" in runs.columns else pd.Series(dtype=object)
     no_schedule = [r for r in run_ids if not isinstance(schedules.get(r), Mapping)]
     if schedule_aware and no_schedule:
-        warnings.warn(f"nested prediction: {len(no_schedule)} of {len(run_ids)} runs have no "
-                      f"learning-rate schedule (e.g. {no_schedule[0]!r}): plain step law for "
-                      "them, which cannot follow the drop at the end of a decaying schedule",
-                      FitWarning, stacklevel=2)
+        warnings.warn(
+            f"nested prediction: {len(no_schedule)} of {len(run_ids)} runs have no "
+            f"learning-rate schedule (e.g. {no_schedule[0]!r}): plain step law for "
+            "them, which cannot follow the drop at the end of a decaying schedule",
+            FitWarning,
+            stacklevel=2,
+        )
     for rid in run_ids:
         g = per_run[rid]
         S, v = g["step"].to_numpy(float), g["value"].to_numpy(float)
@@ -369,10 +401,17 @@ def nested_predict(
         step_fits[rid] = fitted
         keep = fitted.rows_
         arrays[rid] = (S[keep], v[keep])
-        rows.append({"run_id": rid, "mixture": runs.at[rid, "mixture"],
-                     "n_params": float(runs.at[rid, "n_params"]), "n_points": fitted.n_points_,
-                     "last_step": float(S.max()), **fitted.params_,
-                     "predicted": _at_target(fitted, target_steps)})
+        rows.append(
+            {
+                "run_id": rid,
+                "mixture": runs.at[rid, "mixture"],
+                "n_params": float(runs.at[rid, "n_params"]),
+                "n_points": fitted.n_points_,
+                "last_step": float(S.max()),
+                **fitted.params_,
+                "predicted": _at_target(fitted, target_steps),
+            }
+        )
     run_table = pd.DataFrame(rows).set_index("run_id")
 
     # stage 2: sizes
@@ -386,18 +425,26 @@ def nested_predict(
         )
     if len(few):
         skipped = [str(k) for k in few.index]
-        warnings.warn(f"nested prediction: left out {len(skipped)} mixture(s) with runs at "
-                      f"fewer than 3 model sizes: {', '.join(skipped)}", FitWarning, stacklevel=2)
+        warnings.warn(
+            f"nested prediction: left out {len(skipped)} mixture(s) with runs at "
+            f"fewer than 3 model sizes: {', '.join(skipped)}",
+            FitWarning,
+            stacklevel=2,
+        )
         named = [k for k in (fit_mixtures or []) if k in skipped]
         keys = [k for k in keys if k not in skipped]
         fit_keys = [k for k in fit_keys if k not in skipped]
         if not keys or not fit_keys:
             raise InputError(
                 "nested prediction: no mixture has runs at 3 or more model sizes (mixture "
-                f"{few.index[0]!r} has runs at {int(few.iloc[0])} model size(s))")
+                f"{few.index[0]!r} has runs at {int(few.iloc[0])} model size(s))"
+            )
         if named:
-            warnings.warn(f"nested prediction: fit mixture(s) {named} left out (fewer than 3 "
-                          "sizes)", FitWarning, stacklevel=2)
+            warnings.warn(
+                f"nested prediction: fit mixture(s) {named} left out (fewer than 3 sizes)",
+                FitWarning,
+                stacklevel=2,
+            )
         run_table = run_table[run_table["mixture"].isin(keys)]
         run_ids = list(run_table.index)
         step_fits = {r: step_fits[r] for r in run_ids}
@@ -422,42 +469,84 @@ def nested_predict(
     size_pred, size_fit = size_stage(run_table["predicted"].to_numpy())
     mix_rows = []
     for k, key in enumerate(keys):
-        params = (size_fit.params(k) if size_exponent == "shared" else size_fit[k].params_)
-        mix_rows.append({"mixture": key, **mixtures.loc[key].to_dict(),
-                         "n_sizes": int(sizes[key]), **params, "predicted": float(size_pred[k])})
+        params = size_fit.params(k) if size_exponent == "shared" else size_fit[k].params_
+        mix_rows.append(
+            {
+                "mixture": key,
+                **mixtures.loc[key].to_dict(),
+                "n_sizes": int(sizes[key]),
+                **params,
+                "predicted": float(size_pred[k]),
+            }
+        )
     mix_table = pd.DataFrame(mix_rows).set_index("mixture")
 
     # stage 3: the mixing law on the predicted losses
     domains = [str(c) for c in mixtures.columns]
     fit_idx = np.array([keys.index(k) for k in fit_keys])
     R_all = mixtures.loc[keys, domains].to_numpy(float)
-    fitted_law = law.clone().fit(R_all[fit_idx], size_pred[fit_idx, None], domain_names=domains,
-                                 target_names=["loss"], run_ids=list(fit_keys))
+    fitted_law = law.clone().fit(
+        R_all[fit_idx],
+        size_pred[fit_idx, None],
+        domain_names=domains,
+        target_names=["loss"],
+        run_ids=list(fit_keys),
+    )
     law_check = degenerate_law(fitted_law, R_all[fit_idx], size_pred[fit_idx])
     if law_check:
-        warnings.warn(f"nested prediction: the {fitted_law.kind} mixing law is degenerate "
-                      f"({law_check}); do not use its ranking: pick another law "
-                      "(e.g. exp with features=linear+log, or linear)", FitWarning, stacklevel=2)
+        warnings.warn(
+            f"nested prediction: the {fitted_law.kind} mixing law is degenerate "
+            f"({law_check}); do not use its ranking: pick another law "
+            "(e.g. exp with features=linear+log, or linear)",
+            FitWarning,
+            stacklevel=2,
+        )
     opt = optimize_mixture(fitted_law, constraints, seed=seed) if optimize else None
 
     result = NestedResult(
-        target_steps=float(target_steps), target_size=float(target_size), runs=run_table,
-        mixtures=mix_table, domains=domains, law=fitted_law, fit_mixtures=list(fit_keys),
-        size_exponent=size_exponent, optimum=opt, level=level, skipped=skipped,
+        target_steps=float(target_steps),
+        target_size=float(target_size),
+        runs=run_table,
+        mixtures=mix_table,
+        domains=domains,
+        law=fitted_law,
+        fit_mixtures=list(fit_keys),
+        size_exponent=size_exponent,
+        optimum=opt,
+        level=level,
+        skipped=skipped,
         law_check=law_check,
     )
     if backtest:
         result.backtest = _backtest(result, size_fit, gidx, N, keys, fit_idx, R_all, law, seed)
     if n_bootstrap > 0:
-        _bootstrap(result, arrays, step_fits, size_stage, size_fit, R_all, fit_idx, rng,
-                   n_bootstrap, mixture_resampling)
+        _bootstrap(
+            result,
+            arrays,
+            step_fits,
+            size_stage,
+            size_fit,
+            R_all,
+            fit_idx,
+            rng,
+            n_bootstrap,
+            mixture_resampling,
+        )
     return result
 
 
-def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.ndarray]],
-               step_fits: Mapping[str, StepLaw], size_stage: Any, size_fit: Any,
-               R_all: np.ndarray, fit_idx: np.ndarray, rng: np.random.Generator,
-               n_bootstrap: int, mixture_resampling: str) -> None:
+def _bootstrap(
+    result: NestedResult,
+    arrays: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    step_fits: Mapping[str, StepLaw],
+    size_stage: Any,
+    size_fit: Any,
+    R_all: np.ndarray,
+    fit_idx: np.ndarray,
+    rng: np.random.Generator,
+    n_bootstrap: int,
+    mixture_resampling: str,
+) -> None:
     """Replicates that resample curve points (stages 1-2), then residuals or mixtures."""
     target = result.target_steps
     init = size_fit.theta_ if result.size_exponent == "shared" else size_fit
@@ -485,8 +574,13 @@ def _bootstrap(result: NestedResult, arrays: Mapping[str, tuple[np.ndarray, np.n
                 idx, y = fit_idx[pick], y[pick]
             elif mixture_resampling == "residual":
                 y = y + resid[bootstrap_indices(len(resid), 1, rng)[0]]
-            law = result.law.clone().fit(R_all[idx], y[:, None], domain_names=result.domains,
-                                         target_names=["loss"], renormalize=True)
+            law = result.law.clone().fit(
+                R_all[idx],
+                y[:, None],
+                domain_names=result.domains,
+                target_names=["loss"],
+                renormalize=True,
+            )
         return size_pred, law
 
     reps = bootstrap_replicates(replicate, n_bootstrap, "nested bootstrap replicates")
@@ -517,14 +611,24 @@ def degenerate_law(law: MixingLaw, R: np.ndarray, y: np.ndarray) -> str | None:
         return "non-finite predictions on the fitted mixtures"
     spread = float(np.ptp(y))
     if spread > 0 and float(np.ptp(pred)) < 1e-3 * spread:
-        return (f"predictions span {float(np.ptp(pred)):.3g} where the losses span "
-                f"{spread:.3g}: one value for every mixture")
+        return (
+            f"predictions span {float(np.ptp(pred)):.3g} where the losses span "
+            f"{spread:.3g}: one value for every mixture"
+        )
     return None
 
 
-def _backtest(result: NestedResult, size_fit: Any, gidx: np.ndarray, N: np.ndarray,
-              keys: list[str], fit_idx: np.ndarray, R_all: np.ndarray, law: MixingLaw,
-              seed: int) -> dict[str, Any] | None:
+def _backtest(
+    result: NestedResult,
+    size_fit: Any,
+    gidx: np.ndarray,
+    N: np.ndarray,
+    keys: list[str],
+    fit_idx: np.ndarray,
+    R_all: np.ndarray,
+    law: MixingLaw,
+    seed: int,
+) -> dict[str, Any] | None:
     """Back-test of the stages on the runs themselves.
 
     Sizes: hold out the largest proxy size and predict it (at the target steps) from the
@@ -552,8 +656,9 @@ def _backtest(result: NestedResult, size_fit: Any, gidx: np.ndarray, N: np.ndarr
                 fit = SharedExponentSizeLaw().fit(N[small], pred[small], gidx[small])
             else:
                 fit = SharedExponentSizeLaw()
-                fit.theta_ = _fixed_exponent_fit(N[small], pred[small], gidx[small],
-                                                 len(keys), size_fit.exponent_)
+                fit.theta_ = _fixed_exponent_fit(
+                    N[small], pred[small], gidx[small], len(keys), size_fit.exponent_
+                )
                 fit.n_groups_ = len(keys)
             bt_pred = fit.predict(top)
         else:
@@ -565,38 +670,48 @@ def _backtest(result: NestedResult, size_fit: Any, gidx: np.ndarray, N: np.ndarr
                     bt_pred[k] = SizeLaw().fit(N[m], pred[m]).predict([top])[0]
                 else:
                     th = _fixed_exponent_fit(N[m], pred[m], np.zeros(m.sum(), int), 1, b)
-                    bt_pred[k] = th[0] + th[1] * top ** -b
-        size_err = np.array([bt_pred[g] - held[g] for g in sorted(held)
-                             if np.isfinite(bt_pred[g])])
+                    bt_pred[k] = th[0] + th[1] * top**-b
+        size_err = np.array([bt_pred[g] - held[g] for g in sorted(held) if np.isfinite(bt_pred[g])])
         # mixing law: cross-validated error on the size-stage predictions
         y = result.mixtures["predicted"].to_numpy()[fit_idx]
         R = R_all[fit_idx]
         cv_err = np.empty(len(y))
         for train, test in kfold_splits(len(y), min(5, len(y)), seed):
-            f = law.clone().fit(R[train], y[train, None], domain_names=result.domains,
-                                target_names=["loss"])
+            f = law.clone().fit(
+                R[train], y[train, None], domain_names=result.domains, target_names=["loss"]
+            )
             cv_err[test] = f.predict(R[test])[:, 0] - y[test]
     if size_err.size < 2:
         return None
     scale = float(np.log(result.target_size / top) / np.log(top / second))
     scale = max(scale, 0.0)
     bias, sd = float(size_err.mean()), float(size_err.std(ddof=1))
-    cv_rmse = float(np.sqrt(np.mean(cv_err ** 2)))
-    sd_target = float(np.sqrt((scale * sd) ** 2 + (scale * bias / np.sqrt(size_err.size)) ** 2
-                              + cv_rmse ** 2))
-    return {"held_out_size": float(top), "from_sizes": [float(v) for v in levels[:-1]],
-            "exponent_fixed": smaller_levels < 3, "n": int(size_err.size),
-            "size_bias": bias, "size_sd": sd, "size_mae": float(np.mean(np.abs(size_err))),
-            "scale": scale, "mixing_cv_rmse": cv_rmse,
-            "mixing_cv_baseline_rmse": float(np.sqrt(np.mean((y - y.mean()) ** 2))),
-            "bias_at_target": scale * bias, "sd_at_target": sd_target}
+    cv_rmse = float(np.sqrt(np.mean(cv_err**2)))
+    sd_target = float(
+        np.sqrt((scale * sd) ** 2 + (scale * bias / np.sqrt(size_err.size)) ** 2 + cv_rmse**2)
+    )
+    return {
+        "held_out_size": float(top),
+        "from_sizes": [float(v) for v in levels[:-1]],
+        "exponent_fixed": smaller_levels < 3,
+        "n": int(size_err.size),
+        "size_bias": bias,
+        "size_sd": sd,
+        "size_mae": float(np.mean(np.abs(size_err))),
+        "scale": scale,
+        "mixing_cv_rmse": cv_rmse,
+        "mixing_cv_baseline_rmse": float(np.sqrt(np.mean((y - y.mean()) ** 2))),
+        "bias_at_target": scale * bias,
+        "sd_at_target": sd_target,
+    }
 
 
-def _fixed_exponent_fit(N: np.ndarray, y: np.ndarray, g: np.ndarray, G: int,
-                        b: float) -> np.ndarray:
+def _fixed_exponent_fit(
+    N: np.ndarray, y: np.ndarray, g: np.ndarray, G: int, b: float
+) -> np.ndarray:
     """[E_0..E_G-1, A_0..A_G-1, b]: least squares in E and A for a fixed exponent b."""
     E, A = np.full(G, np.nan), np.full(G, np.nan)
-    x = N ** -b
+    x = N**-b
     for k in range(G):
         m = g == k
         if m.sum() >= 2 and np.ptp(x[m]) > 0:
