@@ -23,11 +23,10 @@ def test_quick_demo_end_to_end(tmp_path, capsys, monkeypatch):
         done = store.ids(status="done")
         assert len(done) >= 14 and len(done) == len(store)  # 12 + natural + recommended
     law = load_law(out / "laws" / "auto.json")
-    with RunStore(out / "runs.db") as store:
-        y = store.metrics([str(i) for i in law.run_ids_])["val_loss/avg"].to_numpy(float)
     cv = law.cv_["targets"]["val_loss/avg"]
+    lo, hi = law.cv_["y_range"]["val_loss/avg"]
     # a held-out error that is positive and inside the spread it has to explain
-    assert 0 < cv["mae_mean"] < np.ptp(y) and np.isfinite(cv["spearman"]) and law.selection_
+    assert 0 < cv["mae_mean"] < hi - lo and np.isfinite(cv["spearman"]) and law.selection_
     rec = json.loads((out / "recommendation.json").read_text())
     assert abs(sum(rec["mixture"].values()) - 1) < 1e-9
     assert all(rec["mixture"][d] >= 0.5 * w - 1e-9 for d, w in rec["reference"].items())

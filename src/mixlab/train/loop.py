@@ -282,12 +282,14 @@ class Trainer:
         else:
             self.mix_history.append(MixPoint(self.step_no, weights))
         self._follow_history()
-        return [
+        evals = [
             Evaluation(
                 step=self.step_no, tokens=float(self.tokens_seen), metric=f"mix_weight/{d}", value=w
             )
             for d, w in weights.items()
         ]
+        self.evaluations.extend(evals)  # checkpointed with the state, as evaluate()'s are
+        return evals
 
     def _follow_history(self) -> None:
         self.sampler.set_schedule(
