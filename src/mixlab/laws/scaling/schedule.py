@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.core.estimator import DEFAULT_LEVEL
 from mixlab.laws.core.fitting import ParamSpec
 from mixlab.laws.scaling.forms import EXPONENT_MAX, TWO_TERM_EXPONENTS, ScalingLaw
 
@@ -97,16 +96,11 @@ class ScheduleStepLaw(ScalingLaw):
         lam: float = 0.999,
         C: float | None = None,
         min_step: float = 0.0,
-        loss: str = "huber",
-        delta: float = 1e-3,
-        residual: str = "log",
-        drop_highest: int = 0,
         n_refine: int | None = 4,
-        n_bootstrap: int = 0,
-        level: float = DEFAULT_LEVEL,
-        seed: int = 0,
         maxiter: int = 3000,
+        **kwargs: Any,
     ) -> None:
+        super().__init__(n_refine=n_refine, maxiter=maxiter, **kwargs)
         self.total_steps = total_steps
         self.lr_kind = lr_kind
         self.warmup = warmup
@@ -115,15 +109,6 @@ class ScheduleStepLaw(ScalingLaw):
         self.lam = lam
         self.C = C
         self.min_step = min_step
-        self.loss = loss
-        self.delta = delta
-        self.residual = residual
-        self.drop_highest = drop_highest
-        self.n_refine = n_refine
-        self.n_bootstrap = n_bootstrap
-        self.level = level
-        self.seed = seed
-        self.maxiter = maxiter
 
     @classmethod
     def from_record(cls, schedule: Mapping[str, Any], **params: Any) -> ScheduleStepLaw:
