@@ -8,14 +8,18 @@ law commands:
 - `recommendation.json`: mixture, reference, predicted, interval, reference_predicted, law;
 - `verification.json`: list of {name, run_id, predicted, observed} (proxy-scale check);
 - `scaling/*.json`: scaling fits (form, params, ci, n_points; `points` to plot them).
+
+Each of these may instead be given explicitly (`ReportInputs`: the law files, the
+optimisation output of `mixlab law optimize`, a verification list), so a user's own files
+need no demo folder layout.  The decision report of `mixlab run` is `report/decision.py`.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,28 +31,64 @@ import mixlab
 from mixlab.errors import InputError
 from mixlab.io.files import read_json
 from mixlab.report import figures
+from mixlab.report.law_tables import law_html, law_name, params_table
+from mixlab.report.page import fmt as _fmt
+from mixlab.report.page import fmt_interval as _fmt_interval
+from mixlab.report.page import frame_table, page
+from mixlab.report.page import section as _page_section
 from mixlab.report.study_sections import dynamics_sections, phase_sections
 from mixlab.runs import RunStore
 
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; font-size: .85em; margin: .6em 0; }
-td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
-img { max-width: 100%; } .note { color: #666; font-size: .9em; }
-"""
+
+@dataclass
+class ReportInputs:
+    """The files a store report draws on besides the store; any may be absent."""
+
+    laws: list[Path] = field(default_factory=list)
+    cv_predictions: Path | None = None
+    optimisation: Path | None = None
+    verification: Path | None = None
+    scaling: list[Path] = field(default_factory=list)
+    folder: Path | None = None  # phase/ and dynamics/ studies
+
+    @classmethod
+    def from_folder(cls, art: str | Path | None, **explicit: Any) -> ReportInputs:
+        """The demo's layout under `art` (if given), overridden by explicit files."""
+        found = cls()
+        if art is not None:
+            art = Path(art)
+            found = cls(
+                laws=sorted((art / "laws").glob("*.json")) if (art / "laws").is_dir() else [],
+                cv_predictions=_existing(art / "cv_predictions.csv"),
+                optimisation=_existing(art / "recommendation.json"),
+                verification=_existing(art / "verification.json"),
+                scaling=sorted((art / "scaling").glob("*.json"))
+                if (art / "scaling").is_dir()
+                else [],
+                folder=art,
+            )
+        for key, value in explicit.items():
+            if value:
+                setattr(found, key, [Path(v) for v in value] if key in ("laws", "scaling") else Path(value))
+        return found
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.exists() else None
 
 
 def write_report(
     store_path: str | Path,
     out: str | Path,
-    artifacts: str | Path | None = None,
+    artifacts: str | Path | ReportInputs | None = None,
     tag: str | None = None,
     run_ids: list[str] | None = None,
 ) -> Path:
-    """Render the report for the runs in the store (optionally one tag, or given ids) to `out`."""
+    """Render the report for the runs in the store (optionally one tag, or given ids) to `out`.
+
+    `artifacts`: a folder in the demo's layout, or `ReportInputs` naming the files."""
     out = Path(out)
+    inputs = artifacts if isinstance(artifacts, ReportInputs) else ReportInputs.from_folder(artifacts)
     with RunStore(store_path, create=False) as store:
         ids = store.ids(tag=tag)
         if run_ids is not None:
@@ -60,7 +100,10 @@ def write_report(
         metrics = store.metrics(ids)
         curves = store.curves(ids)
         summary = store.summary(tag=tag)
-    art = Path(artifacts) if artifacts else None
+    ver_path = inputs.verification
+    with _artifact(ver_path or Path("verification.json")):
+        ver = _read_json(ver_path, list) if ver_path else None
+        labels = {str(r["run_id"]): str(r.get("name") or "verification") for r in ver or []}
     sections = [
         _overview(store_path, summary),
         _section(
@@ -69,13 +112,13 @@ def write_report(
     ]
     loss_metrics = [m for m in metrics.columns if m.startswith("val_loss/")]
     if loss_metrics and not curves.empty:
-        rec = _read_json(art / "verification.json", list) if art else None
-        with _artifact(art / "verification.json" if art else Path("verification.json")):
-            highlight = [r["run_id"] for r in rec] if rec else []
+        named = {**dict.fromkeys(curves["run_id"].astype(str), "sweep runs"), **labels}
+        img = figures.loss_curves(curves, loss_metrics, list(labels), labels=named)
         sections.append(
             _section(
                 "Loss curves per domain",
-                f'<img alt="loss curves" src="{figures.loss_curves(curves, loss_metrics, highlight)}">',
+                "<p class='note'>Log token axis; evaluations at step 0 (0 tokens) are left out."
+                f"</p><img alt=\"loss curves\" src=\"{img}\">",
             )
         )
     if not curves.empty and curves["metric"].str.startswith("mix_weight/").any():
@@ -94,22 +137,22 @@ def write_report(
             _table(metrics[shown].round(4).reset_index()),
         )
     )
+    sections += _law_sections(inputs)
+    sections += _recommendation_sections(inputs)
+    sections += _scaling_sections(inputs.scaling)
+    art = inputs.folder
     if art is not None:
-        sections += _law_sections(art)
-        sections += _recommendation_sections(art)
-        sections += _scaling_sections(art)
         with _artifact(art / "phase" / "phase.json", art / "phase" / "predict.json"):
             sections += [_section(t, b) for t, b in phase_sections(art)]
         with _artifact(art / "dynamics" / "dynamics.json", art / "dynamics" / "curves.csv"):
             sections += [_section(t, b) for t, b in dynamics_sections(art)]
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>mixlab report</title>"
-        f"<style>{STYLE}</style></head><body><h1>mixlab report</h1>{''.join(sections)}"
-        f"<p class='note'>mixlab {mixlab.__version__}, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p></body></html>"
+    text = page(
+        "mixlab report",
+        "".join(sections),
+        f"mixlab {mixlab.__version__}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    out.write_text(text, encoding="utf-8")
     return out
 
 
@@ -123,8 +166,8 @@ def _overview(store_path: str | Path, summary: pd.DataFrame) -> str:
     )
 
 
-def _law_sections(art: Path) -> list[str]:
-    laws = sorted((art / "laws").glob("*.json")) if (art / "laws").is_dir() else []
+def _law_sections(inputs: ReportInputs) -> list[str]:
+    laws = inputs.laws
     if not laws:
         return []
     rows, params = [], []
@@ -139,8 +182,8 @@ def _law_sections(art: Path) -> list[str]:
             columns=["law", "kind", "target", "CV MAE (mean)", "CV MAE (median)", "CV Spearman"],
         )
     )
-    pred_path = art / "cv_predictions.csv"
-    if pred_path.is_file():
+    pred_path = inputs.cv_predictions
+    if pred_path is not None and pred_path.is_file():
         with _artifact(pred_path):
             body += _cv_figures(pred_path)
     return [
@@ -166,36 +209,33 @@ def _law_rows(path: Path) -> tuple[list[list[Any]], str]:
                 scores.get("spearman"),
             ]
         )
-    return rows, (
-        f"<h3>{html.escape(path.stem)} ({html.escape(str(law.get('kind')))})</h3>"
-        f"{_params_table(law.get('params') or {})}"
-    )
+    return rows, law_html(law, path.stem)
 
 
 def _cv_figures(pred_path: Path) -> str:
     """Predicted-vs-observed plots of the out-of-fold predictions, one per law."""
     body = ""
     pred = pd.read_csv(pred_path, dtype={"run_id": str})
-    for law_name, part in pred.groupby("law", sort=False):
+    for name, part in pred.groupby("law", sort=False):
         targets = list(dict.fromkeys(part["target"]))
         obs = np.column_stack([part[part.target == t]["observed"].to_numpy() for t in targets])
         prd = np.column_stack([part[part.target == t]["predicted"].to_numpy() for t in targets])
         img = figures.predicted_vs_observed(
-            obs, prd, targets, f"{law_name}: out-of-fold predictions"
+            obs, prd, targets, f"{name}: out-of-fold predictions"
         )
         body += f'<img alt="predicted vs observed" src="{img}">'
     return body
 
 
-def _recommendation_sections(art: Path) -> list[str]:
+def _recommendation_sections(inputs: ReportInputs) -> list[str]:
     out = []
-    path = art / "recommendation.json"
-    rec = _read_json(path, dict)
+    path = inputs.optimisation
+    rec = _read_json(path, dict) if path else None
     if rec:
         with _artifact(path):
-            out.append(_recommendation(rec))
-    path = art / "verification.json"
-    ver = _read_json(path, list)
+            out.append(_recommendation(rec, _law_label(rec, inputs.laws, path)))
+    path = inputs.verification
+    ver = _read_json(path, list) if path else None
     if ver:
         with _artifact(path):
             frame = pd.DataFrame(ver)
@@ -208,12 +248,23 @@ def _recommendation_sections(art: Path) -> list[str]:
     return out
 
 
-def _recommendation(rec: dict[str, Any]) -> str:
+def _law_label(rec: dict[str, Any], laws: list[Path], path: Path) -> str:
+    """The law behind an optimisation: its own record (the demo's, or `law optimize` since it
+    writes `law`), else the one law file given, else a plain statement that it is unknown."""
+    if rec.get("law"):
+        return str(rec["law"])
+    if len(laws) == 1:
+        with _artifact(laws[0]):
+            return f"{laws[0].stem} ({law_name(_read_json(laws[0], dict))})"
+    return f"(the law is not recorded in {path.name}; pass --law)"
+
+
+def _recommendation(rec: dict[str, Any], law: str) -> str:
     mixes = {"recommended": rec["mixture"]}
     if rec.get("reference"):
         mixes["reference"] = rec["reference"]
     text = (
-        f"<p>Law <b>{html.escape(str(rec.get('law')))}</b> predicts "
+        f"<p>Law <b>{html.escape(law)}</b> predicts "
         f"{_fmt(rec.get('predicted'))} ({100 * float(rec.get('level') or 0.9):.0f}% "
         f"interval {_fmt_interval(rec.get('interval'))}) "
         f"for the recommended mixture and {_fmt(rec.get('reference_predicted'))} for the "
@@ -229,8 +280,7 @@ def _recommendation(rec: dict[str, Any]) -> str:
     )
 
 
-def _scaling_sections(art: Path) -> list[str]:
-    fits = sorted((art / "scaling").glob("*.json")) if (art / "scaling").is_dir() else []
+def _scaling_sections(fits: list[Path]) -> list[str]:
     body = ""
     for path in fits:
         with _artifact(path):
@@ -241,38 +291,15 @@ def _scaling_sections(art: Path) -> list[str]:
 
 
 def _section(title: str, body: str) -> str:
-    return f"<h2>{html.escape(title)}</h2>{body}"
+    return _page_section(title, body)
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, na_rep="-", escape=True, float_format=_fmt)
+    return frame_table(frame)
 
 
 def _params_table(params: dict[str, Any], ci: dict[str, Any] | None = None) -> str:
-    rows = []
-    for name, value in params.items():
-        if isinstance(value, str) and len(value) > 80:  # a serialised model (LightGBM)
-            value = f"({len(value):,} characters of serialised model)"
-        arr = np.asarray(value, dtype=object)
-        try:
-            shown = (
-                _fmt(value)
-                if arr.ndim == 0
-                else html.escape(
-                    np.array2string(np.asarray(value, dtype=float), precision=4, max_line_width=120)
-                )
-            )
-        except (TypeError, ValueError):
-            shown = html.escape(json.dumps(value, default=str)[:300])
-        interval = _fmt_interval((ci or {}).get(name))
-        rows.append(
-            f"<tr><td>{html.escape(name)}</td><td><pre>{shown}</pre></td><td>{interval}</td></tr>"
-        )
-    return (
-        "<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+    return params_table(params, ci)
 
 
 def _read_json(path: Path, expect: type | None = None) -> Any:
@@ -294,16 +321,3 @@ def _artifact(*paths: Path) -> Iterator[None]:
         raise InputError(
             f"{names}: not in the shape mixlab writes ({type(e).__name__}: {e})"
         ) from None
-
-
-def _fmt(v: Any) -> str:
-    try:
-        return f"{float(v):.4g}"
-    except (TypeError, ValueError):
-        return "-" if v is None else html.escape(str(v))
-
-
-def _fmt_interval(v: Any) -> str:
-    if not v or len(v) != 2:
-        return "-"
-    return f"[{_fmt(v[0])}, {_fmt(v[1])}]"

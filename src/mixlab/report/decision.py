@@ -1,21 +1,550 @@
 """The decision report: what `mixlab run` recommends, read from its decision.json.
 
-The format is described in docs/decision-format.md; this is a minimal first renderer.
+The page leads with the decision (the recommended mixture against the reference, predicted
+and observed gain, the law and why, binding constraints, what gets worse, repetitions,
+provenance) and then gives the evidence (every run predicted against observed, the rounds,
+loss curves, the law's parameters).  The format is docs/decision-format.md.
 """
 
 from __future__ import annotations
 
 import html
-import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from mixlab.errors import InputError
 from mixlab.io.files import read_json, write_text
+from mixlab.report import figures
+from mixlab.report.law_tables import law_html
+from mixlab.report.page import (
+    cell,
+    fmt,
+    fmt_interval,
+    fmt_signed,
+    page,
+    pre,
+    rows_table,
+    section,
+)
+
+FORMAT = "mixlab.decision/1"
+MAX_CURVE_PANELS = 6
 
 
 def write_decision_report(decision_path: Path, out: Path) -> Path:
     """Write a self-contained HTML page for the decision in `decision_path`; returns `out`."""
-    decision = read_json(Path(decision_path), what="decision", expect=dict)
-    body = html.escape(json.dumps(decision, indent=2))
-    page = f"<!doctype html><meta charset='utf-8'><title>mixlab decision</title><pre>{body}</pre>"
-    write_text(Path(out), page)
+    decision_path = Path(decision_path)
+    doc = read_json(decision_path, what="decision (mixlab.decision/1)", expect=dict)
+    try:
+        text = DecisionReport(doc, decision_path).render()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise InputError(
+            f"{decision_path}: not in the shape docs/decision-format.md describes "
+            f"({type(e).__name__}: {e})"
+        ) from None
+    write_text(Path(out), text)
     return Path(out)
+
+
+class DecisionReport:
+    """Renders one decision.json (paths inside it are relative to its folder)."""
+
+    def __init__(self, doc: Mapping[str, Any], path: Path) -> None:
+        if doc.get("format") != FORMAT:
+            raise InputError(f"{path}: field 'format' is {doc.get('format')!r}, not {FORMAT!r}")
+        for key in ("reference", "recommended"):
+            if not isinstance(doc.get(key), Mapping) or not isinstance(
+                doc[key].get("mixture"), Mapping
+            ):
+                raise InputError(f"{path}: field '{key}.mixture' is missing or not an object")
+        self.doc = doc
+        self.path = path
+        self.base = path.parent
+        self.level = float(doc.get("level") or 0.9)
+        self.target = (doc.get("target") or {}).get("name") or "target"
+        self.ref_name = str(doc["reference"].get("name") or "reference")
+        self.ver = doc.get("verification") or {}
+        self.law = doc.get("law") or {}
+
+    # ---- the page ----------------------------------------------------------------------
+
+    def render(self) -> str:
+        parts = [
+            section("Decision", self._decision(), "decision"),
+            section("Which law, and why", self._law_choice(), "law"),
+            section("Binding constraints", self._constraints(), "constraints"),
+            section(
+                "Per-domain predicted losses: what gets worse to pay for the gain",
+                self._per_domain(),
+                "per-domain",
+            ),
+            section("Repetitions per domain against available tokens", self._repetitions(), "reps"),
+            section("Provenance", self._provenance(), "provenance"),
+            "<h2 id='evidence-title'>Evidence</h2>",
+            section("Predicted against observed, every run", self._pred_vs_obs(), "pred-obs"),
+            section("Rounds", self._rounds(), "rounds"),
+            section("Loss curves", self._curves(), "curves"),
+            section("Law parameters", self._law_params(), "law-params"),
+        ]
+        prov = self.doc.get("provenance") or {}
+        footer = (
+            f"mixlab {html.escape(str(prov.get('mixlab_version', '?')))}; decision written "
+            f"{html.escape(str(prov.get('created', '?')))}; read from "
+            f"<code>{html.escape(str(self.path))}</code>"
+        )
+        project = self.doc.get("project")
+        title = f"mixlab decision: {project}" if project else "mixlab decision"
+        return page(title, "".join(parts), footer)
+
+    # ---- decision ----------------------------------------------------------------------
+
+    def _decision(self) -> str:
+        d = self.doc
+        target = d.get("target") or {}
+        ref, rec = d["reference"], d["recommended"]
+        lv = f"{100 * self.level:.0f}%"
+        gain, gint = d.get("predicted_gain"), d.get("gain_interval")
+        obs_gain, noise = self.ver.get("observed_gain"), self.ver.get("seed_noise")
+        confirmed = (
+            obs_gain is not None
+            and float(obs_gain) > 0
+            and (noise is None or float(obs_gain) > 2 * float(noise))
+        )
+        n_seeds = self._seeds()
+        lines = [
+            f"Recommended: train on the mixture below instead of <b>{html.escape(self.ref_name)}"
+            f"</b>. Predicted gain in {html.escape(self.target)}: <b>{fmt_signed(gain)}</b> nats "
+            f"({lv} interval {fmt_interval(gint)})."
+        ]
+        if obs_gain is not None:
+            inside = self.ver.get("inside_interval")
+            lines.append(
+                f"Observed at proxy scale: <b>{fmt_signed(obs_gain)}</b> ± {fmt(noise)} "
+                f"(seed noise; {n_seeds}), "
+                + (
+                    "inside the predicted interval"
+                    if inside
+                    else "outside the predicted interval"
+                    if inside is not None
+                    else "interval check not recorded"
+                )
+                + ("." if confirmed else "; the verification does not confirm the gain.")
+            )
+        else:
+            lines.append("Not verified: no verification runs recorded.")
+        cls = "headline" if confirmed else "headline warn"
+        out = f"<p class='{cls}'>{'<br>'.join(lines)}</p>"
+        if target.get("description"):
+            out += f"<p>Target: {html.escape(str(target['description']))}</p>"
+        weights = target.get("weights") or {}
+        if weights:
+            out += (
+                "<p class='note'>Target weights: "
+                + ", ".join(f"{html.escape(str(k))} {fmt(v)}" for k, v in weights.items())
+                + "</p>"
+            )
+        observed = self._observed_by_name()
+        out += (
+            "<img alt='recommended mixture against the reference, predicted and observed' src='"
+            + figures.decision_chart(
+                {self.ref_name: ref["mixture"], "recommended": rec["mixture"]},
+                {
+                    self.ref_name: (_float(ref.get("predicted")), ref.get("interval")),
+                    "recommended": (_float(rec.get("predicted")), rec.get("interval")),
+                },
+                observed,
+                self.target,
+                self.level,
+            )
+            + "'>"
+        )
+        domains = list(dict.fromkeys([*ref["mixture"], *rec["mixture"]]))
+        out += rows_table(
+            ["domain", self.ref_name, "recommended", "change"],
+            [
+                [
+                    dom,
+                    ref["mixture"].get(dom, 0.0),
+                    rec["mixture"].get(dom, 0.0),
+                    fmt_signed(rec["mixture"].get(dom, 0.0) - ref["mixture"].get(dom, 0.0)),
+                ]
+                for dom in domains
+            ],
+        )
+        rows = [
+            [
+                self.ref_name,
+                ref.get("predicted"),
+                fmt_interval(ref.get("interval")),
+                _mean(observed.get(self.ref_name)),
+            ],
+            [
+                "recommended",
+                rec.get("predicted"),
+                fmt_interval(rec.get("interval")),
+                _mean(observed.get("recommended")),
+            ],
+            ["gain (reference - recommended)", gain, fmt_interval(gint), obs_gain],
+        ]
+        out += rows_table(
+            ["", f"predicted {self.target}", f"{lv} interval", "observed (mean over seeds)"],
+            rows,
+        )
+        if noise is not None:
+            out += (
+                f"<p class='note'>Seed noise {fmt(noise)}: the standard error of the observed "
+                "gain from the spread over seeds. Gains are reference minus recommended: "
+                "positive means lower loss.</p>"
+            )
+        exports = self.doc.get("exports") or {}
+        if exports:
+            out += (
+                "<p>Exports: "
+                + ", ".join(
+                    f"{html.escape(str(k))} <code>{html.escape(str(v))}</code>"
+                    for k, v in exports.items()
+                )
+                + "</p>"
+            )
+        return out
+
+    def _seeds(self) -> str:
+        runs = self.ver.get("runs") or []
+        counts: dict[str, int] = {}
+        for r in runs:
+            counts[self._label(r.get("name"))] = counts.get(self._label(r.get("name")), 0) + 1
+        return ", ".join(f"{n} {k} seed{'s' if n != 1 else ''}" for k, n in counts.items()) or (
+            "no seeds recorded"
+        )
+
+    def _label(self, name: Any) -> str:
+        return self.ref_name if name == "reference" else str(name)
+
+    def _observed_by_name(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for r in self.ver.get("runs") or []:
+            if r.get("observed") is not None:
+                out.setdefault(self._label(r.get("name")), []).append(float(r["observed"]))
+        return out
+
+    # ---- law ---------------------------------------------------------------------------
+
+    def _law_choice(self) -> str:
+        law = self.law
+        out = (
+            f"<p>Law: <b>{html.escape(str(law.get('chosen') or 'not recorded'))}</b>"
+            + (f". {html.escape(str(law['why']))}" if law.get("why") else "")
+            + "</p>"
+        )
+        table = law.get("table") or []
+        if not table:
+            return out + "<p class='note'>No candidate table recorded.</p>"
+        cols = ["cv_mae", "cv_median_ae", "coverage"]
+        rows, classes = [], []
+        for r in table:
+            rows.append(
+                [r.get("candidate"), *(r.get(c) for c in cols), "chosen" if r.get("chosen") else ""]
+            )
+            classes.append("chosen" if r.get("chosen") else "")
+        if law.get("baseline_mae") is not None:
+            rows.append(["predict-the-mean baseline", law["baseline_mae"], None, None, ""])
+            classes.append("baseline")
+        out += rows_table(
+            [
+                "candidate",
+                "CV MAE (mean)",
+                "CV MAE (median)",
+                f"coverage of {100 * self.level:.0f}% intervals",
+                "",
+            ],
+            rows,
+            classes,
+        )
+        return out + (
+            "<p class='note'>Errors are out-of-fold (each run predicted by a law fitted "
+            "without it), in nats per token of the target; the baseline predicts the mean "
+            "of the training runs.</p>"
+        )
+
+    def _law_params(self) -> str:
+        path = self._path(self.law.get("file"))
+        if path is None:
+            return "<p class='note'>No law file recorded.</p>"
+        if not path.is_file():
+            return f"<p class='note'>Law file <code>{html.escape(str(path))}</code> not found.</p>"
+        return law_html(read_json(path, what="a fitted law", expect=dict), path.stem)
+
+    # ---- constraints, per domain, repetitions, provenance ------------------------------
+
+    def _constraints(self) -> str:
+        binding = (self.doc.get("constraints") or {}).get("binding") or []
+        if not binding:
+            return "<p>No constraint binds: the optimum is interior.</p>"
+        return rows_table(
+            ["domain", "kind", "bound"],
+            [[b.get("domain"), b.get("kind"), b.get("bound")] for b in binding],
+        )
+
+    def _per_domain(self) -> str:
+        rows = self.doc.get("per_domain") or []
+        if not rows:
+            return "<p class='note'>No per-domain predictions recorded.</p>"
+        cells, worse = [], []
+        for r in rows:
+            change = _float(r.get("recommended")) - _float(r.get("reference"))
+            cls = "worse" if change > 0 else "better"
+            if change > 0:
+                worse.append(str(r.get("domain")))
+            cells.append(
+                [
+                    html.escape(str(r.get("domain"))),
+                    fmt(r.get("reference")),
+                    fmt(r.get("recommended")),
+                    f"<span class='{cls}'>{fmt_signed(change)}</span>",
+                    fmt_interval(r.get("interval")),
+                ]
+            )
+        lead = (
+            f"<p>Predicted to get worse: <b>{html.escape(', '.join(worse))}</b>.</p>"
+            if worse
+            else "<p>No domain is predicted to get worse.</p>"
+        )
+        return lead + rows_table(
+            [
+                "domain",
+                f"{self.ref_name} (predicted)",
+                "recommended (predicted)",
+                "change (+ = worse)",
+                f"{100 * self.level:.0f}% interval (recommended)",
+            ],
+            cells,
+            raw=True,
+        )
+
+    def _repetitions(self) -> str:
+        rows = self.doc.get("repetitions") or []
+        if not rows:
+            return "<p class='note'>No token accounting recorded.</p>"
+        cells = []
+        for r in rows:
+            epochs, cap = r.get("epochs"), r.get("max_epochs")
+            at_cap = epochs is not None and cap is not None and float(epochs) >= 0.999 * float(cap)
+            cells.append(
+                [
+                    r.get("domain"),
+                    r.get("share"),
+                    _int(r.get("tokens_needed")),
+                    _int(r.get("tokens_available")),
+                    epochs,
+                    cap,
+                    "at the cap" if at_cap else "",
+                ]
+            )
+        return rows_table(
+            ["domain", "share", "tokens needed", "tokens available", "epochs", "max epochs", ""],
+            cells,
+        )
+
+    def _provenance(self) -> str:
+        prov = self.doc.get("provenance") or {}
+        rows = [
+            ["data: " + str(k), f"<code>{html.escape(str(v))}</code>"]
+            for k, v in (prov.get("data") or {}).items()
+        ]
+        if prov.get("tokenizer"):
+            rows.append(["tokenizer", f"<code>{html.escape(str(prov['tokenizer']))}</code>"])
+        for k, v in (prov.get("model_sizes") or {}).items():
+            rows.append([f"model {k}", f"{cell(v)} parameters"])
+        for key in ("mixlab_version", "created"):
+            if prov.get(key):
+                rows.append([key.replace("_", " "), html.escape(str(prov[key]))])
+        if self.doc.get("store"):
+            rows.append(["run store", f"<code>{html.escape(str(self.doc['store']))}</code>"])
+        out = rows_table(["", ""], [[html.escape(a), b] for a, b in rows], raw=True)
+        commands = self.doc.get("commands") or []
+        if commands:
+            out += "<p>Commands:</p>" + pre("\n".join(str(c) for c in commands))
+        return out
+
+    # ---- evidence ----------------------------------------------------------------------
+
+    def _pred_vs_obs(self) -> str:
+        cv = self._cv_frame()
+        ver = []
+        for name, key in (("reference", "reference"), ("recommended", "recommended")):
+            part = self.doc[key]
+            for r in self.ver.get("runs") or []:
+                if r.get("name") == name:
+                    ver.append(
+                        {
+                            "name": self._label(name),
+                            "seed": r.get("seed"),
+                            "run_id": r.get("run_id"),
+                            "predicted": part.get("predicted"),
+                            "interval": part.get("interval"),
+                            "observed": r.get("observed"),
+                        }
+                    )
+        if cv is None and not ver:
+            return "<p class='note'>No predictions recorded.</p>"
+        out = (
+            "<img alt='predicted against observed' src='"
+            + figures.predicted_vs_observed_all(cv, ver, self.target)
+            + "'>"
+        )
+        if cv is not None and len(cv):
+            err = (cv["predicted"] - cv["observed"]).abs()
+            out += (
+                f"<p>{len(cv)} sweep runs, out-of-fold: mean absolute error {fmt(err.mean())}, "
+                f"median {fmt(err.median())}"
+                + (
+                    f" (predict-the-mean baseline {fmt(self.law.get('baseline_mae'))})"
+                    if self.law.get("baseline_mae") is not None
+                    else ""
+                )
+                + ".</p>"
+            )
+        if ver:
+            rows = []
+            for v in ver:
+                iv = v["interval"]
+                inside = (
+                    None
+                    if not iv or v["observed"] is None
+                    else bool(iv[0] <= float(v["observed"]) <= iv[1])
+                )
+                rows.append(
+                    [
+                        v["name"],
+                        v["seed"],
+                        f"<span class='id'>{html.escape(str(v['run_id']))}</span>",
+                        fmt(v["predicted"]),
+                        fmt_interval(iv),
+                        fmt(v["observed"]),
+                        fmt_signed(_float(v["observed"]) - _float(v["predicted"])),
+                        "-" if inside is None else ("yes" if inside else "no"),
+                    ]
+                )
+            out += "<h3>Verification runs (trained after the prediction)</h3>" + rows_table(
+                [
+                    "mixture",
+                    "seed",
+                    "run",
+                    "predicted",
+                    f"{100 * self.level:.0f}% interval",
+                    "observed",
+                    "observed - predicted",
+                    "inside",
+                ],
+                rows,
+                raw=True,
+            )
+        return out
+
+    def _cv_frame(self) -> pd.DataFrame | None:
+        path = self._path(self.law.get("cv_predictions"))
+        if path is None or not path.is_file():
+            return None
+        try:
+            cv = pd.read_csv(path, dtype={"run_id": str})
+            cv = cv[["target", "observed", "predicted", *(["run_id"] if "run_id" in cv else [])]]
+        except (OSError, ValueError, KeyError, pd.errors.ParserError) as e:
+            raise InputError(f"{path}: not a cv_predictions table ({e})") from None
+        if self.target in set(cv["target"]):
+            cv = cv[cv["target"] == self.target]
+        else:
+            cv = cv[cv["target"] == cv["target"].iloc[0]] if len(cv) else cv
+        return cv
+
+    def _rounds(self) -> str:
+        rounds = self.doc.get("rounds") or []
+        if not rounds:
+            return "<p class='note'>No rounds recorded.</p>"
+        rows = [
+            [
+                r.get("round"),
+                r.get("kind"),
+                len(r.get("run_ids") or []),
+                f"<span class='id'>{html.escape(', '.join(str(i) for i in r.get('run_ids') or []))}</span>",
+            ]
+            for r in rounds
+        ]
+        return rows_table(["round", "kind", "runs", "run ids"], rows, raw=True)
+
+    def run_labels(self) -> dict[str, str]:
+        """Run id -> readable name: the verification runs by mixture and seed, the rest by
+        round (`round N`)."""
+        labels: dict[str, str] = {}
+        for r in self.doc.get("rounds") or []:
+            for rid in r.get("run_ids") or []:
+                labels[str(rid)] = f"round {r.get('round')}"
+        for r in self.ver.get("runs") or []:
+            if r.get("run_id") is not None:
+                labels[str(r["run_id"])] = self._label(r.get("name"))
+        return labels
+
+    def _curves(self) -> str:
+        from mixlab.runs import RunStore
+
+        store = self._path(self.doc.get("store"))
+        if store is None or not store.is_file():
+            return f"<p class='note'>Run store {html.escape(str(store))} not found.</p>"
+        labels = self.run_labels()
+        with RunStore(store, create=False) as st:
+            known = set(st.ids())
+            ids = [i for i in labels if i in known]
+            if not ids:
+                return "<p class='note'>None of the decision's runs is in the store.</p>"
+            curves = st.curves(ids)
+        wanted = [
+            k
+            for k in ((self.doc.get("target") or {}).get("weights") or {})
+            if k.startswith("val_loss/")
+        ]
+        have = list(dict.fromkeys(curves["metric"]))
+        metrics = [m for m in wanted if m in have] or [m for m in have if m.startswith("val_loss/")]
+        if not metrics:
+            return "<p class='note'>No validation-loss curves in the store.</p>"
+        shown = metrics[:MAX_CURVE_PANELS]
+        note = (
+            f"<p class='note'>Validation loss against training tokens on a log axis; "
+            f"evaluations at step 0 (0 tokens) cannot sit on it and are left out. Bold: "
+            f"{html.escape(self.ref_name)} and recommended (verification seeds); thin: the "
+            f"rounds' runs."
+            + (
+                f" First {len(shown)} of {len(metrics)} metrics."
+                if len(shown) < len(metrics)
+                else ""
+            )
+            + "</p>"
+        )
+        img = figures.loss_curves(curves, shown, labels=labels)
+        return note + f"<img alt='loss curves' src='{img}'>"
+
+    def _path(self, rel: Any) -> Path | None:
+        if not rel:
+            return None
+        p = Path(str(rel))
+        return p if p.is_absolute() else self.base / p
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _mean(values: list[float] | None) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(round(float(v)))
+    except (TypeError, ValueError):
+        return None
