@@ -2,7 +2,7 @@
 # Render a mixlab HTML report in headless Chromium (Debian's `chromium`) and save a PNG.
 # Usage: bench/report_screenshot.sh REPORT.html OUT.png [WIDTH] [HEIGHT]
 set -euo pipefail
-report=$(realpath "$1"); out=$(realpath -m "$2"); w=${3:-1200}; h=${4:-3000}
+report=$(realpath "$1"); out=$(realpath -m "$2"); w=${3:-1280}; h=${4:-3000}
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \

@@ -330,6 +330,7 @@ def law_optimize(
     from mixlab.export.mixtures import FORMATS, load_export_data, write_mixture_export
     from mixlab.io.laws import load_law
     from mixlab.laws import optimize_mixture
+    from mixlab.report.law_tables import law_name
     from mixlab.studies.mixing_fit import constraints, read_json, training_tables
 
     one_of(fmt, FORMATS, "--format")
@@ -392,7 +393,11 @@ def law_optimize(
         requested_tokens=int(token_budget) if token_budget else None,
         global_batch_size=global_batch_size,
         seed=seed,
-        extra={k: v for k, v in doc.items() if k != "mixture"},
+        extra={
+            **{k: v for k, v in doc.items() if k != "mixture"},
+            "law": law_name(law.to_dict()),
+            "law_file": str(law_file),
+        },
     )
     rows = [(d, w, (result.reference or {}).get(d)) for d, w in result.mixture.items()]
 

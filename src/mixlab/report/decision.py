@@ -84,7 +84,7 @@ class DecisionReport:
             ),
             section("Repetitions per domain against available tokens", self._repetitions(), "reps"),
             section("Provenance", self._provenance(), "provenance"),
-            "<h2 id='evidence-title'>Evidence</h2>",
+            "<div class='part' id='evidence'>Evidence: what the decision rests on</div>",
             section("Predicted against observed, every run", self._pred_vs_obs(), "pred-obs"),
             section("Rounds", self._rounds(), "rounds"),
             section("Loss curves", self._curves(), "curves"),
@@ -109,32 +109,47 @@ class DecisionReport:
         lv = f"{100 * self.level:.0f}%"
         gain, gint = d.get("predicted_gain"), d.get("gain_interval")
         obs_gain, noise = self.ver.get("observed_gain"), self.ver.get("seed_noise")
-        confirmed = (
-            obs_gain is not None
-            and float(obs_gain) > 0
-            and (noise is None or float(obs_gain) > 2 * float(noise))
-        )
-        n_seeds = self._seeds()
+        og, sn = _float(obs_gain), _float(noise)
+        confirmed = og > 0 and og > 2 * sn  # False when the seed noise is unknown (NaN)
         lines = [
             f"Recommended: train on the mixture below instead of <b>{html.escape(self.ref_name)}"
             f"</b>. Predicted gain in {html.escape(self.target)}: <b>{fmt_signed(gain)}</b> nats "
-            f"({lv} interval {fmt_interval(gint)})."
+            f"({lv} interval {fmt_interval(gint)})"
+            + (
+                "; the interval includes 0: the law alone cannot rule out no gain."
+                if gint and gint[0] <= 0 <= gint[1]
+                else "."
+            )
         ]
         if obs_gain is not None:
             inside = self.ver.get("inside_interval")
+            spread = (
+                f"± {fmt(noise)} (seed noise; {self._seeds()})"
+                if not np.isnan(sn)
+                else f"(seed noise unknown: {self._seeds()})"
+            )
+            verdict = (
+                "the verification does not confirm the gain"
+                if og <= 0
+                else "positive, but with one seed per mixture its noise is unknown: not confirmed"
+                if np.isnan(sn)
+                else "smaller than twice the seed noise: not confirmed"
+                if not confirmed
+                else "confirmed by the verification runs"
+            )
+            where = (
+                "inside the predicted interval"
+                if inside
+                else "outside the predicted interval"
+                if inside is not None
+                else "interval check not recorded"
+            )
             lines.append(
-                f"Observed at proxy scale: <b>{fmt_signed(obs_gain)}</b> ± {fmt(noise)} "
-                f"(seed noise; {n_seeds}), "
-                + (
-                    "inside the predicted interval"
-                    if inside
-                    else "outside the predicted interval"
-                    if inside is not None
-                    else "interval check not recorded"
-                )
-                + ("." if confirmed else "; the verification does not confirm the gain.")
+                f"Observed at proxy scale: <b>{fmt_signed(obs_gain)}</b> {spread}, {where}; "
+                f"{verdict}."
             )
         else:
+            confirmed = False
             lines.append("Not verified: no verification runs recorded.")
         cls = "headline" if confirmed else "headline warn"
         out = f"<p class='{cls}'>{'<br>'.join(lines)}</p>"
@@ -237,32 +252,61 @@ class DecisionReport:
         law = self.law
         out = (
             f"<p>Law: <b>{html.escape(str(law.get('chosen') or 'not recorded'))}</b>"
-            + (f". {html.escape(str(law['why']))}" if law.get("why") else "")
-            + "</p>"
+            + (f", chosen by {html.escape(str(law['why']))}" if law.get("why") else "")
+            + ".</p>"
         )
         table = law.get("table") or []
+        chosen = next((r for r in table if r.get("chosen")), {})
+        base = self._baseline()
+        mae = chosen.get("cv_mae", law.get("cv_mae"))
+        if mae is not None and base is not None:
+            better = float(mae) < float(base)
+            out += (
+                f"<p>Its out-of-fold error is {fmt(mae)} nats against {fmt(base)} for "
+                "predicting the mean of the training runs: "
+                + (
+                    f"{100 * (1 - float(mae) / float(base)):.0f}% lower."
+                    if better
+                    else "<b>no better than the baseline</b>; treat its predictions with caution."
+                )
+                + "</p>"
+            )
         if not table:
             return out + "<p class='note'>No candidate table recorded.</p>"
-        cols = ["cv_mae", "cv_median_ae", "coverage"]
+        columns = [
+            ("spearman", "CV Spearman"),
+            ("cv_mae", "CV MAE (mean)"),
+            ("cv_median_ae", "CV MAE (median)"),
+            ("coverage", f"coverage of {100 * self.level:.0f}% intervals"),
+        ]
+        columns = [(k, h) for k, h in columns if any(r.get(k) is not None for r in table)]
         rows, classes = [], []
+        has_mean = False
         for r in table:
+            is_mean = r.get("candidate") == "mean"
+            has_mean |= is_mean
+            problems = r.get("problems") or []
             rows.append(
-                [r.get("candidate"), *(r.get(c) for c in cols), "chosen" if r.get("chosen") else ""]
+                [
+                    "predict-the-mean baseline" if is_mean else r.get("candidate"),
+                    *(r.get(k) for k, _ in columns),
+                    "; ".join(map(str, problems)) if isinstance(problems, list) else problems,
+                    "chosen" if r.get("chosen") else "",
+                ]
             )
-            classes.append("chosen" if r.get("chosen") else "")
-        if law.get("baseline_mae") is not None:
-            rows.append(["predict-the-mean baseline", law["baseline_mae"], None, None, ""])
+            classes.append("chosen" if r.get("chosen") else ("baseline" if is_mean else ""))
+        if not has_mean and law.get("baseline_mae") is not None:
+            rows.append(
+                [
+                    "predict-the-mean baseline",
+                    *(law["baseline_mae"] if k == "cv_mae" else None for k, _ in columns),
+                    "",
+                    "",
+                ]
+            )
             classes.append("baseline")
         out += rows_table(
-            [
-                "candidate",
-                "CV MAE (mean)",
-                "CV MAE (median)",
-                f"coverage of {100 * self.level:.0f}% intervals",
-                "",
-            ],
-            rows,
-            classes,
+            ["candidate", *(h for _, h in columns), "excluded because", ""], rows, classes
         )
         return out + (
             "<p class='note'>Errors are out-of-fold (each run predicted by a law fitted "
@@ -270,13 +314,28 @@ class DecisionReport:
             "of the training runs.</p>"
         )
 
+    def _baseline(self) -> float | None:
+        """The predict-the-mean CV MAE: the candidate table's `mean` row, else `baseline_mae`."""
+        table = self.law.get("table") or []
+        row = next((r for r in table if r.get("candidate") == "mean"), None)
+        if row is not None and row.get("cv_mae") is not None:
+            return float(row["cv_mae"])
+        base = self.law.get("baseline_mae")
+        return None if base is None else float(base)
+
     def _law_params(self) -> str:
         path = self._path(self.law.get("file"))
         if path is None:
             return "<p class='note'>No law file recorded.</p>"
         if not path.is_file():
             return f"<p class='note'>Law file <code>{html.escape(str(path))}</code> not found.</p>"
-        return law_html(read_json(path, what="a fitted law", expect=dict), path.stem)
+        doc = read_json(path, what="a fitted law", expect=dict)
+        return (
+            f"<p class='note'>From <code>{html.escape(str(self.law.get('file')))}</code>"
+            + ("; the candidate table is above." if doc.get("kind") == "auto" else ".")
+            + "</p>"
+            + law_html(doc, path.stem, selection=False)
+        )
 
     # ---- constraints, per domain, repetitions, provenance ------------------------------
 
@@ -344,10 +403,10 @@ class DecisionReport:
                     "at the cap" if at_cap else "",
                 ]
             )
-        return rows_table(
-            ["domain", "share", "tokens needed", "tokens available", "epochs", "max epochs", ""],
-            cells,
-        )
+        headers = ["domain", "share", "tokens needed", "tokens available", "epochs", "max epochs"]
+        if any(c[-1] for c in cells):
+            return rows_table([*headers, ""], cells)
+        return rows_table(headers, [c[:-1] for c in cells])
 
     def _provenance(self) -> str:
         prov = self.doc.get("provenance") or {}
@@ -364,7 +423,7 @@ class DecisionReport:
                 rows.append([key.replace("_", " "), html.escape(str(prov[key]))])
         if self.doc.get("store"):
             rows.append(["run store", f"<code>{html.escape(str(self.doc['store']))}</code>"])
-        out = rows_table(["", ""], [[html.escape(a), b] for a, b in rows], raw=True)
+        out = rows_table(["item", "value"], [[html.escape(a), b] for a, b in rows], raw=True)
         commands = self.doc.get("commands") or []
         if commands:
             out += "<p>Commands:</p>" + pre("\n".join(str(c) for c in commands))
@@ -402,8 +461,8 @@ class DecisionReport:
                 f"<p>{len(cv)} sweep runs, out-of-fold: mean absolute error {fmt(err.mean())}, "
                 f"median {fmt(err.median())}"
                 + (
-                    f" (predict-the-mean baseline {fmt(self.law.get('baseline_mae'))})"
-                    if self.law.get("baseline_mae") is not None
+                    f" (predict-the-mean baseline {fmt(self._baseline())})"
+                    if self._baseline() is not None
                     else ""
                 )
                 + ".</p>"
@@ -522,7 +581,8 @@ class DecisionReport:
             )
             + "</p>"
         )
-        img = figures.loss_curves(curves, shown, labels=labels)
+        verified = [str(r.get("run_id")) for r in self.ver.get("runs") or []]
+        img = figures.loss_curves(curves, shown, verified, labels=labels)
         return note + f"<img alt='loss curves' src='{img}'>"
 
     def _path(self, rel: Any) -> Path | None:

@@ -52,8 +52,7 @@ def loss_curves(
     """Validation loss against tokens (log axis), one panel per metric, one line per run.
 
     `labels`: run id -> readable name (natural, recommended, round 2, ...); runs with the same
-    name share a colour and one legend entry.  Runs in `highlight` (or named anything but
-    "round ...") are drawn bold.  Evaluations at 0 tokens (step 0) cannot sit on a log axis:
+    name share a colour and one legend entry.  Runs in `highlight` are drawn bold.  Evaluations at 0 tokens (step 0) cannot sit on a log axis:
     they are left out, and the axis label says so.
     """
     labels = dict(labels or {})
@@ -73,7 +72,7 @@ def loss_curves(
             keep = x > 0
             dropped |= not keep.all()
             name = labels.get(run_id, "")
-            strong = run_id in highlight or bool(name and not name.startswith("round"))
+            strong = run_id in highlight
             label = name if name and name not in seen else None
             if name:
                 seen.add(name)

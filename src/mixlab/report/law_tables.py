@@ -23,14 +23,17 @@ NO_INTERVALS = (
 )
 
 
-def law_html(law: Mapping[str, Any], name: str | None = None, depth: int = 3) -> str:
-    """A fitted law's parameters (and, for `auto`, its selection) as HTML tables."""
+def law_html(
+    law: Mapping[str, Any], name: str | None = None, depth: int = 3, selection: bool = True
+) -> str:
+    """A fitted law's parameters (and, for `auto`, its selection unless `selection` is
+    False: the decision report shows it already) as HTML tables."""
     kind = str(law.get("kind", law.get("form", "?")))
     title = f"{name} ({kind})" if name and name != kind else kind
     out = f"<h{depth}>{html.escape(title)}</h{depth}>"
     params = law.get("params") or {}
     if kind == "auto":
-        for sel in params.get("selection") or []:
+        for sel in params.get("selection") or [] if selection else []:
             out += (
                 f"<p>Target <b>{html.escape(str(sel.get('target')))}</b>: chose "
                 f"<b>{html.escape(str(sel.get('chosen')))}</b> by {html.escape(str(sel.get('rule')))}"
