@@ -601,6 +601,21 @@ CASES = [
     ),
     ("report-out-folder", ["report", *S, "--out", "{r}/folder"], ["folder"]),
     (
+        "report-decision-missing",
+        ["report", "--decision", "{r}/no-decision.json", "--out", "{r}/rep.html"],
+        ["no-decision.json", "--decision"],
+    ),
+    (
+        "report-decision-not-an-object",
+        ["report", "--decision", "{r}/list.json", "--out", "{r}/rep.html"],
+        ["list.json"],
+    ),
+    (
+        "report-law-missing",
+        ["report", *S, "--out", "{r}/rep.html", "--law", "{r}/no-law.json"],
+        ["no-law.json", "--law"],
+    ),
+    (
         "report-store-missing",
         ["report", "--store", "{r}/none.db", "--out", "{r}/rep.html"],
         ["none.db"],
