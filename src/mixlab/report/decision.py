@@ -9,6 +9,7 @@ loss curves, the law's parameters).  The format is docs/decision-format.md.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -209,12 +210,15 @@ class DecisionReport:
             ["", f"predicted {self.target}", f"{lv} interval", "observed (mean over seeds)"],
             rows,
         )
+        notes = ["Gains are reference minus recommended: positive means lower loss."]
         if noise is not None:
-            out += (
-                f"<p class='note'>Seed noise {fmt(noise)}: the standard error of the observed "
-                "gain from the spread over seeds. Gains are reference minus recommended: "
-                "positive means lower loss.</p>"
+            notes.append(
+                f"Seed noise {fmt(noise)}: the standard error of the observed gain from the "
+                "spread over seeds."
             )
+        if d.get("interval_kind"):
+            notes.append(f"Intervals: {html.escape(str(d['interval_kind']))}.")
+        out += f"<p class='note'>{' '.join(notes)}</p>"
         exports = self.doc.get("exports") or {}
         if exports:
             out += (
@@ -340,10 +344,26 @@ class DecisionReport:
     # ---- constraints, per domain, repetitions, provenance ------------------------------
 
     def _constraints(self) -> str:
-        binding = (self.doc.get("constraints") or {}).get("binding") or []
+        cons = self.doc.get("constraints") or {}
+        binding = cons.get("binding") or []
+        force = [
+            f"{label} {fmt(cons[key])}"
+            for key, label in (
+                ("floor", "floor (x natural share)"),
+                ("cap", "cap (x natural share)"),
+                ("max_epochs", "max epochs per domain"),
+            )
+            if cons.get(key) is not None
+        ]
+        out = f"<p class='note'>In force: {', '.join(force)}.</p>" if force else ""
+        if cons.get("extrapolated"):
+            out += (
+                "<p><b>Extrapolated</b>: the recommendation lies outside the fitted runs' range "
+                f"for {html.escape(', '.join(map(str, cons['extrapolated'])))}.</p>"
+            )
         if not binding:
-            return "<p>No constraint binds: the optimum is interior.</p>"
-        return rows_table(
+            return out + "<p>No constraint binds: the optimum is interior.</p>"
+        return out + rows_table(
             ["domain", "kind", "bound"],
             [[b.get("domain"), b.get("kind"), b.get("bound")] for b in binding],
         )
@@ -418,9 +438,10 @@ class DecisionReport:
             rows.append(["tokenizer", f"<code>{html.escape(str(prov['tokenizer']))}</code>"])
         for k, v in (prov.get("model_sizes") or {}).items():
             rows.append([f"model {k}", f"{cell(v)} parameters"])
-        for key in ("mixlab_version", "created"):
-            if prov.get(key):
-                rows.append([key.replace("_", " "), html.escape(str(prov[key]))])
+        for key, v in prov.items():
+            if key not in ("data", "tokenizer", "model_sizes") and v is not None:
+                shown = json.dumps(v) if isinstance(v, dict | list) else str(v)
+                rows.append([key.replace("_", " "), html.escape(shown)])
         if self.doc.get("store"):
             rows.append(["run store", f"<code>{html.escape(str(self.doc['store']))}</code>"])
         out = rows_table(["item", "value"], [[html.escape(a), b] for a, b in rows], raw=True)

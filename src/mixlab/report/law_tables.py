@@ -129,9 +129,14 @@ def params_table(
     out = ""
     if scalars:
         out += rows_table(["parameter", "value", "interval"], scalars, raw=True)
+    zero = [key for key, arr in arrays if arr.size and not np.any(arr)]
     for key, arr in arrays:
+        if key in zero:
+            continue
         out += f"<p class='note'>{html.escape(key)} {_shape_note(arr, domains, targets)}</p>"
         out += _array_table(arr, domains, targets)
+    if zero:
+        out += f"<p class='note'>All zero (term unused): {html.escape(', '.join(zero))}.</p>"
     if not ci and (arrays or scalars) and domains:
         out += f"<p class='note'>{html.escape(NO_INTERVALS)}</p>"
     return out
