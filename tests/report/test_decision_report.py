@@ -354,3 +354,17 @@ def test_auto_law_tables_show_members_without_dumps(project):
     )
     text = law_html(linear.to_dict(), "linear")
     assert "<th>web</th>" in text and "<td>a</td>" in text  # coefficients by domain and target
+
+
+def test_report_finds_the_decision_from_the_project(project, capsys):
+    """`--project` reads the project's `output` folder (needs `mixlab run`'s project module)."""
+    pytest.importorskip("mixlab.studies.project")
+    (project / "project.yaml").write_text(
+        "name: toy\noutput: .\n"
+        "data:\n  domains:\n    web: [web.jsonl]\n    code: [code.jsonl]\n    math: [math.jsonl]\n"
+        "target:\n  weights:\n    val_loss/web: 1.0\n"
+    )
+    out = project / "from-project.html"
+    code = main(["report", "--project", str(project / "project.yaml"), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "<section id='decision'>" in out.read_text()

@@ -24,7 +24,8 @@ def report_command(
         typer.Option(help="PROJECT.yaml of `mixlab run`: report its output folder's decision."),
     ] = None,
     law: Annotated[
-        list[Path] | None, typer.Option("--law", help="Fitted law JSON (repeatable).")
+        list[Path] | None,
+        typer.Option("--law", metavar="<path>", help="Fitted law JSON (repeatable)."),
     ] = None,
     optimisation: Annotated[
         Path | None,
