@@ -455,8 +455,8 @@ class DecisionReport:
     def _pred_vs_obs(self) -> str:
         cv = self._cv_frame()
         ver = []
-        for name, key in (("reference", "reference"), ("recommended", "recommended")):
-            part = self.doc[key]
+        for name in ("reference", "recommended"):
+            part = self.doc[name]
             for r in self.ver.get("runs") or []:
                 if r.get("name") == name:
                     ver.append(
