@@ -69,7 +69,11 @@ class ReportInputs:
             )
         for key, value in explicit.items():
             if value:
-                setattr(found, key, [Path(v) for v in value] if key in ("laws", "scaling") else Path(value))
+                setattr(
+                    found,
+                    key,
+                    [Path(v) for v in value] if key in ("laws", "scaling") else Path(value),
+                )
         return found
 
 
@@ -88,7 +92,9 @@ def write_report(
 
     `artifacts`: a folder in the demo's layout, or `ReportInputs` naming the files."""
     out = Path(out)
-    inputs = artifacts if isinstance(artifacts, ReportInputs) else ReportInputs.from_folder(artifacts)
+    inputs = (
+        artifacts if isinstance(artifacts, ReportInputs) else ReportInputs.from_folder(artifacts)
+    )
     with RunStore(store_path, create=False) as store:
         ids = store.ids(tag=tag)
         if run_ids is not None:
@@ -118,7 +124,7 @@ def write_report(
             _section(
                 "Loss curves per domain",
                 "<p class='note'>Log token axis; evaluations at step 0 (0 tokens) are left out."
-                f"</p><img alt=\"loss curves\" src=\"{img}\">",
+                f'</p><img alt="loss curves" src="{img}">',
             )
         )
     if not curves.empty and curves["metric"].str.startswith("mix_weight/").any():
@@ -220,9 +226,7 @@ def _cv_figures(pred_path: Path) -> str:
         targets = list(dict.fromkeys(part["target"]))
         obs = np.column_stack([part[part.target == t]["observed"].to_numpy() for t in targets])
         prd = np.column_stack([part[part.target == t]["predicted"].to_numpy() for t in targets])
-        img = figures.predicted_vs_observed(
-            obs, prd, targets, f"{name}: out-of-fold predictions"
-        )
+        img = figures.predicted_vs_observed(obs, prd, targets, f"{name}: out-of-fold predictions")
         body += f'<img alt="predicted vs observed" src="{img}">'
     return body
 

@@ -241,8 +241,14 @@ def predicted_vs_observed_all(
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
     xs: list[float] = []
     if cv is not None and not cv.empty:
-        ax.scatter(cv["observed"], cv["predicted"], s=14, color="tab:blue", alpha=0.7,
-                   label="sweep runs (out-of-fold)")
+        ax.scatter(
+            cv["observed"],
+            cv["predicted"],
+            s=14,
+            color="tab:blue",
+            alpha=0.7,
+            label="sweep runs (out-of-fold)",
+        )
         xs += list(cv["observed"]) + list(cv["predicted"])
     palette = _palette([str(v.get("name")) for v in verification])
     seen = set()
@@ -255,9 +261,16 @@ def predicted_vs_observed_all(
         err = None
         if iv:
             err = [[max(0.0, float(pred) - iv[0])], [max(0.0, iv[1] - float(pred))]]
-        ax.errorbar([obs], [pred], yerr=err, fmt="D", ms=6, capsize=4,
-                    color=palette.get(name) or "tab:red",
-                    label=f"verification: {name}" if name not in seen else None)
+        ax.errorbar(
+            [obs],
+            [pred],
+            yerr=err,
+            fmt="D",
+            ms=6,
+            capsize=4,
+            color=palette.get(name) or "tab:red",
+            label=f"verification: {name}" if name not in seen else None,
+        )
         seen.add(name)
         xs += [float(obs), float(pred)] + ([float(iv[0]), float(iv[1])] if iv else [])
     if xs:
