@@ -5,13 +5,7 @@ read and written by :mod:`mixlab.io.laws`). Families: core/ (fitting engine, boo
 checks), mixing/, scaling/, phase/, dynamics/.
 """
 
-from mixlab.laws.core.bootstrap import (
-    BootstrapResult,
-    bootstrap_fits,
-    bootstrap_indices,
-    bootstrap_law,
-    percentile_interval,
-)
+from mixlab.laws.core.bootstrap import bootstrap_fits, bootstrap_indices, percentile_interval
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, Result, kinds, make
 from mixlab.laws.core.fitting import (
     CurveModel,
@@ -24,6 +18,7 @@ from mixlab.laws.core.fitting import (
     grid_starts,
 )
 from mixlab.laws.mixing.base import LAW_KINDS, MixingLaw, law_from_dict
+from mixlab.laws.mixing.bootstrap import BootstrapResult, bootstrap_law
 from mixlab.laws.mixing.continual import CriticalShare, critical_share
 from mixlab.laws.mixing.crossval import (
     CVReport,

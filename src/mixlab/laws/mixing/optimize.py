@@ -22,10 +22,11 @@ import numpy as np
 from scipy.optimize import minimize
 
 from mixlab.errors import InputError
-from mixlab.laws.core.bootstrap import bootstrap_law, percentile_interval
+from mixlab.laws.core.bootstrap import percentile_interval
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Result
 from mixlab.laws.core.fitting import FitWarning
 from mixlab.laws.mixing.base import MixingLaw
+from mixlab.laws.mixing.bootstrap import bootstrap_law
 from mixlab.laws.mixing.conformal import conformal_quantile, has_residuals
 from mixlab.laws.mixing.design import check_prior, dirichlet_design
 
