@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -355,15 +356,7 @@ def nested_predict(
     mixtures) raises a FitWarning and is flagged in `law_check`.
     """
     _check_inputs(curves, runs, mixtures)
-    for value, what in ((target_steps, "target steps"), (target_size, "target size")):
-        if not (np.isfinite(value) and value > 0):
-            raise InputError(f"nested prediction: {what} must be positive, got {value!r}")
-    if mixture_resampling not in ("residual", "cases", "none"):
-        raise InputError(
-            f"mixture_resampling must be 'residual', 'cases' or 'none', got {mixture_resampling!r}"
-        )
-    if size_exponent not in ("shared", "per-mixture"):
-        raise InputError(f"size_exponent must be 'shared' or 'per-mixture', got {size_exponent!r}")
+    _check_options(target_steps, target_size, mixture_resampling, size_exponent)
     step_law = step_law or StepLaw()
     rng = np.random.default_rng(seed)
     keys = list(dict.fromkeys(runs["mixture"]))
@@ -373,134 +366,31 @@ def nested_predict(
         raise InputError(f"nested prediction: fit mixture(s) {unknown[:3]} have no runs")
 
     # stage 1: steps
-    per_run = {rid: g.sort_values("step") for rid, g in curves.groupby("run_id", sort=False)}
-    run_ids = list(runs.index)
-    step_fits: dict[str, StepLaw] = {}
-    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    rows = []
-    schedules = runs["schedule"] if "schedule" in runs.columns else pd.Series(dtype=object)
-    no_schedule = [r for r in run_ids if not isinstance(schedules.get(r), Mapping)]
-    if schedule_aware and no_schedule:
-        warnings.warn(
-            f"nested prediction: {len(no_schedule)} of {len(run_ids)} runs have no "
-            f"learning-rate schedule (e.g. {no_schedule[0]!r}): plain step law for "
-            "them, which cannot follow the drop at the end of a decaying schedule",
-            FitWarning,
-            stacklevel=2,
-        )
-    for rid in run_ids:
-        g = per_run[rid]
-        S, v = g["step"].to_numpy(float), g["value"].to_numpy(float)
-        this: Any = step_law
-        if schedule_aware and rid not in no_schedule:
-            this = ScheduleStepLaw.from_record(schedules[rid], min_step=step_law.warmup_end(S))
-        try:
-            fitted = this.clone(n_bootstrap=0).fit(S, v)
-        except InputError as exc:
-            raise InputError(f"run {rid!r}: {exc}") from None
-        step_fits[rid] = fitted
-        keep = fitted.rows_
-        arrays[rid] = (S[keep], v[keep])
-        rows.append(
-            {
-                "run_id": rid,
-                "mixture": runs.at[rid, "mixture"],
-                "n_params": float(runs.at[rid, "n_params"]),
-                "n_points": fitted.n_points_,
-                "last_step": float(S.max()),
-                **fitted.params_,
-                "predicted": _at_target(fitted, target_steps),
-            }
-        )
-    run_table = pd.DataFrame(rows).set_index("run_id")
+    run_table, step_fits, arrays = _step_stage(curves, runs, step_law, target_steps, schedule_aware)
 
     # stage 2: sizes
     sizes = run_table.groupby("mixture")["n_params"].nunique()
-    few = sizes[sizes < 3]
-    skipped: list[str] = []
-    if len(few) and not skip_incomplete:
-        raise InputError(
-            f"nested prediction: mixture {few.index[0]!r} has runs at {int(few.iloc[0])} model "
-            "size(s); the size law needs at least 3 (skip such mixtures with --skip-incomplete)"
-        )
-    if len(few):
-        skipped = [str(k) for k in few.index]
-        warnings.warn(
-            f"nested prediction: left out {len(skipped)} mixture(s) with runs at "
-            f"fewer than 3 model sizes: {', '.join(skipped)}",
-            FitWarning,
-            stacklevel=2,
-        )
-        named = [k for k in (fit_mixtures or []) if k in skipped]
+    skipped = _incomplete_mixtures(sizes, fit_mixtures, skip_incomplete)
+    if skipped:
         keys = [k for k in keys if k not in skipped]
         fit_keys = [k for k in fit_keys if k not in skipped]
-        if not keys or not fit_keys:
-            raise InputError(
-                "nested prediction: no mixture has runs at 3 or more model sizes (mixture "
-                f"{few.index[0]!r} has runs at {int(few.iloc[0])} model size(s))"
-            )
-        if named:
-            warnings.warn(
-                f"nested prediction: fit mixture(s) {named} left out (fewer than 3 sizes)",
-                FitWarning,
-                stacklevel=2,
-            )
         run_table = run_table[run_table["mixture"].isin(keys)]
-        run_ids = list(run_table.index)
-        step_fits = {r: step_fits[r] for r in run_ids}
-        arrays = {r: arrays[r] for r in run_ids}
+        step_fits = {r: step_fits[r] for r in run_table.index}
+        arrays = {r: arrays[r] for r in run_table.index}
         sizes = sizes[keys]
     gidx = np.array([keys.index(k) for k in run_table["mixture"]])
     N = run_table["n_params"].to_numpy()
-
-    def size_stage(pred: np.ndarray, init: Any = None) -> tuple[np.ndarray, Any]:
-        if size_exponent == "shared":
-            joint = SharedExponentSizeLaw().fit(N, pred, gidx, init=init)
-            return joint.predict(target_size), joint
-        out, fits = np.empty(len(keys)), []
-        for k in range(len(keys)):
-            m = gidx == k
-            start = None if init is None else init[k].params_
-            fit = SizeLaw().fit(N[m], pred[m], init=start)
-            out[k] = fit.predict([target_size])[0]
-            fits.append(fit)
-        return out, fits
-
+    size_stage = partial(_size_stage, N, gidx, len(keys), size_exponent, target_size)
     size_pred, size_fit = size_stage(run_table["predicted"].to_numpy())
-    mix_rows = []
-    for k, key in enumerate(keys):
-        params = size_fit.params(k) if size_exponent == "shared" else size_fit[k].params_
-        mix_rows.append(
-            {
-                "mixture": key,
-                **mixtures.loc[key].to_dict(),
-                "n_sizes": int(sizes[key]),
-                **params,
-                "predicted": float(size_pred[k]),
-            }
-        )
-    mix_table = pd.DataFrame(mix_rows).set_index("mixture")
+    mix_table = _mixture_table(mixtures, keys, sizes, size_fit, size_pred, size_exponent)
 
     # stage 3: the mixing law on the predicted losses
     domains = [str(c) for c in mixtures.columns]
     fit_idx = np.array([keys.index(k) for k in fit_keys])
     R_all = mixtures.loc[keys, domains].to_numpy(float)
-    fitted_law = law.clone().fit(
-        R_all[fit_idx],
-        size_pred[fit_idx, None],
-        domain_names=domains,
-        target_names=["loss"],
-        run_ids=list(fit_keys),
+    fitted_law, law_check = _fit_mixing_law(
+        law, R_all[fit_idx], size_pred[fit_idx], domains, fit_keys
     )
-    law_check = degenerate_law(fitted_law, R_all[fit_idx], size_pred[fit_idx])
-    if law_check:
-        warnings.warn(
-            f"nested prediction: the {fitted_law.kind} mixing law is degenerate "
-            f"({law_check}); do not use its ranking: pick another law "
-            "(e.g. exp with features=linear+log, or linear)",
-            FitWarning,
-            stacklevel=2,
-        )
     opt = optimize_mixture(fitted_law, constraints, seed=seed) if optimize else None
 
     result = NestedResult(
@@ -533,6 +423,172 @@ def nested_predict(
             mixture_resampling,
         )
     return result
+
+
+def _check_options(
+    target_steps: float, target_size: float, mixture_resampling: str, size_exponent: str
+) -> None:
+    for value, what in ((target_steps, "target steps"), (target_size, "target size")):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"nested prediction: {what} must be positive, got {value!r}")
+    if mixture_resampling not in ("residual", "cases", "none"):
+        raise InputError(
+            f"mixture_resampling must be 'residual', 'cases' or 'none', got {mixture_resampling!r}"
+        )
+    if size_exponent not in ("shared", "per-mixture"):
+        raise InputError(f"size_exponent must be 'shared' or 'per-mixture', got {size_exponent!r}")
+
+
+def _step_stage(
+    curves: pd.DataFrame,
+    runs: pd.DataFrame,
+    step_law: StepLaw,
+    target_steps: float,
+    schedule_aware: bool,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Stage 1: a step law per run, read at the target steps (the run table, fits, points)."""
+    per_run = {rid: g.sort_values("step") for rid, g in curves.groupby("run_id", sort=False)}
+    run_ids = list(runs.index)
+    step_fits: dict[str, Any] = {}
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    rows = []
+    schedules = runs["schedule"] if "schedule" in runs.columns else pd.Series(dtype=object)
+    no_schedule = [r for r in run_ids if not isinstance(schedules.get(r), Mapping)]
+    if schedule_aware and no_schedule:
+        warnings.warn(
+            f"nested prediction: {len(no_schedule)} of {len(run_ids)} runs have no "
+            f"learning-rate schedule (e.g. {no_schedule[0]!r}): plain step law for "
+            "them, which cannot follow the drop at the end of a decaying schedule",
+            FitWarning,
+            stacklevel=3,
+        )
+    for rid in run_ids:
+        g = per_run[rid]
+        S, v = g["step"].to_numpy(float), g["value"].to_numpy(float)
+        this: Any = step_law
+        if schedule_aware and rid not in no_schedule:
+            this = ScheduleStepLaw.from_record(schedules[rid], min_step=step_law.warmup_end(S))
+        try:
+            fitted = this.clone(n_bootstrap=0).fit(S, v)
+        except InputError as exc:
+            raise InputError(f"run {rid!r}: {exc}") from None
+        step_fits[rid] = fitted
+        keep = fitted.rows_
+        arrays[rid] = (S[keep], v[keep])
+        rows.append(
+            {
+                "run_id": rid,
+                "mixture": runs.at[rid, "mixture"],
+                "n_params": float(runs.at[rid, "n_params"]),
+                "n_points": fitted.n_points_,
+                "last_step": float(S.max()),
+                **fitted.params_,
+                "predicted": _at_target(fitted, target_steps),
+            }
+        )
+    return pd.DataFrame(rows).set_index("run_id"), step_fits, arrays
+
+
+def _incomplete_mixtures(
+    sizes: pd.Series, fit_mixtures: Sequence[str] | None, skip_incomplete: bool
+) -> list[str]:
+    """The mixtures with runs at fewer than 3 model sizes, warned about (or an InputError)."""
+    few = sizes[sizes < 3]
+    if not len(few):
+        return []
+    if not skip_incomplete:
+        raise InputError(
+            f"nested prediction: mixture {few.index[0]!r} has runs at {int(few.iloc[0])} model "
+            "size(s); the size law needs at least 3 (skip such mixtures with --skip-incomplete)"
+        )
+    skipped = [str(k) for k in few.index]
+    warnings.warn(
+        f"nested prediction: left out {len(skipped)} mixture(s) with runs at "
+        f"fewer than 3 model sizes: {', '.join(skipped)}",
+        FitWarning,
+        stacklevel=3,
+    )
+    named = [k for k in (fit_mixtures or []) if k in skipped]
+    kept = [k for k in sizes.index if k not in skipped]
+    kept_fit = kept if fit_mixtures is None else [k for k in fit_mixtures if k not in skipped]
+    if not kept or not kept_fit:
+        raise InputError(
+            "nested prediction: no mixture has runs at 3 or more model sizes (mixture "
+            f"{few.index[0]!r} has runs at {int(few.iloc[0])} model size(s))"
+        )
+    if named:
+        warnings.warn(
+            f"nested prediction: fit mixture(s) {named} left out (fewer than 3 sizes)",
+            FitWarning,
+            stacklevel=3,
+        )
+    return skipped
+
+
+def _size_stage(
+    N: np.ndarray,
+    gidx: np.ndarray,
+    n_mixtures: int,
+    size_exponent: str,
+    target_size: float,
+    pred: np.ndarray,
+    init: Any = None,
+) -> tuple[np.ndarray, Any]:
+    """Stage 2: size laws on the step-stage predictions, read at the target size."""
+    if size_exponent == "shared":
+        joint = SharedExponentSizeLaw().fit(N, pred, gidx, init=init)
+        return joint.predict(target_size), joint
+    out, fits = np.empty(n_mixtures), []
+    for k in range(n_mixtures):
+        m = gidx == k
+        start = None if init is None else init[k].params_
+        fit = SizeLaw().fit(N[m], pred[m], init=start)
+        out[k] = fit.predict([target_size])[0]
+        fits.append(fit)
+    return out, fits
+
+
+def _mixture_table(
+    mixtures: pd.DataFrame,
+    keys: list[str],
+    sizes: pd.Series,
+    size_fit: Any,
+    size_pred: np.ndarray,
+    size_exponent: str,
+) -> pd.DataFrame:
+    """One row per mixture: its weights, its size law's parameters and its predicted loss."""
+    mix_rows = []
+    for k, key in enumerate(keys):
+        params = size_fit.params(k) if size_exponent == "shared" else size_fit[k].params_
+        mix_rows.append(
+            {
+                "mixture": key,
+                **mixtures.loc[key].to_dict(),
+                "n_sizes": int(sizes[key]),
+                **params,
+                "predicted": float(size_pred[k]),
+            }
+        )
+    return pd.DataFrame(mix_rows).set_index("mixture")
+
+
+def _fit_mixing_law(
+    law: MixingLaw, R: np.ndarray, y: np.ndarray, domains: list[str], fit_keys: list[str]
+) -> tuple[MixingLaw, str | None]:
+    """Stage 3: a clone of `law` fitted on the predicted losses, with its degeneracy check."""
+    fitted_law = law.clone().fit(
+        R, y[:, None], domain_names=domains, target_names=["loss"], run_ids=list(fit_keys)
+    )
+    law_check = degenerate_law(fitted_law, R, y)
+    if law_check:
+        warnings.warn(
+            f"nested prediction: the {fitted_law.kind} mixing law is degenerate "
+            f"({law_check}); do not use its ranking: pick another law "
+            "(e.g. exp with features=linear+log, or linear)",
+            FitWarning,
+            stacklevel=3,
+        )
+    return fitted_law, law_check
 
 
 def _bootstrap(
