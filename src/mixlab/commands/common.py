@@ -1,4 +1,5 @@
-"""What every command module shares: the store option, the tag filter, the output object."""
+"""What every command module shares: the store option, the tag filter, the executor options
+(`sweep run`, `phase run`), the output object."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ StoreOpt = Annotated[
     ),
 ]
 TagOpt = Annotated[str | None, typer.Option("--tag", help="Only runs with this tag.")]
+ExecutorOpt = Annotated[str, typer.Option(help="local (process pool) or ray.")]
+WorkersOpt = Annotated[int, typer.Option(help="Runs at once (local) / CPUs (local Ray).")]
+RayAddressOpt = Annotated[str | None, typer.Option(help="Ray cluster address.")]
+GpusPerRunOpt = Annotated[float, typer.Option(help="GPUs per run (Ray; may be fractional).")]
 
 
 def output(ctx: typer.Context) -> Output:

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from mixlab.commands.common import StoreOpt, TagOpt, output
+from mixlab.commands.common import (
+    ExecutorOpt,
+    GpusPerRunOpt,
+    RayAddressOpt,
+    StoreOpt,
+    TagOpt,
+    WorkersOpt,
+    output,
+)
 from mixlab.commands.console import table
 from mixlab.commands.sweep import execute_plan
 from mixlab.commands.validate import at_least, input_file, output_file, output_folder
@@ -78,10 +86,10 @@ def phase_plan(
 def phase_run(
     ctx: typer.Context,
     study: Annotated[Path, typer.Argument(help="Study folder (or its plan.json).")],
-    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
-    workers: Annotated[int, typer.Option(help="Runs at once (local) / CPUs (local Ray).")] = 1,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
-    gpus_per_run: Annotated[float, typer.Option(help="GPUs per run (Ray).")] = 0.0,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
+    gpus_per_run: GpusPerRunOpt = 0.0,
     store: StoreOpt = Path("mixlab.db"),
 ) -> None:
     """Train every run of the study not yet done (resumable, like `sweep run`)."""

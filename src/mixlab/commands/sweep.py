@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from mixlab.commands.common import StoreOpt, output
+from mixlab.commands.common import (
+    ExecutorOpt,
+    GpusPerRunOpt,
+    RayAddressOpt,
+    StoreOpt,
+    WorkersOpt,
+    output,
+)
 from mixlab.commands.console import table
 from mixlab.commands.validate import output_file
 from mixlab.errors import InputError
@@ -52,12 +59,10 @@ def sweep_plan(
 def sweep_run(
     ctx: typer.Context,
     plan: Annotated[Path, typer.Argument(help="Plan file from `mixlab sweep plan`.")],
-    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
-    workers: Annotated[int, typer.Option(help="Runs at once (local) / CPUs (local Ray).")] = 1,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
-    gpus_per_run: Annotated[
-        float, typer.Option(help="GPUs per run (Ray; may be fractional).")
-    ] = 0.0,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
+    gpus_per_run: GpusPerRunOpt = 0.0,
     store: StoreOpt = Path("mixlab.db"),
     population: Annotated[
         str,

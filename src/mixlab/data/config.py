@@ -10,13 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mixlab.errors import InputError
 from mixlab.io.files import (
-    format_validation_error,
     load_typed_yaml,  # noqa: F401  (re-exported: its old home)
     read_yaml,
+    validate_config,
     write_yaml,
 )
 from mixlab.names import name_problem
@@ -154,15 +153,9 @@ def parse_prepare_config(
     data: Any, origin: str = "config", base_dir: Path | None = None
 ) -> PrepareConfig:
     """Validate a mapping (parsed YAML) into a `PrepareConfig`; relative paths join `base_dir`."""
-    if not isinstance(data, dict):
-        raise InputError(
-            f"{origin}: expected a mapping at the top level, got {type(data).__name__}"
-        )
-    try:
-        config = PrepareConfig.model_validate(data)
-    except ValidationError as error:
-        raise InputError(format_validation_error(origin, error)) from None
-    return config.resolved(base_dir if base_dir is not None else Path.cwd())
+    return validate_config(data, PrepareConfig, origin).resolved(
+        base_dir if base_dir is not None else Path.cwd()
+    )
 
 
 def load_prepare_config(path: str | Path) -> PrepareConfig:

@@ -15,12 +15,14 @@ import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from mixlab.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
 
 __all__ = [
     "atomic_path",
@@ -28,6 +30,7 @@ __all__ = [
     "load_typed_yaml",
     "read_json",
     "read_yaml",
+    "validate_config",
     "write_json",
     "write_text",
     "write_yaml",
@@ -141,10 +144,16 @@ def load_typed_yaml(
     Every problem is an `InputError` naming the file and the dotted field.
     """
     path = Path(path)
-    data = read_yaml(path, what)
+    return validate_config(read_yaml(path, what), model, str(path)), path.resolve().parent
+
+
+def validate_config(data: Any, model: type[M], origin: str) -> M:
+    """A parsed mapping validated into `model`; an `InputError` naming `origin` and each field."""
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping at the top level")
+        raise InputError(
+            f"{origin}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
-        return model.model_validate(data), path.resolve().parent
-    except ValidationError as e:
-        raise InputError(format_validation_error(str(path), e)) from None
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InputError(format_validation_error(origin, error)) from None

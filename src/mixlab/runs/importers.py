@@ -44,6 +44,37 @@ class ImportSummary:
         }
 
 
+def _read_mixtures(path: Path, id_column: str, renormalize: bool) -> pd.DataFrame:
+    """A mixture table keyed by `id_column`, every row checked by the one mixture rule."""
+    return validate_mixtures(read_id_table(path, id_column), path, renormalize=renormalize)
+
+
+def final_record(
+    run_id: str,
+    mixture: dict[str, float],
+    values: pd.Series,
+    *,
+    tags: Sequence[str],
+    source: str,
+    tokens: float | None = None,
+    n_params: int | None = None,
+) -> RunRecord:
+    """A run known by its final values: one evaluation per metric that has a value."""
+    return RunRecord(
+        id=run_id,
+        tags=list(tags),
+        mixture=mixture,
+        evaluations=[
+            Evaluation(metric=m, value=float(v), tokens=tokens)
+            for m, v in values.items()
+            if not pd.isna(v)
+        ],
+        n_params=n_params,
+        tokens=tokens,
+        source=source,
+    )
+
+
 def import_wide(
     store: RunStore,
     mixtures_path: str | Path,
@@ -56,23 +87,19 @@ def import_wide(
 ) -> ImportSummary:
     """Import a mixture table and a metrics table joined on `id_column` (final values only)."""
     mixtures_path, metrics_path = Path(mixtures_path), Path(metrics_path)
-    mixtures = validate_mixtures(
-        read_id_table(mixtures_path, id_column), mixtures_path, renormalize=renormalize
-    )
+    mixtures = _read_mixtures(mixtures_path, id_column, renormalize)
     metrics = read_id_table(metrics_path, id_column, allow_empty=True)
     check_same_ids(mixtures.index, mixtures_path, metrics.index, metrics_path)
-    records = []
-    for run_id in mixtures.index:
-        values = metrics.loc[run_id]
-        records.append(
-            RunRecord(
-                id=id_prefix + run_id,
-                tags=list(tags),
-                mixture=mixtures.loc[run_id].to_dict(),
-                evaluations=[Evaluation(metric=m, value=v) for m, v in values.dropna().items()],
-                source=str(metrics_path),
-            )
+    records = [
+        final_record(
+            id_prefix + run_id,
+            mixtures.loc[run_id].to_dict(),
+            metrics.loc[run_id],
+            tags=tags,
+            source=str(metrics_path),
         )
+        for run_id in mixtures.index
+    ]
     return _merge(store, records, source_desc=str(mixtures_path))
 
 
@@ -88,9 +115,7 @@ def import_curves(
 ) -> ImportSummary:
     """Import long-format curves (`run_id, step, tokens, metric, value`) with a mixture table."""
     curves_path, mixtures_path = Path(curves_path), Path(mixtures_path)
-    mixtures = validate_mixtures(
-        read_id_table(mixtures_path, id_column), mixtures_path, renormalize=renormalize
-    )
+    mixtures = _read_mixtures(mixtures_path, id_column, renormalize)
     curves = read_curves(curves_path)
     check_same_ids(mixtures.index, mixtures_path, pd.Index(curves["run_id"].unique()), curves_path)
     by_run = dict(tuple(curves.groupby("run_id", sort=False)))

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mixlab.errors import InputError
-from mixlab.runs.importers import ImportSummary, _merge
+from mixlab.runs.importers import ImportSummary, _merge, final_record
 from mixlab.runs.record import Evaluation, RunRecord
 from mixlab.runs.store import RunStore
 from mixlab.runs.tables import _to_numeric, read_csv, validate_mixtures
@@ -106,24 +106,18 @@ def import_table(
     metrics = metrics.rename(columns=met_cols)
     n_params = _sizes(frame, n_column, path, ids) if n_column else [None] * len(frame)
     tokens = _sizes(frame, tokens_column, path, ids) if tokens_column else [None] * len(frame)
-    records = []
-    for row, run_id in enumerate(ids):
-        values = metrics.iloc[row]
-        records.append(
-            RunRecord(
-                id=id_prefix + run_id,
-                tags=list(tags),
-                mixture=mixtures.loc[run_id].to_dict(),
-                evaluations=[
-                    Evaluation(metric=m, value=float(v), tokens=tokens[row])
-                    for m, v in values.items()
-                    if not np.isnan(v)
-                ],
-                n_params=None if n_params[row] is None else int(n_params[row]),
-                tokens=tokens[row],
-                source=str(path),
-            )
+    records = [
+        final_record(
+            id_prefix + run_id,
+            mixtures.loc[run_id].to_dict(),
+            metrics.iloc[row],
+            tags=tags,
+            source=str(path),
+            tokens=tokens[row],
+            n_params=None if n_params[row] is None else int(n_params[row]),
         )
+        for row, run_id in enumerate(ids)
+    ]
     return _merge(store, records, source_desc=str(path))
 
 

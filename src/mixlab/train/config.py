@@ -11,13 +11,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from mixlab.errors import InputError
-from mixlab.io.files import format_validation_error, read_yaml
+from mixlab.io.files import read_yaml, validate_config
 from mixlab.names import name_validator
 from mixlab.train.model import ModelConfig
 from mixlab.train.presets import PRESETS, preset
@@ -246,15 +245,7 @@ class TrainConfig(BaseModel):
 
 
 def parse_train_config(data: Any, origin: str = "config", base: Path | None = None) -> TrainConfig:
-    if not isinstance(data, dict):
-        raise InputError(
-            f"{origin}: expected a mapping at the top level, got {type(data).__name__}"
-        )
-    try:
-        config = TrainConfig.model_validate(data)
-    except ValidationError as error:
-        raise InputError(format_validation_error(origin, error)) from None
-    return config.resolved(base or Path.cwd())
+    return validate_config(data, TrainConfig, origin).resolved(base or Path.cwd())
 
 
 def check_device(cfg: TrainConfig, origin: str = "config") -> None:

@@ -42,6 +42,16 @@ def _as_2d(X: Any, what: str) -> tuple[np.ndarray, list[str] | None]:
     return arr, columns
 
 
+def _named_table(
+    X: Any, names: Sequence[Any] | None, what: str, names_what: str, default: str
+) -> tuple[np.ndarray, list[str]]:
+    """A 2-d table and its column names: `names`, else a DataFrame's columns, else defaults."""
+    arr, columns = _as_2d(X, what)
+    return arr, check_names(
+        names if names is not None else columns, arr.shape[1], f"{what} {names_what}", default
+    )
+
+
 def check_names(names: Sequence[Any] | None, n: int, what: str, default: str) -> list[str]:
     """`n` unique string names; `default{i}` when `names` is None."""
     if names is None:
@@ -87,13 +97,7 @@ def check_mixtures(
     A row off by more than `atol` is an error naming it unless `renormalize` is set, in
     which case rows are rescaled (an all-zero row is always an error).
     """
-    arr, columns = _as_2d(R, what)
-    names = check_names(
-        domain_names if domain_names is not None else columns,
-        arr.shape[1],
-        f"{what} domain names",
-        "domain",
-    )
+    arr, names = _named_table(R, domain_names, what, "domain names", "domain")
     if arr.shape[0] == 0:
         raise InputError(f"{what}: no rows")
     bad = ~np.isfinite(arr)
@@ -136,13 +140,7 @@ def check_targets(
     what: str = "targets",
 ) -> tuple[np.ndarray, list[str]]:
     """Validate a metrics table: one row per run, finite values."""
-    arr, columns = _as_2d(Y, what)
-    names = check_names(
-        target_names if target_names is not None else columns,
-        arr.shape[1],
-        f"{what} names",
-        "target",
-    )
+    arr, names = _named_table(Y, target_names, what, "names", "target")
     if arr.shape[0] != n_rows:
         raise InputError(f"{what}: {arr.shape[0]} rows but the mixtures have {n_rows} rows")
     bad = ~np.isfinite(arr)
@@ -175,13 +173,16 @@ def check_weights(weights: Mapping[str, float], target_names: Sequence[str]) -> 
     return w
 
 
-def as_finite_array(v: Any, name: str, who: str) -> np.ndarray:
-    """`v` as a flat float array; InputError naming `who`, `name` and the row of a NaN or inf."""
+def as_finite_array(v: Any, name: str, who: str, item: str | None = None) -> np.ndarray:
+    """`v` as a flat float array; InputError naming `who`, `name` and the row of a NaN or inf.
+
+    `item` names one value in the row message ("loss at row 3"; default `name`).
+    """
     try:
         arr = np.asarray(v, dtype=float).ravel()
     except (TypeError, ValueError) as exc:
         raise InputError(f"{who}: {name} must be numbers ({exc})") from None
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise InputError(f"{who}: {name}, row {int(bad[0])} is NaN or infinite")
+        raise InputError(f"{who}: {item or name} at row {int(bad[0])} is NaN or infinite")
     return arr

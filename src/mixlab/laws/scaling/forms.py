@@ -28,6 +28,7 @@ import numpy as np
 
 from mixlab.errors import InputError
 from mixlab.laws.core.bootstrap import bootstrap_fits, percentile_interval
+from mixlab.laws.core.checks import as_finite_array
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, FamilyKinds, jsonable, make
 from mixlab.laws.core.estimator import law_from_dict as _any_law_from_dict
 from mixlab.laws.core.fitting import (
@@ -221,13 +222,7 @@ class ScalingLaw(Estimator):
         return arr
 
     def _check_y(self, y: Any) -> np.ndarray:
-        try:
-            y = np.asarray(y, dtype=float).ravel()
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{self.label}: losses must be numbers ({exc})") from None
-        bad = np.flatnonzero(~np.isfinite(y))
-        if bad.size:
-            raise InputError(f"{self.label}: loss at row {int(bad[0])} is NaN or infinite")
+        y = as_finite_array(y, "losses", self.label, item="loss")
         bad = np.flatnonzero(y <= 0)
         if bad.size and self.residual == "log":
             raise InputError(
