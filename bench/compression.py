@@ -38,7 +38,7 @@ def main() -> None:
     from mixlab.data.demo_corpora import write_demo_corpora
     from mixlab.data.prepare import prepare
     from mixlab.data.prepared import load_prepared
-    from mixlab.laws.dynamics.metrics import baseline_bits_per_byte
+    from mixlab.laws.dynamics import baseline_bits_per_byte
     from mixlab.runs import RunStore
     from mixlab.train.config import parse_train_config
     from mixlab.train.loop import train

@@ -304,7 +304,7 @@ def analyze_dynamics(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Emergence per choice x size, speed ratios, AUC, rank agreement, compression, data scaling."""
-    from mixlab.laws.dynamics import metrics as dyn
+    from mixlab.laws import dynamics as dyn
 
     skill = f"probe/{study['skill']}"
     threshold = study["threshold"]
@@ -421,7 +421,7 @@ def _data_scaling(curves: pd.DataFrame, metric_of: dict[str, str]) -> list[dict[
     import warnings
 
     from mixlab.laws.core.fitting import FitWarning
-    from mixlab.laws.dynamics.metrics import data_scaling_at_fixed_size
+    from mixlab.laws.dynamics import data_scaling_at_fixed_size
 
     rows = curves[curves["tokens"] > 0]
     rows = rows[rows["metric"] == rows["choice"].map(metric_of)]
@@ -452,7 +452,7 @@ def compression_rows(
     """Prequential bits per byte of each run's training stream per domain, next to
     gzip / bz2 / lzma on that domain's training text (its first `max_bytes`)."""
     from mixlab.data.prepared import load_prepared
-    from mixlab.laws.dynamics.metrics import baseline_bits_per_byte
+    from mixlab.laws.dynamics import baseline_bits_per_byte
 
     prepared = load_prepared(data_dir)
     tokenizer = prepared.tokenizer
