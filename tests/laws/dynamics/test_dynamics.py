@@ -12,7 +12,11 @@ from scipy.stats import kendalltau
 
 from mixlab.errors import InputError
 from mixlab.laws import dynamics
+from mixlab.laws.core.estimator import kinds, law_from_dict
 from mixlab.laws.dynamics import (
+    DataScalingEstimator,
+    EmergenceEstimator,
+    RankAgreementEstimator,
     area_under_curve,
     baseline_bits_per_byte,
     bits_per_byte,
@@ -311,3 +315,38 @@ def test_data_scaling_converged_curve_is_not_improving():
     assert res.tokens_per_param is None
     with pytest.raises(InputError, match="differ in length"):
         data_scaling_at_fixed_size(tokens, losses[:-1])
+
+
+# ---- the fits as estimators ------------------------------------------------------------
+
+
+def _json_roundtrip(est):
+    return law_from_dict(json.loads(json.dumps(est.to_dict())))
+
+
+def test_dynamics_fits_are_registered_estimators_that_round_trip():
+    assert kinds("dynamics") == ["data_scaling", "emergence", "rank_agreement"]
+    curves = [ramp(300.0), ramp(500.0), ramp(400.0)]
+    em = EmergenceEstimator(n_bootstrap=200)
+    assert not em.is_fitted and em.fit(curves) is em
+    assert em.value_ == pytest.approx(400.0) and em.status_ == "reached"
+    assert em.result_ == emergence_across_seeds(curves, n_bootstrap=200)
+    back = _json_roundtrip(em)
+    assert isinstance(back, EmergenceEstimator) and back.to_dict() == em.to_dict()
+
+    table = rank_table(noise=0.01)
+    ra = RankAgreementEstimator(n_bootstrap=50).fit(table)
+    assert ra.rankings_[10_000_000] == ["c0", "c1", "c2", "c3", "c4"]
+    assert ra.to_dict()["result"] == rank_agreement(table, n_bootstrap=50).to_dict()
+    assert _json_roundtrip(ra).to_dict() == ra.to_dict()
+
+    tokens = np.geomspace(1e6, 1e9, 30)
+    ds = DataScalingEstimator(n_bootstrap=4).fit(tokens, 2.0 + 50.0 * tokens**-0.3, n_params=1e7)
+    assert ds.params_["a"] == pytest.approx(0.3, abs=0.01)
+    back = _json_roundtrip(ds)
+    assert np.array_equal(back.predict(tokens), ds.predict(tokens))
+    assert back.to_dict() == ds.to_dict()
+    assert back.result_.drop_ci == pytest.approx(ds.result_.drop_ci)
+    assert repr(ds.clone(seed=3)).startswith("DataScalingEstimator(n_bootstrap=4")
+    with pytest.raises(InputError, match="not fitted yet"):
+        DataScalingEstimator().predict(tokens)

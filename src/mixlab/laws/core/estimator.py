@@ -171,6 +171,7 @@ class FamilyKinds(Mapping[str, type[Estimator]]):
 
 def _import_families() -> None:
     """Import every law family, so that each registers its kinds (lazily: no cycles)."""
+    import mixlab.laws.dynamics  # noqa: F401
     import mixlab.laws.mixing.explicit  # noqa: F401
     import mixlab.laws.mixing.regression  # noqa: F401
     import mixlab.laws.phase.capacity  # noqa: F401

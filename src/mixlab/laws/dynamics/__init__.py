@@ -14,9 +14,12 @@
   whether more tokens would still help.
 
 Pure numerics (numpy, scipy, pandas tables); no torch.  Modules: emergence.py, ranking.py,
-compression.py, data_scaling.py, checks.py (their input checks).
+compression.py, data_scaling.py, checks.py (their input checks); the three fits are
+estimators (base.py: `EmergenceEstimator`, `RankAgreementEstimator`, `DataScalingEstimator`),
+the functions of the same analyses return their `result_`.
 """
 
+from mixlab.laws.dynamics.base import DynamicsEstimator
 from mixlab.laws.dynamics.compression import (
     CompressionRow,
     baseline_bits_per_byte,
@@ -24,21 +27,35 @@ from mixlab.laws.dynamics.compression import (
     code_length_bits,
     compression_table,
 )
-from mixlab.laws.dynamics.data_scaling import DataScaling, data_scaling_at_fixed_size
+from mixlab.laws.dynamics.data_scaling import (
+    DataScaling,
+    DataScalingEstimator,
+    data_scaling_at_fixed_size,
+)
 from mixlab.laws.dynamics.emergence import (
     Emergence,
+    EmergenceEstimator,
     area_under_curve,
     emergence_across_seeds,
     emergence_point,
     speed_ratio,
 )
-from mixlab.laws.dynamics.ranking import RankAgreement, kendall_tau, rank_agreement
+from mixlab.laws.dynamics.ranking import (
+    RankAgreement,
+    RankAgreementEstimator,
+    kendall_tau,
+    rank_agreement,
+)
 
 __all__ = [
     "CompressionRow",
     "DataScaling",
+    "DataScalingEstimator",
+    "DynamicsEstimator",
     "Emergence",
+    "EmergenceEstimator",
     "RankAgreement",
+    "RankAgreementEstimator",
     "area_under_curve",
     "baseline_bits_per_byte",
     "bits_per_byte",

@@ -17,10 +17,12 @@ import numpy as np
 from mixlab.errors import InputError
 from mixlab.laws.core.bootstrap import bootstrap_indices, percentile_interval
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Result
+from mixlab.laws.dynamics.base import DynamicsEstimator
 from mixlab.laws.dynamics.checks import check_curve, check_level, unpack_curve
 
 __all__ = [
     "Emergence",
+    "EmergenceEstimator",
     "area_under_curve",
     "emergence_across_seeds",
     "emergence_point",
@@ -116,6 +118,95 @@ def _bootstrap_median(
     return float(lo), float(hi)
 
 
+class EmergenceEstimator(DynamicsEstimator):
+    """Emergence point of each seed's curve (x, accuracy) and their median with an interval.
+
+    The median, not the mean, so that one slow seed does not dominate; its interval comes
+    from resampling seeds (coarse with few seeds: its ends are among the seed points).
+    `fit(curves)` sets `result_` (an :class:`Emergence`), `status_`, `value_` and `ci_`.
+    """
+
+    kind = "emergence"
+    label = "emergence"
+    result_type = Emergence
+
+    def __init__(
+        self,
+        threshold: float = 0.9,
+        level: float = DEFAULT_LEVEL,
+        sustain: bool = False,
+        n_bootstrap: int = 2000,
+        seed: int = 0,
+        tolerance: float = 0.0,
+    ) -> None:
+        self.threshold = threshold
+        self.level = level
+        self.sustain = sustain
+        self.n_bootstrap = n_bootstrap
+        self.seed = seed
+        self.tolerance = tolerance
+
+    def _set_result(self, result: Emergence) -> None:
+        self.result_ = result
+        self.status_, self.value_, self.ci_ = result.status, result.value, result.ci
+
+    def fit(self, curves: Sequence[tuple[Any, Any]]) -> EmergenceEstimator:
+        """Fit on one curve (x, accuracy) per seed."""
+        self._set_result(self._emergence(curves))
+        return self
+
+    def _emergence(self, curves: Sequence[tuple[Any, Any]]) -> Emergence:
+        threshold, sustain, tolerance = self.threshold, self.sustain, self.tolerance
+        n_bootstrap, seed = self.n_bootstrap, self.seed
+        level = check_level(self.level)
+        if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 1):
+            raise InputError(f"n_bootstrap must be an integer >= 1, got {n_bootstrap!r}")
+        if len(curves) == 0:
+            raise InputError("curves: need at least one seed's curve")
+        points: list[float | None] = []
+        last_x: list[float] = []
+        at_first = 0
+        for k, curve in enumerate(curves):
+            xs, acc = unpack_curve(curve, f"curve {k}")
+            point = emergence_point(xs, acc, threshold, sustain, tolerance)
+            points.append(point)
+            last_x.append(float(xs[-1]))
+            at_first += point is not None and point == xs[0]
+        reached = np.array([p for p in points if p is not None], dtype=float)
+        unreached_last = [lx for p, lx in zip(points, last_x, strict=True) if p is None]
+        n = len(points)
+        common = dict(
+            points=points,
+            reached=len(reached),
+            n=n,
+            at_first=int(at_first),
+            threshold=float(threshold),
+            level=level,
+            sustain=bool(sustain),
+        )
+        if len(reached) == n:
+            ci = _bootstrap_median(reached, n_bootstrap, level, seed) if n >= 2 else None
+            return Emergence(
+                status="reached",
+                value=float(np.median(reached)),
+                ci=ci,
+                ci_kind="bootstrap_median" if ci else None,
+                mean=float(reached.mean()),
+                lower_bound=None,
+                **common,
+            )
+        partial = len(reached) > 0
+        return Emergence(
+            status="not_reached_by_all" if partial else "not_reached",
+            value=None,
+            ci=(float(reached.min()), float(reached.max())) if partial else None,
+            ci_kind="range_of_reached" if partial else None,
+            mean=None,
+            lower_bound=max(unreached_last),
+            **common,
+        )
+
+
 def emergence_across_seeds(
     curves: Sequence[tuple[Any, Any]],
     threshold: float = 0.9,
@@ -125,58 +216,9 @@ def emergence_across_seeds(
     seed: int = 0,
     tolerance: float = 0.0,
 ) -> Emergence:
-    """Emergence point of each seed's curve (x, accuracy) and their median with an interval.
-
-    The median, not the mean, so that one slow seed does not dominate; its interval comes
-    from resampling seeds (coarse with few seeds: its ends are among the seed points).
-    """
-    level = check_level(level)
-    if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 1):
-        raise InputError(f"n_bootstrap must be an integer >= 1, got {n_bootstrap!r}")
-    if len(curves) == 0:
-        raise InputError("curves: need at least one seed's curve")
-    points: list[float | None] = []
-    last_x: list[float] = []
-    at_first = 0
-    for k, curve in enumerate(curves):
-        xs, acc = unpack_curve(curve, f"curve {k}")
-        point = emergence_point(xs, acc, threshold, sustain, tolerance)
-        points.append(point)
-        last_x.append(float(xs[-1]))
-        at_first += point is not None and point == xs[0]
-    reached = np.array([p for p in points if p is not None], dtype=float)
-    unreached_last = [lx for p, lx in zip(points, last_x, strict=True) if p is None]
-    n = len(points)
-    common = dict(
-        points=points,
-        reached=len(reached),
-        n=n,
-        at_first=int(at_first),
-        threshold=float(threshold),
-        level=level,
-        sustain=bool(sustain),
-    )
-    if len(reached) == n:
-        ci = _bootstrap_median(reached, n_bootstrap, level, seed) if n >= 2 else None
-        return Emergence(
-            status="reached",
-            value=float(np.median(reached)),
-            ci=ci,
-            ci_kind="bootstrap_median" if ci else None,
-            mean=float(reached.mean()),
-            lower_bound=None,
-            **common,
-        )
-    partial = len(reached) > 0
-    return Emergence(
-        status="not_reached_by_all" if partial else "not_reached",
-        value=None,
-        ci=(float(reached.min()), float(reached.max())) if partial else None,
-        ci_kind="range_of_reached" if partial else None,
-        mean=None,
-        lower_bound=max(unreached_last),
-        **common,
-    )
+    """`EmergenceEstimator(...).fit(curves).result_`, the function the studies call."""
+    est = EmergenceEstimator(threshold, level, sustain, n_bootstrap, seed, tolerance)
+    return est.fit(curves).result_
 
 
 def speed_ratio(

@@ -14,9 +14,16 @@ import numpy as np
 from mixlab.errors import InputError
 from mixlab.laws.core.bootstrap import bootstrap_indices, percentile_interval
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Result
+from mixlab.laws.dynamics.base import DynamicsEstimator
 from mixlab.laws.dynamics.checks import check_level, finite_1d
 
-__all__ = ["RANK_COLUMNS", "RankAgreement", "kendall_tau", "rank_agreement"]
+__all__ = [
+    "RANK_COLUMNS",
+    "RankAgreement",
+    "RankAgreementEstimator",
+    "kendall_tau",
+    "rank_agreement",
+]
 
 RANK_COLUMNS = ("choice", "model_size", "seed", "score")
 
@@ -105,13 +112,7 @@ def _sorted_labels(values: Any) -> list[Any]:
         return uniq
 
 
-def rank_agreement(
-    table: Any,
-    n_bootstrap: int = 2000,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
-    higher_is_better: bool = False,
-) -> RankAgreement:
+class RankAgreementEstimator(DynamicsEstimator):
     """Do data choices rank the same at every model size?
 
     `table` has columns choice, model_size, seed, score (final loss, tokens to 90%,
@@ -119,49 +120,92 @@ def rank_agreement(
     tau-b between the choices' mean scores at the two sizes, and a percentile interval
     from `n_bootstrap` resamples that redraw the seeds of every (choice, size) cell with
     replacement (0 skips it).  tau does not depend on the direction of the score;
-    `higher_is_better` only orders `rankings`.
+    `higher_is_better` only orders `rankings`.  `fit(table)` sets `result_` (a
+    :class:`RankAgreement`), `pairs_` and `rankings_`.
     """
-    level = check_level(level)
-    if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 0):
-        raise InputError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}")
-    t = _check_rank_table(table)
-    choices = _sorted_labels(t["choice"])
-    sizes = _sorted_labels(t["model_size"])
-    if len(choices) < 2 or len(sizes) < 2:
-        raise InputError(
-            f"rank agreement needs >= 2 choices and >= 2 model sizes; got {len(choices)} "
-            f"choice(s) and {len(sizes)} size(s)"
-        )
-    rng = np.random.default_rng(seed)
-    cells = {
-        (_py(c), _py(s)): g.to_numpy(float)
-        for (c, s), g in t.groupby(["choice", "model_size"], sort=False)["score"]
-    }
-    mean = {k: float(v.mean()) for k, v in cells.items()}
-    boot = (
-        None
-        if n_bootstrap == 0
-        else {
-            k: v[bootstrap_indices(len(v), n_bootstrap, rng)].mean(axis=1) for k, v in cells.items()
+
+    kind = "rank_agreement"
+    label = "rank agreement"
+    result_type = RankAgreement
+
+    def __init__(
+        self,
+        n_bootstrap: int = 2000,
+        level: float = DEFAULT_LEVEL,
+        seed: int = 0,
+        higher_is_better: bool = False,
+    ) -> None:
+        self.n_bootstrap = n_bootstrap
+        self.level = level
+        self.seed = seed
+        self.higher_is_better = higher_is_better
+
+    def _set_result(self, result: RankAgreement) -> None:
+        self.result_ = result
+        self.pairs_, self.rankings_ = result.pairs, result.rankings
+
+    def fit(self, table: Any) -> RankAgreementEstimator:
+        """Fit on a table with columns choice, model_size, seed, score."""
+        self._set_result(self._agreement(table))
+        return self
+
+    def _agreement(self, table: Any) -> RankAgreement:
+        n_bootstrap, seed, higher_is_better = self.n_bootstrap, self.seed, self.higher_is_better
+        level = check_level(self.level)
+        if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 0):
+            raise InputError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}")
+        t = _check_rank_table(table)
+        choices = _sorted_labels(t["choice"])
+        sizes = _sorted_labels(t["model_size"])
+        if len(choices) < 2 or len(sizes) < 2:
+            raise InputError(
+                f"rank agreement needs >= 2 choices and >= 2 model sizes; got {len(choices)} "
+                f"choice(s) and {len(sizes)} size(s)"
+            )
+        rng = np.random.default_rng(seed)
+        cells = {
+            (_py(c), _py(s)): g.to_numpy(float)
+            for (c, s), g in t.groupby(["choice", "model_size"], sort=False)["score"]
         }
-    )
-    pairs = [
-        _rank_pair(sa, sb, choices, mean, boot, level)
-        for i, sa in enumerate(sizes)
-        for sb in sizes[i + 1 :]
-    ]
-    sign = -1.0 if higher_is_better else 1.0
-    rankings = {
-        s: sorted((c for c in choices if (c, s) in mean), key=lambda c, s=s: sign * mean[(c, s)])
-        for s in sizes
-    }
-    return RankAgreement(
-        pairs=pairs,
-        rankings=rankings,
-        level=level,
-        n_bootstrap=int(n_bootstrap),
-        higher_is_better=bool(higher_is_better),
-    )
+        mean = {k: float(v.mean()) for k, v in cells.items()}
+        boot = (
+            None
+            if n_bootstrap == 0
+            else {
+                k: v[bootstrap_indices(len(v), n_bootstrap, rng)].mean(axis=1)
+                for k, v in cells.items()
+            }
+        )
+        pairs = [
+            _rank_pair(sa, sb, choices, mean, boot, level)
+            for i, sa in enumerate(sizes)
+            for sb in sizes[i + 1 :]
+        ]
+        sign = -1.0 if higher_is_better else 1.0
+        rankings = {
+            s: sorted(
+                (c for c in choices if (c, s) in mean), key=lambda c, s=s: sign * mean[(c, s)]
+            )
+            for s in sizes
+        }
+        return RankAgreement(
+            pairs=pairs,
+            rankings=rankings,
+            level=level,
+            n_bootstrap=int(n_bootstrap),
+            higher_is_better=bool(higher_is_better),
+        )
+
+
+def rank_agreement(
+    table: Any,
+    n_bootstrap: int = 2000,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+    higher_is_better: bool = False,
+) -> RankAgreement:
+    """`RankAgreementEstimator(...).fit(table).result_`, the function the studies call."""
+    return RankAgreementEstimator(n_bootstrap, level, seed, higher_is_better).fit(table).result_
 
 
 def _rank_pair(
