@@ -128,6 +128,11 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     return t
 
 
+def interval_row(label: str, interval: Sequence[float]) -> tuple[str, str]:
+    """A table row ("90% interval", "low .. high") with 6 significant digits."""
+    return label, "{:.6g} .. {:.6g}".format(*interval)
+
+
 def _cell(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"

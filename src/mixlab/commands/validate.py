@@ -63,6 +63,12 @@ def at_least(value: float | None, minimum: float, flag: str) -> None:
         raise InputError(f"{flag} must be at least {minimum:g}, not {value:g}")
 
 
+def check_bootstrap(bootstrap: int, flag: str = "--bootstrap") -> None:
+    """A bootstrap count: 0 (none) or more."""
+    if bootstrap < 0:
+        raise InputError(f"{flag} must be >= 0, got {bootstrap}")
+
+
 def positive(value: float | None, flag: str) -> None:
     """`value` (when given) is > 0."""
     if value is not None and not value > 0:

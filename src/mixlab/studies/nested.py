@@ -7,7 +7,9 @@ mixture, model size from the run record.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,14 @@ from mixlab.laws.mixing.base import MixingLaw
 from mixlab.laws.scaling.nested import NestedResult, nested_predict
 from mixlab.runs.store import RunStore
 
-__all__ = ["mixture_key", "nested_from_store", "nested_inputs", "nested_law"]
+__all__ = [
+    "mixture_key",
+    "nested_from_options",
+    "nested_from_store",
+    "nested_inputs",
+    "nested_law",
+    "parse_schedule",
+]
 
 SIZE_FIELDS = ("n_params", "n_params_nonembed")
 
@@ -160,3 +169,49 @@ def nested_from_store(
     )
     result.size_field = runs.attrs.get("size_field", size_field)
     return result
+
+
+def parse_schedule(text: str | None, flag: str = "--lr-schedule") -> dict[str, Any] | None:
+    """A learning-rate schedule given as JSON text, checked as a run record's would be."""
+    from mixlab.laws.scaling.schedule import ScheduleStepLaw
+
+    if text is None:
+        return None
+    try:
+        schedule = json.loads(text)
+        ScheduleStepLaw.from_record(schedule)._check_hyper()
+    except (json.JSONDecodeError, InputError) as exc:
+        raise InputError(f"{flag}: {exc}") from None
+    return schedule
+
+
+def nested_from_options(
+    store: Path,
+    metric: Sequence[str],
+    weights: Path | None,
+    *,
+    law: str,
+    law_params: Sequence[str],
+    lr_schedule: str | None,
+    min_step: float,
+    min_fraction: float,
+    **kwargs: Any,
+) -> NestedResult:
+    """`mixlab scaling nested`: the target from --metric/--weights, the mixing law from its
+    kind and KEY=VALUE items, the step law from its options, on the store at `store`."""
+    from mixlab.laws.scaling.power import StepLaw
+    from mixlab.studies.mixing_fit import json_or_text, parse_pairs, target_metrics
+
+    metrics, w = target_metrics(metric, weights)
+    mixing = nested_law(law, **parse_pairs(law_params, "--law-param", json_or_text, "KEY=VALUE"))
+    schedule = parse_schedule(lr_schedule)
+    with RunStore(store, create=False) as s:
+        return nested_from_store(
+            s,
+            metrics,
+            weights=w,
+            law=mixing,
+            step_law=StepLaw(min_step=min_step, min_fraction=min_fraction),
+            default_schedule=schedule,
+            **kwargs,
+        )
