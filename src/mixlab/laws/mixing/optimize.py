@@ -225,20 +225,7 @@ def optimize_mixture(
     law._check_fitted()
     names = law.domain_names_
     cons = constraints or MixtureConstraints()
-    lb, ub, reason = cons.bounds(names)
-    if pin_unlearned:
-        for i in np.flatnonzero(~law.active_):
-            v = float(law.domain_range_[i, 0])
-            if not lb[i] - 1e-12 <= v <= ub[i] + 1e-12:
-                raise InputError(
-                    f"domain {names[i]!r} never varied in the fitted runs (weight {v:g}) and "
-                    f"the constraints exclude that weight; pass pin_unlearned=False to let "
-                    "the law extrapolate"
-                )
-            lb[i] = ub[i] = v
-            reason[i] = "never varied in the fitted runs"
-        if lb.sum() > 1 + 1e-9 or ub.sum() < 1 - 1e-9:
-            raise InputError("constraints conflict once unlearned domains are pinned")
+    lb, ub, reason = _feasible_box(law, cons, pin_unlearned)
     vec = _objective_vector(law, target)
     sign = -1.0 if maximize else 1.0
     target_label = (
@@ -253,128 +240,29 @@ def optimize_mixture(
 
     if method == "auto":
         method = "gradient" if law.has_gradient else "sample"
-    rng_seed = int(seed)
-    sample_prior = prior if prior is not None else np.where(law.active_, 1.0, 0.0)
-    cands = dirichlet_design(
-        sample_prior,
-        n_candidates if method == "sample" else max(64, 32 * n_restarts),
-        concentration=concentration,
-        cap=None,
-        decimals=None,
-        deduplicate=False,
-        seed=rng_seed,
-    )
-    cands = project_to_box_simplex(cands, lb, ub)
-    scores = f(cands)
-
-    if method == "sample":
-        k = int(min(top_k, len(cands)))
-        top = np.argsort(scores, kind="stable")[:k]
-        w = project_to_box_simplex(cands[top].mean(axis=0), lb, ub)[0]
-        n_starts = len(cands)
-    elif method == "gradient":
-        if not law.has_gradient:
-            raise InputError(f"{type(law).__name__} has no gradient; use method='sample'")
-        starts = [project_to_box_simplex(np.full(len(names), 1 / len(names)), lb, ub)[0]]
-        if prior is not None:
-            starts.insert(0, project_to_box_simplex(prior, lb, ub)[0])
-        order = np.argsort(scores, kind="stable")
-        starts += [cands[i] for i in order[: max(0, n_restarts - len(starts))]]
-
-        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            W = x[None, :]
-            val = float(f(W)[0])
-            grad = sign * np.einsum("td,t->d", law.gradient_unchecked(W)[0], vec)
-            return val, grad
-
-        best_w, best_v = None, np.inf
-        for w0 in starts:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = minimize(
-                    fun,
-                    w0,
-                    jac=True,
-                    method="SLSQP",
-                    bounds=list(zip(lb, ub, strict=True)),
-                    constraints=[
-                        {
-                            "type": "eq",
-                            "fun": lambda x: x.sum() - 1.0,
-                            "jac": lambda x: np.ones_like(x),
-                        }
-                    ],
-                    options={"maxiter": 500, "ftol": 1e-12},
-                )
-            x = project_to_box_simplex(res.x if np.all(np.isfinite(res.x)) else w0, lb, ub)[0]
-            v = float(f(x[None, :])[0])
-            if v < best_v - 1e-12:
-                best_w, best_v = x, v
-        w = best_w
-        n_starts = len(starts)
-    else:
-        raise InputError(f"method must be 'auto', 'gradient' or 'sample', got {method!r}")
-
+    n_cands = n_candidates if method == "sample" else max(64, 32 * n_restarts)
+    cands = project_to_box_simplex(_candidates(law, prior, n_cands, concentration, seed), lb, ub)
+    w, n_starts = _search(law, f, vec, sign, method, cands, (lb, ub), prior, n_restarts, top_k)
     w = np.where(np.abs(w) < 1e-15, 0.0, w)
     predicted = float((law.predict(w[None, :]) @ vec)[0])
-    binding = []
-    for i in range(len(names)):
-        if lb[i] == ub[i]:
-            binding.append(f"{names[i]} = {lb[i]:.4g} ({reason[i]})")
-        elif w[i] >= ub[i] - 1e-9 and ub[i] < 1:
-            binding.append(f"{names[i]} at upper limit {ub[i]:.4g} ({reason[i]})")
-        elif w[i] <= lb[i] + 1e-9 and lb[i] > 0:
-            binding.append(f"{names[i]} at lower bound {lb[i]:.4g}")
-    rng_lo, rng_hi = law.domain_range_[:, 0], law.domain_range_[:, 1]
-    extrapolated = [
-        names[i] for i in range(len(names)) if w[i] < rng_lo[i] - 1e-9 or w[i] > rng_hi[i] + 1e-9
-    ]
-    if extrapolated:
-        warnings.warn(
-            f"optimal mixture lies outside the fitted runs' range for {extrapolated}",
-            FitWarning,
-            stacklevel=2,
-        )
-
-    ref_w = None
-    if isinstance(reference, str):
-        if reference != "prior":
-            raise InputError(f"reference must be a mixture or 'prior', got {reference!r}")
-        ref_w = prior
-    elif reference is not None:
-        ref_w = check_prior(reference, names)[0]
+    binding = _binding(names, w, lb, ub, reason)
+    extrapolated = _extrapolated(law, w)
+    ref_w = _reference_weights(reference, prior, names)
     ref_pred = None if ref_w is None else float((law.predict(ref_w[None, :]) @ vec)[0])
     gain = (
         None if ref_pred is None else (predicted - ref_pred if maximize else ref_pred - predicted)
     )
-
-    interval = gain_interval = None
-    interval_kind = ""
-    if has_residuals(law) and law.cv_["residuals"].keys() >= {
-        law.target_names_[i] for i in np.flatnonzero(vec != 0)
-    }:
-        res = {t: np.asarray(v, float) for t, v in law.cv_["residuals"].items()}
-        r = sum(vec[i] * res[law.target_names_[i]] for i in np.flatnonzero(vec != 0))
-        q = conformal_quantile(r, level)
-        interval, interval_kind = (predicted - q, predicted + q), "conformal (CV residuals)"
-        if gain is not None:
-            i, j = np.triu_indices(min(r.size, 2000), k=1)
-            rs = r[:2000]
-            qg = conformal_quantile(rs[i] - rs[j], level)
-            gain_interval = (gain - qg, gain + qg)
+    if _has_conformal(law, vec):
+        interval, gain_interval = _conformal_intervals(law, vec, predicted, gain, level)
+        interval_kind = "conformal (CV residuals)"
     elif data is not None and n_bootstrap > 0:
         interval_kind = f"bootstrap ({n_bootstrap} refits, coverage not measured)"
-        needed = np.flatnonzero(vec != 0)
-        sub = [law.target_names_[i] for i in needed] if law.weights_ is None else None
-        boot = bootstrap_law(law, data[0], data[1], n_bootstrap=n_bootstrap, seed=seed, targets=sub)
-        pts = w[None, :] if ref_w is None else np.vstack([w, ref_w])
-        P = boot.predict(pts) @ (vec if sub is None else vec[needed])  # (n_bootstrap, 1 or 2)
-        lo_hi = percentile_interval(P[:, 0], level)
-        interval = (float(lo_hi[0]), float(lo_hi[1]))
-        if ref_w is not None:
-            g = P[:, 0] - P[:, 1] if maximize else P[:, 1] - P[:, 0]
-            gl = percentile_interval(g, level)
-            gain_interval = (float(gl[0]), float(gl[1]))
+        interval, gain_interval = _bootstrap_intervals(
+            law, vec, data, w, ref_w, maximize, n_bootstrap, level, seed
+        )
+    else:
+        interval = gain_interval = None
+        interval_kind = ""
 
     return OptimizationResult(
         mixture={n: float(v) for n, v in zip(names, w, strict=True)},
@@ -395,3 +283,216 @@ def optimize_mixture(
         seconds=time.perf_counter() - t0,
         interval_kind=interval_kind,
     )
+
+
+def _feasible_box(
+    law: MixingLaw, cons: MixtureConstraints, pin_unlearned: bool
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per-domain bounds and why; with `pin_unlearned`, domains that never varied are fixed."""
+    names = law.domain_names_
+    lb, ub, reason = cons.bounds(names)
+    if pin_unlearned:
+        for i in np.flatnonzero(~law.active_):
+            v = float(law.domain_range_[i, 0])
+            if not lb[i] - 1e-12 <= v <= ub[i] + 1e-12:
+                raise InputError(
+                    f"domain {names[i]!r} never varied in the fitted runs (weight {v:g}) and "
+                    f"the constraints exclude that weight; pass pin_unlearned=False to let "
+                    "the law extrapolate"
+                )
+            lb[i] = ub[i] = v
+            reason[i] = "never varied in the fitted runs"
+        if lb.sum() > 1 + 1e-9 or ub.sum() < 1 - 1e-9:
+            raise InputError("constraints conflict once unlearned domains are pinned")
+    return lb, ub, reason
+
+
+def _search(
+    law: MixingLaw,
+    f: Any,
+    vec: np.ndarray,
+    sign: float,
+    method: str,
+    cands: np.ndarray,
+    box: tuple[np.ndarray, np.ndarray],
+    prior: np.ndarray | None,
+    n_restarts: int,
+    top_k: int,
+) -> tuple[np.ndarray, int]:
+    """The optimum of `f` over the box-simplex by `method` ("sample": the mean of the `top_k`
+    best candidates; "gradient": SLSQP from the prior, the centre and the best candidates),
+    and how many starts it took."""
+    names = law.domain_names_
+    lb, ub = box
+    scores = f(cands)
+    if method == "sample":
+        k = int(min(top_k, len(cands)))
+        top = np.argsort(scores, kind="stable")[:k]
+        w = project_to_box_simplex(cands[top].mean(axis=0), lb, ub)[0]
+        n_starts = len(cands)
+    elif method == "gradient":
+        if not law.has_gradient:
+            raise InputError(f"{type(law).__name__} has no gradient; use method='sample'")
+        starts = [project_to_box_simplex(np.full(len(names), 1 / len(names)), lb, ub)[0]]
+        if prior is not None:
+            starts.insert(0, project_to_box_simplex(prior, lb, ub)[0])
+        order = np.argsort(scores, kind="stable")
+        starts += [cands[i] for i in order[: max(0, n_restarts - len(starts))]]
+        w = _gradient_search(law, f, vec, sign, starts, lb, ub)
+        n_starts = len(starts)
+    else:
+        raise InputError(f"method must be 'auto', 'gradient' or 'sample', got {method!r}")
+    return w, n_starts
+
+
+def _candidates(
+    law: MixingLaw,
+    prior: np.ndarray | None,
+    n: int,
+    concentration: tuple[float, float],
+    seed: int,
+) -> np.ndarray:
+    """Dirichlet samples around the prior (or uniform over the domains that varied)."""
+    sample_prior = prior if prior is not None else np.where(law.active_, 1.0, 0.0)
+    return dirichlet_design(
+        sample_prior,
+        n,
+        concentration=concentration,
+        cap=None,
+        decimals=None,
+        deduplicate=False,
+        seed=int(seed),
+    )
+
+
+def _gradient_search(
+    law: MixingLaw,
+    f: Any,
+    vec: np.ndarray,
+    sign: float,
+    starts: Sequence[np.ndarray],
+    lb: np.ndarray,
+    ub: np.ndarray,
+) -> np.ndarray:
+    """SLSQP from every start on the box-simplex; the best feasible point found."""
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        W = x[None, :]
+        val = float(f(W)[0])
+        grad = sign * np.einsum("td,t->d", law.gradient_unchecked(W)[0], vec)
+        return val, grad
+
+    best_w, best_v = None, np.inf
+    for w0 in starts:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = minimize(
+                fun,
+                w0,
+                jac=True,
+                method="SLSQP",
+                bounds=list(zip(lb, ub, strict=True)),
+                constraints=[
+                    {
+                        "type": "eq",
+                        "fun": lambda x: x.sum() - 1.0,
+                        "jac": lambda x: np.ones_like(x),
+                    }
+                ],
+                options={"maxiter": 500, "ftol": 1e-12},
+            )
+        x = project_to_box_simplex(res.x if np.all(np.isfinite(res.x)) else w0, lb, ub)[0]
+        v = float(f(x[None, :])[0])
+        if v < best_v - 1e-12:
+            best_w, best_v = x, v
+    return best_w
+
+
+def _binding(
+    names: Sequence[str], w: np.ndarray, lb: np.ndarray, ub: np.ndarray, reason: Sequence[str]
+) -> list[str]:
+    """The constraints the optimum sits on, in words."""
+    binding = []
+    for i in range(len(names)):
+        if lb[i] == ub[i]:
+            binding.append(f"{names[i]} = {lb[i]:.4g} ({reason[i]})")
+        elif w[i] >= ub[i] - 1e-9 and ub[i] < 1:
+            binding.append(f"{names[i]} at upper limit {ub[i]:.4g} ({reason[i]})")
+        elif w[i] <= lb[i] + 1e-9 and lb[i] > 0:
+            binding.append(f"{names[i]} at lower bound {lb[i]:.4g}")
+    return binding
+
+
+def _extrapolated(law: MixingLaw, w: np.ndarray) -> list[str]:
+    """Domains whose optimal weight lies outside the fitted runs' range (with a FitWarning)."""
+    names = law.domain_names_
+    rng_lo, rng_hi = law.domain_range_[:, 0], law.domain_range_[:, 1]
+    extrapolated = [
+        names[i] for i in range(len(names)) if w[i] < rng_lo[i] - 1e-9 or w[i] > rng_hi[i] + 1e-9
+    ]
+    if extrapolated:
+        warnings.warn(
+            f"optimal mixture lies outside the fitted runs' range for {extrapolated}",
+            FitWarning,
+            stacklevel=3,
+        )
+    return extrapolated
+
+
+def _reference_weights(
+    reference: Mapping[str, float] | str | None, prior: np.ndarray | None, names: Sequence[str]
+) -> np.ndarray | None:
+    if isinstance(reference, str):
+        if reference != "prior":
+            raise InputError(f"reference must be a mixture or 'prior', got {reference!r}")
+        return prior
+    return None if reference is None else check_prior(reference, names)[0]
+
+
+def _has_conformal(law: MixingLaw, vec: np.ndarray) -> bool:
+    """The law kept out-of-fold residuals for every target the objective uses."""
+    return has_residuals(law) and law.cv_["residuals"].keys() >= {
+        law.target_names_[i] for i in np.flatnonzero(vec != 0)
+    }
+
+
+def _conformal_intervals(
+    law: MixingLaw, vec: np.ndarray, predicted: float, gain: float | None, level: float
+) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """Split-conformal intervals from the CV residuals: on the prediction and on the gain."""
+    res = {t: np.asarray(v, float) for t, v in law.cv_["residuals"].items()}
+    r = sum(vec[i] * res[law.target_names_[i]] for i in np.flatnonzero(vec != 0))
+    q = conformal_quantile(r, level)
+    gain_interval = None
+    if gain is not None:
+        i, j = np.triu_indices(min(r.size, 2000), k=1)
+        rs = r[:2000]
+        qg = conformal_quantile(rs[i] - rs[j], level)
+        gain_interval = (gain - qg, gain + qg)
+    return (predicted - q, predicted + q), gain_interval
+
+
+def _bootstrap_intervals(
+    law: MixingLaw,
+    vec: np.ndarray,
+    data: tuple[Any, Any],
+    w: np.ndarray,
+    ref_w: np.ndarray | None,
+    maximize: bool,
+    n_bootstrap: int,
+    level: float,
+    seed: int,
+) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """Percentile intervals from refits on resampled runs: on the prediction and the gain."""
+    needed = np.flatnonzero(vec != 0)
+    sub = [law.target_names_[i] for i in needed] if law.weights_ is None else None
+    boot = bootstrap_law(law, data[0], data[1], n_bootstrap=n_bootstrap, seed=seed, targets=sub)
+    pts = w[None, :] if ref_w is None else np.vstack([w, ref_w])
+    P = boot.predict(pts) @ (vec if sub is None else vec[needed])  # (n_bootstrap, 1 or 2)
+    lo_hi = percentile_interval(P[:, 0], level)
+    gain_interval = None
+    if ref_w is not None:
+        g = P[:, 0] - P[:, 1] if maximize else P[:, 1] - P[:, 0]
+        gl = percentile_interval(g, level)
+        gain_interval = (float(gl[0]), float(gl[1]))
+    return (float(lo_hi[0]), float(lo_hi[1])), gain_interval
