@@ -389,14 +389,7 @@ def fit_model(
     y = np.asarray(y, dtype=float).ravel()
     p = len(model.params)
     starts = np.atleast_2d(np.asarray(starts, dtype=float))
-    if starts.shape[1] != p or starts.shape[0] == 0:
-        raise InputError(f"{label}: starts must have shape (k >= 1, {p}), got {starts.shape}")
-    if not np.all(np.isfinite(y)):
-        raise InputError(f"{label}: target contains NaN or infinite values")
-    if residual == "log" and np.any(y <= 0):
-        raise InputError(f"{label}: residual='log' needs positive targets")
-    if method not in ("lbfgs", "trf"):
-        raise InputError(f"{label}: method must be 'lbfgs' or 'trf', got {method!r}")
+    _check_fit_inputs(starts, y, p, residual, method, label)
     rho = make_loss(loss, delta)
     mask = np.ones(p, bool) if penalty_mask is None else np.asarray(penalty_mask, bool)
     prob = _Problem(model, X, y, residual, penalty, mask, penalty_center)
@@ -404,38 +397,7 @@ def fit_model(
     span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
 
     def run(start: np.ndarray, loss_: Loss) -> tuple[float, np.ndarray, bool, str, int]:
-        u0 = model.to_internal(start)
-        if not np.all(np.isfinite(u0)):
-            raise InputError(f"{label}: start {start.tolist()} is outside the parameter domain")
-        # least_squares wants the start strictly inside finite bounds
-        u0 = np.clip(u0, lo + 1e-9 * span, hi - 1e-9 * span)
-        if method == "lbfgs":
-            res = minimize(
-                prob.value_grad,
-                u0,
-                args=(loss_,),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=list(zip(lo, hi, strict=True)),
-                options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-12, "maxfun": 4 * maxiter},
-            )
-            ok = bool(res.success)
-        else:
-            res = least_squares(
-                prob.ls_fun,
-                u0,
-                jac=prob.ls_jac,
-                loss=prob.ls_loss(loss_),
-                bounds=(lo, hi),
-                method="trf",
-                x_scale="jac",
-                max_nfev=maxiter,
-                ftol=tol,
-                xtol=tol,
-                gtol=tol,
-            )
-            ok = res.status > 0
-        return prob.value(res.x, rho), res.x, ok, str(res.message), int(res.nfev)
+        return _run_start(prob, rho, start, loss_, (lo, hi, span), method, maxiter, tol, label)
 
     nfev = 0
     if prefit > 0 and not isinstance(rho, Squared):
@@ -450,36 +412,108 @@ def fit_model(
     costs = np.array([r[0] for r in results])
     best = int(np.argmin(costs))
     fun, u, success, message, _ = results[best]
-    theta = model.to_external(u)
     resid = prob.resid(u)
     ss_tot = float(np.sum((prob.gy - prob.gy.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else float("nan")
-    n_at_best = int(np.sum(costs <= fun + 1e-6 * max(abs(fun), 1e-12)))
-    at_bounds = []
-    for j in range(p):
-        room = 1e-6 * min(span[j], 1.0) + 1e-12
-        hit = (np.isfinite(lo[j]) and u[j] - lo[j] <= room) or (
-            np.isfinite(hi[j]) and hi[j] - u[j] <= room
-        )
-        if hit and model.names[j] not in quiet_bounds:
-            at_bounds.append(model.names[j])
     result = FitResult(
-        params=theta,
+        params=model.to_external(u),
         names=model.names,
         cost=fun,
         success=success,
         message=message,
         n_starts=len(starts),
         n_converged=sum(r[2] for r in results),
-        n_at_best=n_at_best,
+        n_at_best=int(np.sum(costs <= fun + 1e-6 * max(abs(fun), 1e-12))),
         r2=r2,
         nfev=nfev,
         start_costs=costs,
-        at_bounds=at_bounds,
+        at_bounds=_at_bounds(model, u, lo, hi, span, quiet_bounds),
     )
     if warn:
         _warn_about(result, n_rows=y.size, label=label, penalized=penalty > 0)
     return result
+
+
+def _check_fit_inputs(
+    starts: np.ndarray, y: np.ndarray, p: int, residual: str, method: str, label: str
+) -> None:
+    if starts.shape[1] != p or starts.shape[0] == 0:
+        raise InputError(f"{label}: starts must have shape (k >= 1, {p}), got {starts.shape}")
+    if not np.all(np.isfinite(y)):
+        raise InputError(f"{label}: target contains NaN or infinite values")
+    if residual == "log" and np.any(y <= 0):
+        raise InputError(f"{label}: residual='log' needs positive targets")
+    if method not in ("lbfgs", "trf"):
+        raise InputError(f"{label}: method must be 'lbfgs' or 'trf', got {method!r}")
+
+
+def _run_start(
+    prob: _Problem,
+    rho: Loss,
+    start: np.ndarray,
+    loss_: Loss,
+    box: tuple[np.ndarray, np.ndarray, np.ndarray],
+    method: str,
+    maxiter: int,
+    tol: float,
+    label: str,
+) -> tuple[float, np.ndarray, bool, str, int]:
+    """One local fit from `start` (external units) minimising `loss_`: its cost under `rho`,
+    internal parameters, convergence, message and function evaluations."""
+    model = prob.model
+    lo, hi, span = box
+    u0 = model.to_internal(start)
+    if not np.all(np.isfinite(u0)):
+        raise InputError(f"{label}: start {start.tolist()} is outside the parameter domain")
+    # least_squares wants the start strictly inside finite bounds
+    u0 = np.clip(u0, lo + 1e-9 * span, hi - 1e-9 * span)
+    if method == "lbfgs":
+        res = minimize(
+            prob.value_grad,
+            u0,
+            args=(loss_,),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=list(zip(lo, hi, strict=True)),
+            options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-12, "maxfun": 4 * maxiter},
+        )
+        ok = bool(res.success)
+    else:
+        res = least_squares(
+            prob.ls_fun,
+            u0,
+            jac=prob.ls_jac,
+            loss=prob.ls_loss(loss_),
+            bounds=(lo, hi),
+            method="trf",
+            x_scale="jac",
+            max_nfev=maxiter,
+            ftol=tol,
+            xtol=tol,
+            gtol=tol,
+        )
+        ok = res.status > 0
+    return prob.value(res.x, rho), res.x, ok, str(res.message), int(res.nfev)
+
+
+def _at_bounds(
+    model: CurveModel,
+    u: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    span: np.ndarray,
+    quiet_bounds: Sequence[str],
+) -> list[str]:
+    """Parameters that ended on a bound (those named in `quiet_bounds` left out)."""
+    at_bounds = []
+    for j in range(len(model.names)):
+        room = 1e-6 * min(span[j], 1.0) + 1e-12
+        hit = (np.isfinite(lo[j]) and u[j] - lo[j] <= room) or (
+            np.isfinite(hi[j]) and hi[j] - u[j] <= room
+        )
+        if hit and model.names[j] not in quiet_bounds:
+            at_bounds.append(model.names[j])
+    return at_bounds
 
 
 def _warn_about(res: FitResult, *, n_rows: int, label: str, penalized: bool) -> None:
