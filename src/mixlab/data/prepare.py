@@ -435,26 +435,8 @@ def prepare(
     if not isinstance(config, PrepareConfig):
         config = load_prepare_config(config)
     if val_split is not None:
-        try:
-            validation = ValidationSplitConfig.model_validate(val_split)
-        except ValueError as error:
-            raise InputError(f"--val-split {val_split!r}: {error}") from None
-        config = config.model_copy(update={"validation": validation})
-    domain_files, skipped = {}, {}
-    for name, sources in config.domains.items():
-        found = expand_sources(sources)
-        # Test documents never reach the shards: not for training, not for validation.
-        domain_files[name] = [f for f in found if f.split != "test"]
-        skipped[name] = [f for f in found if f.split == "test"]
-        if not domain_files[name]:
-            raise InputError(f"domain {name!r}: only test-split files found in its sources")
-        if config.tokenizer.kind != "file" and any(
-            f.format in TOKEN_FORMATS for f in domain_files[name]
-        ):
-            raise InputError(
-                f"domain {name!r} holds pre-tokenised files: name the tokenizer that made them "
-                "(tokenizer.kind: file, tokenizer.path: its tokenizer.json)"
-            )
+        config = _with_val_split(config, val_split)
+    domain_files, skipped = _domain_files(config)
     out = config.output
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -474,65 +456,17 @@ def prepare(
 
         with ParallelEncoder(tokenizer, n_workers) as encoder:
             for name, files in domain_files.items():
-                t0 = time.perf_counter()
-                sizes = [f.path.stat().st_size for f in files]
-                total = sum(sizes)
-                _report(progress, PrepareProgress("hash", name, 0, total))
-                inputs = [
-                    {
-                        "path": str(f.path),
-                        "format": f.format,
-                        "split": f.split,
-                        "bytes": size,
-                        "sha256": sha256_file(f.path),
-                    }
-                    for f, size in zip(files, sizes, strict=True)
-                ]
-                fingerprint = _domain_fingerprint(
-                    config, config.domains[name], inputs, tokenizer_info["sha256"]
-                )
-                old = domains.get(name)
-                if (
-                    not force
-                    and old is not None
-                    and old.get("fingerprint") == fingerprint
-                    and _is_complete(out, old)
-                ):
-                    summary.domains.append(_summary_of(name, "unchanged", old, 0.0))
-                    _report(progress, PrepareProgress("unchanged", name, total, total))
-                    continue
-                # Forget the old shards before touching them: the manifest lists only finished work.
-                if domains.pop(name, None) is not None:
-                    write_manifest(out, manifest)
-                domain_dir = out / "domains" / name
-                splits = _tokenize_domain(
-                    name, files, sizes, tokenizer, encoder, config, domain_dir, progress
-                )
-                entry = {
-                    "fingerprint": fingerprint,
-                    "sources": [s.model_dump(mode="json") for s in config.domains[name]],
-                    "inputs": inputs,
-                    "skipped_inputs": [str(f.path) for f in skipped[name]],
-                    "tokenizer_sha256": tokenizer_info["sha256"],
-                    "text_bytes": splits.pop("text_bytes"),
-                    "validation_source": splits.pop("validation_source"),
-                    "splits": splits,
-                }
-                domains[name] = entry
-                write_manifest(out, manifest)
-                done = _summary_of(name, "prepared", entry, time.perf_counter() - t0)
-                summary.domains.append(done)
-                _report(
+                done = _prepare_domain(
+                    name,
+                    files,
+                    skipped[name],
+                    config,
+                    manifest,
+                    (tokenizer, tokenizer_info, encoder),
                     progress,
-                    PrepareProgress(
-                        "done",
-                        name,
-                        total,
-                        total,
-                        done.documents,
-                        done.train_tokens + done.validation_tokens,
-                    ),
+                    force,
                 )
+                summary.domains.append(done)
 
         for name in [n for n in domains if n not in config.domains]:
             del domains[name]
@@ -544,6 +478,98 @@ def prepare(
     ]
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _with_val_split(config: PrepareConfig, val_split: float | int) -> PrepareConfig:
+    """The config with `--val-split` as its validation size."""
+    try:
+        validation = ValidationSplitConfig.model_validate(val_split)
+    except ValueError as error:
+        raise InputError(f"--val-split {val_split!r}: {error}") from None
+    return config.model_copy(update={"validation": validation})
+
+
+def _domain_files(
+    config: PrepareConfig,
+) -> tuple[dict[str, list[InputFile]], dict[str, list[InputFile]]]:
+    """Each domain's input files, and its test-split files (which never reach the shards)."""
+    domain_files, skipped = {}, {}
+    for name, sources in config.domains.items():
+        found = expand_sources(sources)
+        # Test documents never reach the shards: not for training, not for validation.
+        domain_files[name] = [f for f in found if f.split != "test"]
+        skipped[name] = [f for f in found if f.split == "test"]
+        if not domain_files[name]:
+            raise InputError(f"domain {name!r}: only test-split files found in its sources")
+        if config.tokenizer.kind != "file" and any(
+            f.format in TOKEN_FORMATS for f in domain_files[name]
+        ):
+            raise InputError(
+                f"domain {name!r} holds pre-tokenised files: name the tokenizer that made them "
+                "(tokenizer.kind: file, tokenizer.path: its tokenizer.json)"
+            )
+    return domain_files, skipped
+
+
+def _prepare_domain(
+    name: str,
+    files: list[InputFile],
+    skipped: list[InputFile],
+    config: PrepareConfig,
+    manifest: dict[str, Any],
+    tokens: tuple[TextTokenizer, dict[str, Any], ParallelEncoder],
+    progress: ProgressCallback | None,
+    force: bool,
+) -> DomainSummary:
+    """Hash one domain's inputs; re-tokenise it unless its manifest entry is up to date."""
+    tokenizer, tokenizer_info, encoder = tokens
+    out, domains = config.output, manifest["domains"]
+    t0 = time.perf_counter()
+    sizes = [f.path.stat().st_size for f in files]
+    total = sum(sizes)
+    _report(progress, PrepareProgress("hash", name, 0, total))
+    inputs = [
+        {
+            "path": str(f.path),
+            "format": f.format,
+            "split": f.split,
+            "bytes": size,
+            "sha256": sha256_file(f.path),
+        }
+        for f, size in zip(files, sizes, strict=True)
+    ]
+    fingerprint = _domain_fingerprint(
+        config, config.domains[name], inputs, tokenizer_info["sha256"]
+    )
+    old = domains.get(name)
+    if not force and old is not None and old.get("fingerprint") == fingerprint:
+        if _is_complete(out, old):
+            _report(progress, PrepareProgress("unchanged", name, total, total))
+            return _summary_of(name, "unchanged", old, 0.0)
+    # Forget the old shards before touching them: the manifest lists only finished work.
+    if domains.pop(name, None) is not None:
+        write_manifest(out, manifest)
+    domain_dir = out / "domains" / name
+    splits = _tokenize_domain(name, files, sizes, tokenizer, encoder, config, domain_dir, progress)
+    entry = {
+        "fingerprint": fingerprint,
+        "sources": [s.model_dump(mode="json") for s in config.domains[name]],
+        "inputs": inputs,
+        "skipped_inputs": [str(f.path) for f in skipped],
+        "tokenizer_sha256": tokenizer_info["sha256"],
+        "text_bytes": splits.pop("text_bytes"),
+        "validation_source": splits.pop("validation_source"),
+        "splits": splits,
+    }
+    domains[name] = entry
+    write_manifest(out, manifest)
+    done = _summary_of(name, "prepared", entry, time.perf_counter() - t0)
+    tokens_written = done.train_tokens + done.validation_tokens
+    _report(
+        progress,
+        PrepareProgress("done", name, total, total, done.documents, tokens_written),
+    )
+    return done
 
 
 def info(directory: str | Path, verify: bool = False) -> dict[str, Any]:
