@@ -53,6 +53,20 @@ def training_tables(
         return s.mixtures(ids), s.metrics(ids)
 
 
+def law_training_arrays(
+    law: MixingLaw, mixtures: Path | None, metrics: Path | None, id_column: str = "index"
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The runs a law was fitted on (two CSV tables), in its domain and metric order: what a
+    bootstrap refits.  None when neither table is given."""
+    if mixtures is None and metrics is None:
+        return None
+    R, Y = training_tables(mixtures, metrics, id_column=id_column)
+    return (
+        R.reindex(columns=law.domain_names_, fill_value=0.0).to_numpy(),
+        Y[law.metric_names_].to_numpy(),
+    )
+
+
 def _read_mixtures(path: Path, id_column: str) -> pd.DataFrame:
     """A mixture table; a blank weight means the domain is absent from that run (0)."""
     return read_id_table(path, id_column, allow_empty=True).fillna(0.0)
