@@ -176,7 +176,7 @@ def check_weights(weights: Mapping[str, float], target_names: Sequence[str]) -> 
 def as_finite_array(v: Any, name: str, who: str, item: str | None = None) -> np.ndarray:
     """`v` as a flat float array; InputError naming `who`, `name` and the row of a NaN or inf.
 
-    `item` names one value in the row message ("loss at row 3"; default `name`).
+    `item` names one value in the row message ("loss at row 3" rather than "losses, row 3").
     """
     try:
         arr = np.asarray(v, dtype=float).ravel()
@@ -184,5 +184,6 @@ def as_finite_array(v: Any, name: str, who: str, item: str | None = None) -> np.
         raise InputError(f"{who}: {name} must be numbers ({exc})") from None
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise InputError(f"{who}: {item or name} at row {int(bad[0])} is NaN or infinite")
+        where = f"{name}, row" if item is None else f"{item} at row"
+        raise InputError(f"{who}: {where} {int(bad[0])} is NaN or infinite")
     return arr

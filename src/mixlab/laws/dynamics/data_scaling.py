@@ -151,15 +151,8 @@ def _data_scaling(
 
 
 def data_scaling_at_fixed_size(
-    tokens: Any,
-    losses: Any,
-    n_bootstrap: int = 0,
-    n_params: float | None = None,
-    tolerance: float = 0.01,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
-    min_fraction: float = 0.0,
+    tokens: Any, losses: Any, n_params: float | None = None, **params: Any
 ) -> DataScaling:
-    """`DataScalingEstimator(...).fit(tokens, losses, n_params).result_`, as the studies call it."""
-    est = DataScalingEstimator(n_bootstrap, tolerance, level, seed, min_fraction)
-    return est.fit(tokens, losses, n_params=n_params).result_
+    """`DataScalingEstimator(**params).fit(tokens, losses, n_params).result_`, hyperparameters
+    by keyword."""
+    return DataScalingEstimator(**params).fit(tokens, losses, n_params=n_params).result_

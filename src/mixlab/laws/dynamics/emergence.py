@@ -207,18 +207,10 @@ class EmergenceEstimator(DynamicsEstimator):
         )
 
 
-def emergence_across_seeds(
-    curves: Sequence[tuple[Any, Any]],
-    threshold: float = 0.9,
-    level: float = DEFAULT_LEVEL,
-    sustain: bool = False,
-    n_bootstrap: int = 2000,
-    seed: int = 0,
-    tolerance: float = 0.0,
-) -> Emergence:
-    """`EmergenceEstimator(...).fit(curves).result_`, the function the studies call."""
-    est = EmergenceEstimator(threshold, level, sustain, n_bootstrap, seed, tolerance)
-    return est.fit(curves).result_
+def emergence_across_seeds(curves: Sequence[tuple[Any, Any]], **params: Any) -> Emergence:
+    """`EmergenceEstimator(**params).fit(curves).result_`: the emergence of one skill over
+    seeds, with the estimator's hyperparameters by keyword."""
+    return EmergenceEstimator(**params).fit(curves).result_
 
 
 def speed_ratio(

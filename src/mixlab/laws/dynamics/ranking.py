@@ -197,15 +197,9 @@ class RankAgreementEstimator(DynamicsEstimator):
         )
 
 
-def rank_agreement(
-    table: Any,
-    n_bootstrap: int = 2000,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
-    higher_is_better: bool = False,
-) -> RankAgreement:
-    """`RankAgreementEstimator(...).fit(table).result_`, the function the studies call."""
-    return RankAgreementEstimator(n_bootstrap, level, seed, higher_is_better).fit(table).result_
+def rank_agreement(table: Any, **params: Any) -> RankAgreement:
+    """`RankAgreementEstimator(**params).fit(table).result_`, hyperparameters by keyword."""
+    return RankAgreementEstimator(**params).fit(table).result_
 
 
 def _rank_pair(

@@ -10,12 +10,8 @@ Forms (every constant positive, every exponent in [0, 5]):
 * ``overtrain``  L(N, D) = E + (a M^eta + b M^-eta) C^-eta, C = 6 N D, M = D / N
   (Gadre et al. 2024); algebraically Chinchilla with alpha = beta = 2 eta.
 
-Every law is fitted by the shared engine (:func:`~mixlab.laws.core.fitting.fit_model`) as
-Hoffmann et al. and Besiroglu et al. do: a Huber loss (delta 1e-3) on log(pred) - log(obs),
-summed over points, minimised by L-BFGS from a grid of starts.  All grid starts are scored
-first and only the `n_refine` best are refined (`n_refine=None` refines every start); on
-Epoch's Chinchilla data the best 10 already reach the full grid's optimum.  Intervals come
-from refits on bootstrap resamples of the points, each started at the full-data optimum.
+Every law is fitted by the shared engine with a robust loss on log residuals, from a grid
+of starts, with bootstrap intervals (how, in base.py).
 
 Modules: base.py (the `ScalingLaw` base, the form registry view, from_dict), power.py
 (step, size), chinchilla.py (chinchilla, overtrain), schedule.py (schedule-aware step law),
