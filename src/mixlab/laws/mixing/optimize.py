@@ -191,6 +191,8 @@ def _objective_vector(law: MixingLaw, target: str | Mapping[str, float] | None) 
     return np.array([float(target.get(n, 0.0)) for n in names])
 
 
+# Over 80 lines with its 15 keyword parameters and their docstring; the body (~60 lines)
+# is a sequence of named steps below.
 def optimize_mixture(
     law: MixingLaw,
     constraints: MixtureConstraints | None = None,

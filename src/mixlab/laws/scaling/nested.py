@@ -314,6 +314,8 @@ def _check_inputs(curves: pd.DataFrame, runs: pd.DataFrame, mixtures: pd.DataFra
         raise InputError(f"nested prediction: run {bad[0]!r} has no positive model size (n_params)")
 
 
+# Over 80 lines with its 20 parameters and their docstring; the body (~65 lines) is the
+# three stages, each a named step below.
 def nested_predict(
     curves: pd.DataFrame,
     runs: pd.DataFrame,
