@@ -153,3 +153,22 @@ def test_normalized_matrix_is_nonnegative_and_sums_to_one():
 
     A = normalized(np.array([[0.2, -0.1], [0.0, 0.3]]))
     assert A.min() == 0 and A.sum() == pytest.approx(1.0)
+
+
+def test_cap_weights_clips_and_renormalises():
+    from mixlab.train.online_mixing import cap_weights
+
+    p = np.array([0.7, 0.2, 0.1])
+    q = cap_weights(p, np.array([0.4, 1.0, 1.0]))
+    assert q == pytest.approx([0.4, 0.4, 0.2])  # the excess 0.3 shared 2:1 by the others
+    q = cap_weights(p, np.array([0.4, 0.25, 1.0]))
+    assert q.sum() == pytest.approx(1.0) and q[0] == pytest.approx(0.4)
+    assert q[1] == pytest.approx(0.25) and q[2] == pytest.approx(0.35)
+    assert cap_weights(p, None) is p
+    assert cap_weights(p, np.array([0.2, 0.2, 0.2])) == pytest.approx([1 / 3] * 3)
+    mixer = DoReMi({"a": 0.5, "b": 0.5}, ReferenceLosses({"a": 0.0, "b": 0.0}), step_size=5.0)
+    mixer.set_upper({"a": 0.6, "b": 1.0})
+    for step in range(1, 20):
+        mixer.update(step, {"a": 1.0, "b": 0.0})  # all excess on a: DoReMi wants a -> 1
+    assert mixer.weights()["a"] == pytest.approx(0.6)
+    assert all(m.weights["a"] <= 0.6 + 1e-12 for m in mixer.trajectory)

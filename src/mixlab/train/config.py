@@ -144,6 +144,11 @@ class OnlineConfig(BaseModel):
     reference_losses: dict[str, float] | None = Field(
         default=None, description="doremi: reference loss per domain, instead of a run"
     )
+    reference_curves: dict[str, Any] | None = Field(
+        default=None,
+        description="doremi: the reference run's curves, filled in by a sweep's driver for its "
+        "workers (not part of the run's identity)",
+    )
 
     @model_validator(mode="after")
     def _reference(self) -> OnlineConfig:
@@ -152,6 +157,8 @@ class OnlineConfig(BaseModel):
             raise ValueError("doremi needs exactly one of reference_run, reference_losses")
         if self.method == "aioli" and given:
             raise ValueError("aioli takes no reference_run / reference_losses")
+        if self.reference_curves is not None and self.reference_run is None:
+            raise ValueError("reference_curves come with a reference_run")
         return self
 
 
@@ -234,6 +241,8 @@ class TrainConfig(BaseModel):
         del payload["eval"]["decode_cache"]  # the same greedy tokens either way
         if payload.get("online") is None:  # added later: static runs keep their ids
             payload.pop("online", None)
+        else:  # the reference run's curves, as a sweep hands them over: the run is the same
+            payload["online"].pop("reference_curves", None)
         for key, default in NEW_EVAL_DEFAULTS.items():  # settings added later: ids kept
             if payload["eval"].get(key) == default:
                 del payload["eval"][key]

@@ -252,11 +252,6 @@ class Trainer:
                 f"online: needs a static mixture to start from, not a "
                 f"{self.schedule.kind} schedule (field mixture)"
             )
-        if self.cfg.max_epochs is not None:  # the caps hold for a fixed schedule only, so far
-            raise InputError(
-                "online: max_epochs caps are not yet enforced on a mixture that "
-                "changes during training; unset max_epochs (field online)"
-            )
         prior = {d: self.schedule.weights[d] for d in self.schedule.domains()}
         self.mixer = build_mixer(self.cfg.online, prior, reference)
         self.mix_history = [MixPoint(0, self.mixer.weights())]
@@ -275,6 +270,7 @@ class Trainer:
         """
         val = {d: self.val[d] for d in self.mixer.domains if d in self.val}
         losses = domain_losses(self.model, val, self.setup.device, self.autocast)
+        self.mixer.set_upper(self.online_limits())
         self.mixer.update(self.step_no, losses, tokens=float(self.tokens_seen))
         weights = self.mixer.weights()
         if self.step_no == 0:
@@ -290,6 +286,19 @@ class Trainer:
         ]
         self.evaluations.extend(evals)  # checkpointed with the state, as evaluate()'s are
         return evals
+
+    def online_limits(self) -> dict[str, float] | None:
+        """The largest weight per domain that the rest of the budget can take without a
+        domain passing its max_epochs cap over the whole run (None: no caps)."""
+        s = self.sampler
+        if np.isinf(s.max_epochs).all():
+            return None
+        remaining = self.total_steps * self.global_batch - s.sequences
+        if remaining <= 0:
+            return None
+        # one sequence of slack per domain for the sampler's rounding
+        room = np.maximum(np.floor(s.max_epochs * s.n_sequences) - s.counts - 1, 0)
+        return {d: float(room[s.domains.index(d)] / remaining) for d in self.mixer.domains}
 
     def _follow_history(self) -> None:
         self.sampler.set_schedule(
@@ -544,6 +553,8 @@ def reference_losses(
 ) -> ReferenceLosses:
     """DoReMi's reference: numbers from the config, or a finished run's validation curves."""
     online = cfg.online
+    if online.reference_curves is not None:  # handed over by a sweep's driver
+        return ReferenceLosses.from_dict(online.reference_curves, domains)
     if online.reference_losses is not None:
         missing = [d for d in domains if d not in online.reference_losses]
         if missing:

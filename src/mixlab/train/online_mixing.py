@@ -19,6 +19,11 @@ deterministic (no randomness at all: the same losses give the same weights):
 Guards against the failure modes users report: `smoothing` mixes every update with the prior
 (no domain reaches 0), `floor` is a hard minimum weight, and the averaged weights (not the
 last ones) are the output mixture, so oscillation averages out.
+
+Epoch caps: the loop sets `upper` (per domain, the largest weight the rest of the budget can
+take without repeating a domain past its `max_epochs`) before each update; every mixture the
+mixer hands out is clipped to it and the excess given to the domains with room
+(`cap_weights`), so a cap holds over the whole run whatever the losses say.
 """
 
 from __future__ import annotations
@@ -79,6 +84,28 @@ def guard(p: np.ndarray, prior: np.ndarray, smoothing: float, floor: float) -> n
     return p
 
 
+def cap_weights(p: np.ndarray, upper: np.ndarray | None) -> np.ndarray:
+    """p clipped to `upper`, the excess spread over the domains below their limit in proportion
+    to their weights (to the limits themselves when those domains have no weight); when the
+    limits sum to less than 1 (the data cannot fill the budget), the limits, normalised."""
+    if upper is None:
+        return p
+    upper = np.maximum(np.asarray(upper, float), 0.0)
+    if upper.sum() <= 1.0:
+        return upper / upper.sum() if upper.sum() > 0 else p
+    p = np.asarray(p, float).copy()
+    for _ in range(len(p)):
+        over = p > upper + 1e-15
+        if not over.any():
+            break
+        excess = float((p[over] - upper[over]).sum())
+        p[over] = upper[over]
+        free = (~over) & (p < upper)
+        share = p * free if (p * free).sum() > 0 else (upper - p) * free
+        p = p + excess * share / share.sum()
+    return p
+
+
 class _Base:
     """The state shared by both methods: domains, prior, current weights, trajectory."""
 
@@ -99,6 +126,7 @@ class _Base:
             raise InputError(f"online.floor: {floor} x {len(self.domains)} domains must be < 1")
         self.prior = w / w.sum()
         self.step_size, self.smoothing, self.floor = step_size, smoothing, floor
+        self.upper: np.ndarray | None = None  # per-domain limits from the epoch caps
         self.p = guard(self.prior.copy(), self.prior, 0.0, floor)
         self.trajectory: list[MixPoint] = [MixPoint(start_step, self._dict(self.p))]
 
@@ -111,8 +139,13 @@ class _Base:
             raise InputError(f"online: {what} lack domain(s) {missing}")
         return np.array([float(losses[d]) for d in self.domains])
 
+    def set_upper(self, upper: Mapping[str, float] | None) -> None:
+        """Limit every mixture handed out from now on to `upper` (domain -> weight)."""
+        self.upper = None if upper is None else self._vector(upper, "limits")
+        self.p = cap_weights(self.p, self.upper)
+
     def _set(self, step: int, p: np.ndarray) -> None:
-        self.p = guard(p, self.prior, self.smoothing, self.floor)
+        self.p = cap_weights(guard(p, self.prior, self.smoothing, self.floor), self.upper)
         self.trajectory.append(MixPoint(step, self._dict(self.p)))
 
     def weights(self) -> dict[str, float]:
@@ -215,7 +248,7 @@ class Aioli(_Base):
         loss is seen)."""
         if self._last is None or self._window >= len(self.domains):
             return self._dict(self.p)
-        return self._dict(self.probe(self._window))
+        return self._dict(cap_weights(self.probe(self._window), self.upper))
 
     def update(
         self, step: int, domain_losses: Mapping[str, float], tokens: float | None = None
@@ -224,7 +257,7 @@ class Aioli(_Base):
         k = len(self.domains)
         if self._last is not None:  # a window just ended
             if self._window < k:
-                self._probes.append(self.probe(self._window))
+                self._probes.append(cap_weights(self.probe(self._window), self.upper))
                 self._drops.append(self._last - loss)
             self._window += 1
             if self._window == k:
@@ -298,6 +331,30 @@ class ReferenceLosses:
         else:
             i = int(np.argmin(np.abs(self.steps - step)))
         return {d: float(v[i]) for d, v in self.table.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (`online.reference_curves`): how a sweep hands a worker its reference."""
+        if self.constant is not None:
+            return {"constant": self.constant}
+        return {
+            "steps": None if self.steps is None else self.steps.tolist(),
+            "tokens": None if self.tokens is None else self.tokens.tolist(),
+            "table": {d: v.tolist() for d, v in self.table.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], domains: Sequence[str]) -> ReferenceLosses:
+        """`to_dict`'s data back, checked to cover `domains`."""
+        if doc.get("constant") is not None:
+            ref = cls(doc["constant"])
+            have = ref.constant
+        else:
+            ref = cls(steps=doc.get("steps"), tokens=doc.get("tokens"), table=doc.get("table"))
+            have = ref.table
+        missing = [d for d in domains if d not in have]
+        if missing:
+            raise InputError(f"online.reference_curves: no loss for domain(s) {missing}")
+        return ref
 
     @classmethod
     def from_record(cls, record: Any, domains: Sequence[str]) -> ReferenceLosses:
