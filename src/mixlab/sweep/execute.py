@@ -140,15 +140,22 @@ def _drive(
         backend.start(todo)
         pending = deque(group_runs(todo, population))
         held: list[list[TrainConfig]] = []
+        waiting: list[list[TrainConfig]] = []  # runs whose DoReMi reference is not done yet
         was_held: set[str] = set()
         started = store.now()
         mine: dict[str, TrainConfig] = {}
         last_beat = time.monotonic()
         try:
-            while pending or held or mine:
+            while pending or held or mine or waiting:
                 while pending and backend.busy < backend.capacity:
+                    group = pending.popleft()
+                    planned = {c.id for g in (*pending, *held) for c in g} | set(mine)
+                    ready = [with_reference(c, store, planned) for c in group]
+                    if None in ready:  # a DoReMi reference still to train in this sweep
+                        waiting.append(group)
+                        continue
                     claimed = []
-                    for cfg in pending.popleft():
+                    for cfg in ready:
                         claim = store.claim(cfg.id, LEASE_TTL_S)
                         failed_there = cfg.id in was_held and store.failed_since(cfg.id, started)
                         if claim == "claimed" and failed_there:
@@ -183,12 +190,37 @@ def _drive(
                     last_beat = time.monotonic()
                 pending.extend(held)  # look again: done elsewhere, or their owner died
                 held.clear()
+                pending.extend(waiting)
+                waiting.clear()
         finally:
             backend.close()
             _abandon(store, list(mine))
     status.running = 0
     _notify(on_update, status)
     return status
+
+
+def with_reference(cfg: TrainConfig, store: RunStore, planned: set[str]) -> TrainConfig | None:
+    """A DoReMi run's config carrying its reference run's curves (a worker cannot open the
+    store); None while the reference is still to train in this sweep. A reference neither
+    done nor planned leaves the config as it is: the run then fails, naming it."""
+    online = cfg.online
+    if online is None or online.reference_run is None or online.reference_curves is not None:
+        return cfg
+    ref = online.reference_run
+    if ref in store and store.get(ref).status == "done":
+        from mixlab.data.schedule import parse_schedule
+        from mixlab.train.online_mixing import ReferenceLosses
+
+        domains = parse_schedule(cfg.mixture).domains()
+        try:
+            curves = ReferenceLosses.from_record(store.get(ref), domains).to_dict()
+        except InputError:
+            return cfg  # the run reports what the reference lacks
+        return cfg.model_copy(
+            update={"online": online.model_copy(update={"reference_curves": curves})}
+        )
+    return None if ref in planned else cfg
 
 
 def _mark_running(store: RunStore, cfg: TrainConfig) -> None:

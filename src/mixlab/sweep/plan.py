@@ -37,6 +37,12 @@ class MixtureDesign(BaseModel):
     mixtures: list[dict[str, float]] = Field(default_factory=list, description="list: the mixtures")
     include_prior: bool = Field(default=True, description="also train the prior mixture itself")
     seed: int = 0
+    phases: int = Field(
+        default=1, ge=1, le=8, description="dirichlet: P > 1 trains P-phase schedules"
+    )
+    fractions: list[float] | None = Field(
+        default=None, description="phases: each phase's share of the tokens (default equal)"
+    )
 
 
 class SweepConfig(BaseModel):
@@ -94,6 +100,45 @@ def design_mixtures(
     return rows
 
 
+def design_schedules(
+    design: MixtureDesign, domains: list[str], natural: dict[str, float]
+) -> list[dict[str, Any]]:
+    """The runs' `mixture` values: static mixtures, or with `phases` P > 1 curricula of P
+    phases whose mixtures are drawn independently from the design (Marin's two-phase swarms;
+    RegMix-D), the prior in every phase first when `include_prior`."""
+    if design.phases == 1:
+        if design.fractions is not None:
+            raise InputError("mixtures.fractions: only with phases > 1")
+        return [
+            {d: w for d, w in m.items() if w > 0} for m in design_mixtures(design, domains, natural)
+        ]
+    if design.kind != "dirichlet":
+        raise InputError(f"mixtures.phases: a {design.kind} design has no phases; use dirichlet")
+    P = design.phases
+    fractions = design.fractions or [1.0 / P] * P
+    if len(fractions) != P or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
+        raise InputError(
+            f"mixtures.fractions: {fractions} must be {P} positive shares summing to 1"
+        )
+    draws = design_mixtures(
+        design.model_copy(update={"n": design.n * P, "include_prior": False}), domains, natural
+    )
+    runs = [draws[i : i + P] for i in range(0, len(draws), P)]
+    if design.include_prior:
+        prior = dict(zip(domains, map(float, _prior(design.prior, domains, natural)), strict=True))
+        runs.insert(0, [prior] * P)
+    return [
+        {
+            "kind": "curriculum",
+            "stages": [
+                {"fraction": f, "weights": {d: w for d, w in m.items() if w > 0}}
+                for f, m in zip(fractions, phases, strict=True)
+            ],
+        }
+        for phases in runs
+    ]
+
+
 def _prior(
     prior: str | dict[str, float], domains: list[str], natural: dict[str, float]
 ) -> np.ndarray:
@@ -129,11 +174,11 @@ def make_plan(
     )
     natural = natural_shares(probe.data)
     domains = list(natural)
-    mixtures = design_mixtures(sweep.mixtures, domains, natural)
+    mixtures = design_schedules(sweep.mixtures, domains, natural)
     runs = [
         expand_run(
             sweep.base,
-            {d: w for d, w in mixture.items() if w > 0},
+            mixture,
             model,
             tokens,
             seed,

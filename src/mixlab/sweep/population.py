@@ -66,10 +66,21 @@ def group_runs(configs: Sequence[TrainConfig], population: str | int) -> list[li
     population = parse_population(population)
     if population == "off" or population == 1:
         return [[c] for c in configs]
+    online = [c for c in configs if c.online is not None]
+    if online and population != "auto":
+        raise InputError(
+            f"--population {population}: run {online[0].id} mixes online "
+            f"({online[0].online.method}); a population shares one batched step and one data "
+            "stream, so per-member online weights would need a validation pass and a sampler "
+            "per member at every update: use --population auto (online runs then train "
+            "alone) or off"
+        )
     by_key: dict[str, list[TrainConfig]] = {}
+    alone: list[list[TrainConfig]] = [[c] for c in online]  # auto: online runs train alone
     for c in configs:
-        by_key.setdefault(population_key(c), []).append(c)
-    groups = []
+        if c.online is None:
+            by_key.setdefault(population_key(c), []).append(c)
+    groups = alone
     for runs in by_key.values():
         size = auto_size(runs[0]) if population == "auto" else population
         groups.extend(runs[i : i + size] for i in range(0, len(runs), size))
