@@ -20,7 +20,19 @@ import typer
 from typer.exceptions import TyperException
 
 from mixlab import __version__
-from mixlab.commands import data, demo, dynamics, law, phase, report, runs, scaling, sweep, train
+from mixlab.commands import (
+    data,
+    demo,
+    dynamics,
+    export,
+    law,
+    phase,
+    report,
+    runs,
+    scaling,
+    sweep,
+    train,
+)
 from mixlab.commands.console import Output
 from mixlab.errors import InputError
 
@@ -44,6 +56,7 @@ app.add_typer(dynamics.app, name="dynamics")
 app.command("train")(train.train_command)
 app.command("report")(report.report_command)
 app.command("demo")(demo.demo_command)
+app.command("export")(export.export_command)
 
 
 def _print_version(value: bool) -> None:
