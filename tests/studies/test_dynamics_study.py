@@ -98,3 +98,22 @@ def test_bad_config_exits_2_naming_the_field(tmp_path, capsys, patch, message):
         capsys, "dynamics", "study", tmp_path / "bad.yaml", "--out", tmp_path / "s", "--plan-only"
     )
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_choice_can_mix_online(tmp_path, capsys):
+    """A choice with `online:` plans a run that mixes online from its mixture."""
+    text = TINY.replace(
+        "  - {name: scratchpad, mixture: {arith_scratchpad: 1.0}, probes: {skill: test_scratchpad}}",
+        "  - {name: scratchpad, mixture: {arith_scratchpad: 1.0}, probes: {skill: test_scratchpad}}\n"
+        "  - {name: aioli, mixture: {arith_plain: 0.5, arith_scratchpad: 0.5},\n"
+        "     probes: {skill: test_plain}, online: {method: aioli, every_steps: 4}}",
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    code, out, err = run_cli(
+        capsys, "--json", "dynamics", "study", tmp_path / "s.yaml", "--out", tmp_path / "st",
+        "--plan-only",
+    )  # fmt: skip
+    assert code == 0, err
+    plan = json.loads((tmp_path / "st" / "plan.json").read_text())
+    online = [r["online"] for r in plan["runs"] if r.get("online")]
+    assert len(online) == 1 and online[0]["method"] == "aioli" and online[0]["every_steps"] == 4

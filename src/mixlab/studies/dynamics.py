@@ -32,7 +32,7 @@ from mixlab.errors import InputError
 from mixlab.io.files import load_typed_yaml, read_json
 from mixlab.studies.common import check_train_overrides, write_text_jsonl
 from mixlab.sweep.plan import expand_run, model_spec
-from mixlab.train.config import ModelSpec, TrainConfig
+from mixlab.train.config import ModelSpec, OnlineConfig, TrainConfig
 
 STUDY_FILE = "study.json"
 CHOICE_TAG = "choice="
@@ -70,6 +70,9 @@ class ChoiceConfig(BaseModel):
     mixture: dict[str, Any]
     probes: dict[str, str] = Field(
         default_factory=dict, description="probe name -> a corpus probe set or a file path"
+    )
+    online: OnlineConfig | None = Field(
+        default=None, description="mix online (doremi, aioli) from `mixture` as the start"
     )
 
 
@@ -206,6 +209,7 @@ def plan_dynamics_study(
             f"choices[{choice.name}]",
             out,
             eval=evaluation,
+            **({"online": choice.online.model_dump()} if choice.online else {}),
         )
         runs.append(run)
         index[run.id] = {"choice": choice.name, "model": model_spec(model), "seed": seed}
