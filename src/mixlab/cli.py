@@ -26,6 +26,7 @@ from mixlab.commands import (
     dynamics,
     export,
     law,
+    law_schedule,
     phase,
     report,
     runs,
@@ -49,6 +50,7 @@ app = typer.Typer(
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(sweep.app, name="sweep")
+law.app.command("schedule")(law_schedule.schedule_command)
 app.add_typer(law.app, name="law")
 app.add_typer(scaling.app, name="scaling")
 app.add_typer(phase.app, name="phase")

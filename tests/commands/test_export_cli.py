@@ -80,3 +80,50 @@ def test_optimised_schedule_file_and_bad_sources(store, tmp_path, capsys):
     assert code == 2 and "no run 'ghost'" in err
     code, _, err = run(capsys, "export", "two", "--use", "averaged", "--out", out, "--store", store)
     assert code == 2 and "did not mix online" in err
+
+
+def test_law_schedule_recovers_the_better_phase_order_from_stored_runs(tmp_path, capsys):
+    """Stored 2-phase runs whose loss rewards `a` early and `b` late (plus static runs): the
+    schedule puts a first and b second, beats the best static mixture, and `mixlab export`
+    reads the schedule file it wrote."""
+    import numpy as np
+
+    from mixlab.runs.record import Evaluation, RunRecord
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "phases.db"
+    with RunStore(path) as db:
+        for i in range(40):
+            w = (
+                rng.dirichlet([1, 1], size=2)
+                if i >= 8
+                else np.repeat(rng.dirichlet([1, 1])[None], 2, 0)
+            )
+            x = 0.5 * w.ravel()  # a@1, b@1, a@2, b@2
+            loss = 3 - np.log(x + 1e-3) @ [2.0, 0.5, 0.5, 2.0] / 4 + rng.normal(0, 0.005)
+            stages = [{"fraction": 0.5, "weights": {"a": w[k, 0], "b": w[k, 1]}} for k in (0, 1)]
+            db.put(
+                RunRecord(
+                    id=f"r{i}",
+                    tags=["swarm"],
+                    mixture={"a": float(x[0] + x[2]), "b": float(x[1] + x[3])},
+                    schedule={"mixture": {"kind": "curriculum", "stages": stages}},
+                    evaluations=[
+                        Evaluation(step=10, metric="val_loss/a", value=float(loss)),
+                        Evaluation(step=10, metric="val_loss/b", value=float(loss)),
+                    ],
+                )
+            )
+    out = tmp_path / "best.json"
+    code, _, err = run(
+        capsys, "law", "schedule", "--store", path, "--tag", "swarm", "--law", "linear",
+        "--target", "val_loss/a", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    assert doc["mixtures"][0]["a"] > 0.65 and doc["mixtures"][1]["b"] > 0.65
+    assert doc["gain_over_static"] > 0.1
+    code, _, err = run(capsys, "export", out, "--out", tmp_path / "e.json", "--token-budget", 100)
+    assert code == 0, err
+    code, _, err = run(capsys, "law", "schedule", "--store", path, "--phases", "1", "--out", out)
+    assert code == 2 and "--phases" in err

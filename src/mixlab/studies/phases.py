@@ -103,3 +103,68 @@ def fit_phase_law(
         target_name=target_name,
     )
     return law, report, F
+
+
+def schedule_from_store(
+    store: Any,
+    *,
+    tag: str | None,
+    n_phases: int,
+    targets: Sequence[str] = (),
+    fractions: Sequence[Sequence[float]] | None = None,
+    kind: str = "auto",
+    seed: int = 0,
+    **constraint_flags: Any,
+) -> dict[str, Any]:
+    """Fit the phase law on the store's done, non-online runs (of `tag`) and optimise a
+    P-phase schedule. `targets` are averaged (default: every domain's val_loss, as the demo);
+    `constraint_flags` are `law optimize`'s (prior, cap, lower, upper, available_tokens,
+    token_budget, max_epochs). Returns the schedule's dict with the law's choice and CV."""
+    from types import SimpleNamespace
+
+    from mixlab.laws.mixing.phases import optimize_schedule
+    from mixlab.studies.mixing_fit import constraints
+
+    records = [store.get(i) for i in store.ids(tag=tag, status="done")]
+    records = [r for r in records if not (r.schedule or {}).get("online")]
+    if len(records) < 4:
+        raise InputError(
+            f"--tag {tag}: {len(records)} finished runs without online mixing; a phase law "
+            "needs at least 4 (a swarm: `mixtures: {phases: P}` in a sweep config)"
+        )
+    domains = list(dict.fromkeys(d for r in records for d in r.mixture))
+    targets = list(targets) or [f"val_loss/{d}" for d in domains]
+    metrics = store.metrics([r.id for r in records])
+    missing = [t for t in targets if t not in metrics.columns]
+    if missing:
+        raise InputError(f"--target: no run records {missing[0]!r}")
+    name = targets[0] if len(targets) == 1 else "target"
+    law, report, seen = fit_phase_law(
+        records,
+        metrics,
+        targets,
+        None if len(targets) == 1 else {t: 1 / len(targets) for t in targets},
+        n_phases=n_phases,
+        domains=domains,
+        kind=kind,
+        seed=seed,
+        target_name=name,
+    )
+    cons = constraints(SimpleNamespace(domain_names_=domains), **constraint_flags)
+    result = optimize_schedule(
+        law,
+        cons,
+        fractions=fractions if fractions else seen[0],
+        observed_fractions=seen,
+        reference="prior" if cons.prior is not None else None,
+        seed=seed,
+    )
+    return {
+        **result.to_dict(),
+        "stages": result.stages(),
+        "runs": len(records),
+        "law": getattr(law, "selection_", [{}])[0].get("chosen", kind),
+        "cv_mae": float(report.mae_mean[0]),
+        "cv_mae_predict_the_mean": float(report.baseline_mae_mean[0]),
+        "fit_warnings": [str(w) for w in getattr(law, "fit_warnings_", [])],
+    }
