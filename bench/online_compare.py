@@ -58,11 +58,11 @@ def main() -> None:
     args = parse_args()
     from mixlab.data.demo_corpora import write_demo_corpora
     from mixlab.data.prepare import prepare
+    from mixlab.laws.mixing.multiphase import optimize_schedule
     from mixlab.laws.mixing.optimize import MixtureConstraints, optimize_mixture
-    from mixlab.laws.mixing.phases import optimize_schedule
     from mixlab.runs import RunStore
     from mixlab.studies.mixing_fit import fit_law
-    from mixlab.studies.phases import fit_phase_law
+    from mixlab.studies.multiphase import fit_phase_law
     from mixlab.sweep.execute import run_local
     from mixlab.sweep.plan import MixtureDesign, SweepConfig, expand_run, make_plan
 

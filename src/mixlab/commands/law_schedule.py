@@ -55,7 +55,7 @@ def schedule_command(
     schedule beside the best static mixture under the same law and constraints."""
     from mixlab.export.mixtures import load_export_data
     from mixlab.runs import RunStore
-    from mixlab.studies.phases import schedule_from_store
+    from mixlab.studies.multiphase import schedule_from_store
 
     at_least(phases, 2, "--phases")
     positive(cap, "--cap")

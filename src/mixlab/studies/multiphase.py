@@ -17,7 +17,7 @@ import pandas as pd
 from mixlab.errors import InputError
 from mixlab.laws.mixing.base import MixingLaw
 from mixlab.laws.mixing.crossval import CVReport
-from mixlab.laws.mixing.phases import phase_features, phase_names
+from mixlab.laws.mixing.multiphase import phase_features, phase_names
 
 
 def run_phases(
@@ -122,7 +122,7 @@ def schedule_from_store(
     token_budget, max_epochs). Returns the schedule's dict with the law's choice and CV."""
     from types import SimpleNamespace
 
-    from mixlab.laws.mixing.phases import optimize_schedule
+    from mixlab.laws.mixing.multiphase import optimize_schedule
     from mixlab.studies.mixing_fit import constraints
 
     records = [store.get(i) for i in store.ids(tag=tag, status="done")]

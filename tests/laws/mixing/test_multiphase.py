@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from mixlab.errors import InputError
-from mixlab.laws.mixing.optimize import MixtureConstraints
-from mixlab.laws.mixing.phases import (
+from mixlab.laws.mixing.multiphase import (
     optimize_schedule,
     parse_phase_names,
     phase_features,
     phase_names,
 )
+from mixlab.laws.mixing.optimize import MixtureConstraints
 from mixlab.laws.mixing.regression import LinearLaw
 
 DOMAINS = ["web", "code", "math"]
