@@ -15,7 +15,7 @@ validation losses (`val_loss/avg`, as in the demo). The strategies:
   gradient), starting from the natural shares;
 - phases: the 2-phase schedule (half the tokens each) optimised by the `auto` law fitted on
   phase features of a 2-phase swarm plus the static swarm, under the same constraints on the
-  domain totals over both phases.
+  domain totals over both phases, every phase's shares kept inside the swarm's range.
 
 For each strategy and size: the target's mean and seed standard deviation, per-domain
 losses, and the paired (same seed) difference from the static optimum with a 90% t
@@ -168,8 +168,9 @@ def main() -> None:
             target_name="val_loss/avg",
         )  # fmt: skip
         schedule = optimize_schedule(
-            plaw, cons, fractions=[0.5, 0.5], observed_fractions=fractions, reference="prior"
-        )
+            plaw, cons, fractions=[0.5, 0.5], observed_fractions=fractions, reference="prior",
+            within_range=True,
+        )  # fmt: skip
     doremi_avg = {
         e.metric.split("/", 1)[1]: e.value
         for e in doremi_rec.evaluations

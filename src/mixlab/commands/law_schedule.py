@@ -47,6 +47,13 @@ def schedule_command(
     data_dir: Annotated[
         Path | None, typer.Option("--data", help="Token export or prepared folder (tokens).")
     ] = None,
+    within_range: Annotated[
+        bool,
+        typer.Option(
+            "--within-range/--extrapolate",
+            help="Keep every phase's shares inside the range the runs covered.",
+        ),
+    ] = True,
     seed: Annotated[int, typer.Option(help="Seed of the law fit and the optimiser.")] = 0,
     tag: TagOpt = None,
     store: StoreOpt = Path("mixlab.db"),
@@ -77,6 +84,7 @@ def schedule_command(
             fractions=candidates or None,
             kind=law,
             seed=seed,
+            within_range=within_range,
             prior=prior,
             cap=cap,
             lower=lower or [],

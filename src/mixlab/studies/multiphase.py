@@ -114,6 +114,7 @@ def schedule_from_store(
     fractions: Sequence[Sequence[float]] | None = None,
     kind: str = "auto",
     seed: int = 0,
+    within_range: bool = True,
     **constraint_flags: Any,
 ) -> dict[str, Any]:
     """Fit the phase law on the store's done, non-online runs (of `tag`) and optimise a
@@ -157,8 +158,16 @@ def schedule_from_store(
         fractions=fractions if fractions else seen[0],
         observed_fractions=seen,
         reference="prior" if cons.prior is not None else None,
+        within_range=within_range,
         seed=seed,
     )
+    warned = [str(w) for w in getattr(law, "fit_warnings_", [])]
+    if float(report.mae_mean[0]) >= float(report.baseline_mae_mean[0]):
+        warned.append(
+            f"the phase law's CV MAE {float(report.mae_mean[0]):.4g} does not beat "
+            f"predict-the-mean ({float(report.baseline_mae_mean[0]):.4g}): its schedule is no "
+            "better founded than a guess; train more phase runs"
+        )
     return {
         **result.to_dict(),
         "stages": result.stages(),
@@ -166,5 +175,5 @@ def schedule_from_store(
         "law": getattr(law, "selection_", [{}])[0].get("chosen", kind),
         "cv_mae": float(report.mae_mean[0]),
         "cv_mae_predict_the_mean": float(report.baseline_mae_mean[0]),
-        "fit_warnings": [str(w) for w in getattr(law, "fit_warnings_", [])],
+        "fit_warnings": warned,
     }

@@ -116,3 +116,25 @@ def test_best_fraction_candidate_and_sample_method(law):
     assert both.predicted == pytest.approx(min(alone), abs=1e-6)
     with pytest.raises(InputError, match="fractions"):
         optimize_schedule(law, fractions=[0.5, 0.3, 0.2])
+
+
+def test_within_range_keeps_a_linear_law_inside_the_swarm():
+    """A linear law's optimum is a vertex (one-hot phases) that no run came near; with
+    `within_range` every phase-domain share stays inside the runs' range."""
+    rng = np.random.default_rng(1)
+    W = rng.dirichlet(np.full(3, 4.0), size=(40, 2))  # concentrated: no run near a vertex
+    X = phase_features(W, FRAC)
+    y = true_loss(X) + rng.normal(0, 0.01, len(X))
+    law = LinearLaw().fit(X, y[:, None], domain_names=phase_names(DOMAINS, 2))
+    with pytest.warns(Warning, match="outside the fitted runs' range"):
+        free = optimize_schedule(law, fractions=FRAC)
+    assert free.extrapolated
+    kept = optimize_schedule(law, fractions=FRAC, within_range=True)
+    assert kept.extrapolated == []
+    x = np.array(
+        [f * m[d] for f, m in zip(kept.fractions, kept.mixtures, strict=True) for d in DOMAINS]
+    )
+    lo, hi = law.domain_range_[:, 0], law.domain_range_[:, 1]
+    assert ((x >= lo - 1e-9) & (x <= hi + 1e-9)).all()
+    assert kept.predicted >= free.predicted  # the box costs predicted loss, never gains it
+    assert true_loss(x)[0] < true_loss(np.kron(FRAC, [1 / 3] * 3))[0]  # still better than uniform

@@ -155,6 +155,7 @@ def optimize_schedule(
     top_k: int = 50,
     concentration: float = 2.0,
     pin_unlearned: bool = True,
+    within_range: bool = False,
     level: float = DEFAULT_LEVEL,
     seed: int = 0,
 ) -> PhaseSchedule:
@@ -168,6 +169,9 @@ def optimize_schedule(
     "prior") is predicted as a static schedule for the gain. The best static mixture under the
     same law and constraints is returned beside the schedule, with the gain over it (and a
     conformal interval on that gain when the law kept its out-of-fold residuals).
+    `within_range` keeps every phase-domain share f_k w_kd inside the range the fitted runs
+    covered (as the demo's floor does for static mixtures): a law fitted on a swarm knows
+    little about one-hot phases, where a linear law's optimum always lies.
     """
     t0 = time.perf_counter()
     law._check_fitted()
@@ -185,6 +189,7 @@ def optimize_schedule(
     prior = check_prior(cons.prior, domains)[0] if cons.prior is not None else np.full(d, 1 / d)
     pinned = ~law.active_ if pin_unlearned else np.zeros(n_phases * d, bool)
     pin_value = law.domain_range_[:, 0]
+    box = (law.domain_range_[:, 0], law.domain_range_[:, 1]) if within_range else None
     if method == "auto":
         method = "gradient" if law.has_gradient else "sample"
     if method not in ("gradient", "sample"):
@@ -204,7 +209,7 @@ def optimize_schedule(
     for frac in candidates:
         x, starts = _optimise_for(
             f, grad, method, frac, lb, ub, prior, pinned, pin_value,
-            n_restarts, n_candidates, top_k, concentration, rng,
+            n_restarts, n_candidates, top_k, concentration, rng, box,
         )  # fmt: skip
         n_starts += starts
         v = float(f(x)[0])
@@ -220,7 +225,7 @@ def optimize_schedule(
     ]
     predicted = float(f(x)[0])
 
-    static_w = _best_static(f, grad, method, frac, lb, ub, prior, pinned, pin_value, rng)
+    static_w = _best_static(f, grad, method, frac, lb, ub, prior, pinned, pin_value, rng, box)
     static_pred = float(f(np.kron(frac, static_w))[0])
     ref_w = None
     if isinstance(reference, str):
@@ -308,16 +313,27 @@ def _fraction_candidates(
 
 def _optimise_for(
     f, grad, method, frac, lb, ub, prior, pinned, pin_value, n_restarts, n_candidates, top_k,
-    concentration, rng,
+    concentration, rng, box=None,
 ) -> tuple[np.ndarray, int]:  # fmt: skip
-    """The best x for one fraction vector (the totals within [lb, ub], pinned features held)."""
+    """The best x for one fraction vector (the totals within [lb, ub], pinned features held,
+    every feature inside `box` (lo, hi) when given)."""
     P, d = frac.size, lb.size
     hi_x = np.kron(frac, np.ones(d))  # x_kd <= f_k
     lo_x = np.zeros(P * d)
+    if box is not None:
+        lo_x, hi_x = np.maximum(lo_x, box[0]), np.minimum(hi_x, box[1])
+        sums_lo, sums_hi = lo_x.reshape(P, d).sum(axis=1), hi_x.reshape(P, d).sum(axis=1)
+        if (sums_lo > frac + 1e-9).any() or (sums_hi < frac - 1e-9).any():
+            raise InputError(
+                f"fractions {list(map(float, frac))}: no schedule inside the fitted runs' "
+                "range has these phase lengths (within_range)"
+            )
     lo_x[pinned], hi_x[pinned] = pin_value[pinned], pin_value[pinned]
     cands = _feasible_samples(
         frac, lb, ub, prior, pinned, pin_value, n_candidates, concentration, rng
     )
+    if box is not None and len(cands):
+        cands = cands[((cands >= lo_x - 1e-12) & (cands <= hi_x + 1e-12)).all(axis=1)]
     if method == "sample":
         if not len(cands):
             raise InputError("no sampled schedule satisfies the constraints; loosen them")
@@ -352,6 +368,8 @@ def _optimise_for(
         x = np.clip(res.x, lo_x, hi_x) if np.all(np.isfinite(res.x)) else x0
         feasible = (
             np.abs(B @ x - frac).max() < 1e-6
+            and (x >= lo_x - 1e-9).all()
+            and (x <= hi_x + 1e-9).all()
             and (S @ x <= ub + 1e-7).all()
             and (S @ x >= lb - 1e-7).all()
         )
@@ -374,10 +392,17 @@ def _feasible_samples(frac, lb, ub, prior, pinned, pin_value, n, concentration, 
     return X[ok]
 
 
-def _best_static(f, grad, method, frac, lb, ub, prior, pinned, pin_value, rng) -> np.ndarray:
+def _best_static(
+    f, grad, method, frac, lb, ub, prior, pinned, pin_value, rng, box=None
+) -> np.ndarray:
     """The best single mixture w (x = f (x) w) under the same law and constraints."""
     d = lb.size
     K = np.kron(frac[:, None], np.eye(d))  # x = K @ w
+    if box is not None:  # w_i inside every phase's range: f_k w_i in [lo_ki, hi_ki]
+        lo = (box[0].reshape(frac.size, d) / frac[:, None]).max(axis=0)
+        hi = (box[1].reshape(frac.size, d) / frac[:, None]).min(axis=0)
+        if (lo <= hi).all() and lo.sum() <= 1 + 1e-9 and np.minimum(hi, ub).sum() >= 1 - 1e-9:
+            lb, ub = np.maximum(lb, lo), np.minimum(ub, hi)
     if pinned.any():  # pinned features hold x fixed: only feasible if the pins agree
         lb, ub = lb.copy(), ub.copy()
         for j in np.flatnonzero(pinned):
