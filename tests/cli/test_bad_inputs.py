@@ -625,6 +625,34 @@ CASES = [
         ["report", "--store", "{r}/corrupt.db", "--out", "{r}/rep.html"],
         ["corrupt.db"],
     ),
+    # -- export and law schedule (issue 19) ----------------------------------------------------
+    ("export-no-run", ["export", "ghost", *S, "--out", "{r}/e.json"], ["no run 'ghost'"]),
+    (
+        "export-format",
+        ["export", "ghost", *S, "--format", "slurm", "--out", "{r}/e.json"],
+        ["--format", "slurm"],
+    ),
+    ("export-use", ["export", "ghost", *S, "--use", "best", "--out", "{r}/e.json"], ["--use"]),
+    (
+        "export-json-without-mixture",
+        ["export", "{r}/neg_prior.json", "--out", "{r}/e.json"],
+        ["holds no mixture"],
+    ),
+    (
+        "law-schedule-one-phase",
+        ["law", "schedule", *S, "--phases", "1", "--out", "{r}/o.json"],
+        ["--phases"],
+    ),
+    (
+        "law-schedule-no-runs",
+        ["law", "schedule", *S, "--tag", "nope", "--out", "{r}/o.json"],
+        ["--tag nope", "at least 4"],
+    ),
+    (
+        "law-schedule-fractions",
+        ["law", "schedule", *S, "--fractions", "half,half", "--out", "{r}/o.json"],
+        ["--fractions"],
+    ),
     # -- demo ----------------------------------------------------------------------------------
     ("demo-workers-0", ["demo", "--workers", "0", "--out", "{r}/demo-out"], ["--workers"]),
     ("demo-out-file", ["demo", "--out", "{r}/demo_file"], ["demo_file"]),
