@@ -65,3 +65,23 @@ def test_sweep_trains_online_runs_doremi_after_its_reference(workdir):  # noqa: 
         assert "reference_curves" in rec.schedule["online"]  # what the worker trained with
         assert store.get("aioli").status == "done"
     assert doremi.id == "doremi"
+
+
+def test_sweep_plan_cli_prints_phase_schedules(workdir, tmp_path, capsys):  # noqa: F811
+    import yaml
+
+    from mixlab.cli import main
+    from mixlab.sweep.plan import load_plan
+
+    cfg = {
+        "base": {"data": str(workdir / "prepared"), "seq_len": 32, "batch_size": 8},
+        "mixtures": {"kind": "dirichlet", "n": 2, "phases": 2, "fractions": [0.3, 0.7]},
+        "models": ["25k"],
+        "tokens": [4000],
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg))
+    code = main(["sweep", "plan", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "p.json")])
+    out = capsys.readouterr().out
+    assert code == 0 and "[0.3]" in out and "[0.7]" in out
+    runs = load_plan(tmp_path / "p.json")
+    assert len(runs) == 3 and all(r.mixture["kind"] == "curriculum" for r in runs)

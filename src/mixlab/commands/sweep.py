@@ -43,7 +43,7 @@ def sweep_plan(
             r.model.preset or "custom",
             r.tokens,
             r.seed,
-            " ".join(f"{d}={w:.3g}" for d, w in r.mixture.items()),
+            _describe(r.mixture),
         )
         for r in runs
     ]
@@ -131,3 +131,15 @@ def execute_plan(
     )
     if status.failed:
         raise typer.Exit(1)
+
+
+def _describe(mixture: dict) -> str:
+    """A run's mixture in one line: `d=w ...`, or per phase `[f] d=w ... | [f] ...`."""
+    if "stages" in mixture:
+        return " | ".join(
+            f"[{s['fraction']:.2g}] " + " ".join(f"{d}={w:.3g}" for d, w in s["weights"].items())
+            for s in mixture["stages"]
+        )
+    if "kind" in mixture:
+        return str(mixture["kind"])
+    return " ".join(f"{d}={w:.3g}" for d, w in mixture.items())
