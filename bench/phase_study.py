@@ -1,11 +1,19 @@
-"""The knowledge phase-transition study end to end; prints its figures and the machine.
+"""The knowledge phase-transition study end to end, pre-registered; prints its figures.
 
-plan (biographies + web text at each ratio, each model size) -> train every run (resumable:
-re-running skips finished runs) -> fit the transition per size and r* = c·N^-gamma ->
-the capacity theory's prediction from the web-only runs -> the HTML report.
+Stages (each resumable: finished runs are skipped):
+  web      plan the study and train its web-only runs
+  predict  the capacity theory from the web-only runs -> the prediction file (commit it!)
+  mix      train the mixture runs (refused without the prediction file)
+  report   fit r* per size, N* per ratio and r* = c N^-gamma; set them against the prediction
+  all      the four in order (no commit between: for a study that is not pre-registered)
 
-Run:  .venv/bin/python bench/phase_study.py                          # CPU study, ~30-45 min
-      .venv/bin/python bench/phase_study.py --config examples/phase/gpu.yaml --out out/phase-gpu
+Run (the capacity-bound CPU study of issue 20, about 60-90 min on a quiet 2-core machine):
+  python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage web
+  python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage predict
+  git add examples/phase/capacity-cpu.prediction.json && git commit -m "pre-register ..."
+  python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage mix
+  python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage report
+GPU: the same with --config examples/phase/gpu.yaml --out out/phase-gpu --workers 1.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
@@ -25,111 +34,212 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "examples" / "phase" / "cpu.yaml")
-    parser.add_argument("--out", type=Path, default=ROOT / "out" / "phase-cpu")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--n-bootstrap", type=int, default=1000)
-    args = parser.parse_args()
+def _plan(cfg, base: Path, out: Path, workers: int):
+    """The study's runs: planned once, then read back (the data are not rebuilt)."""
+    from mixlab.studies.phase import load_study, plan_phase_study
+    from mixlab.sweep.plan import load_plan
 
-    import pandas as pd
-    import torch
+    if (out / "study.json").exists() and (out / "plan.json").exists():
+        info = load_study(out)
+        if info.get("config") == cfg.model_dump(mode="json"):
+            return load_plan(out / "plan.json"), info
+    return plan_phase_study(cfg, base, out, workers=workers)
 
-    from mixlab.laws.core.fitting import FitWarning
-    from mixlab.laws.phase.transition import PhaseAnalysis
-    from mixlab.report.build import write_report
-    from mixlab.runs import RunStore
-    from mixlab.studies.phase import load_phase_config, phase_table, plan_phase_study
-    from mixlab.studies.phase_theory import predict_from_study
+
+def _train(runs, store: Path, workers: int, what: str) -> None:
     from mixlab.sweep.execute import run_local
 
     started = time.perf_counter()
-    out = args.out.resolve()
-    cfg, base = load_phase_config(args.config)
-    runs, info = plan_phase_study(cfg, base, out, workers=args.workers)
-    store = out / "runs.db"
-    status = run_local(runs, store, workers=args.workers)
-    trained = time.perf_counter() - started
+    status = run_local(runs, store, workers=workers)
     print(
-        f"{len(runs)} runs: {status.done} trained, {status.skipped} already done, "
-        f"{status.failed} failed ({trained / 60:.1f} min)"
+        f"{what}: {len(runs)} runs, {status.done} trained, {status.skipped} already done, "
+        f"{status.failed} failed ({(time.perf_counter() - started) / 60:.1f} min)"
     )
 
+
+def _committed(path: Path) -> str:
+    """The commit that last touched `path` and its time, or why there is none."""
+    try:
+        line = subprocess.run(
+            ["git", "log", "-1", "--format=%h %cI", "--", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "git not available"
+    return line or "NOT COMMITTED"
+
+
+def predict_stage(cfg, out: Path, store: Path, prediction: Path, threshold: float) -> None:
+    from mixlab.laws.core.fitting import FitWarning
+    from mixlab.studies.phase_theory import predict_from_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        doc = predict_from_study(
+            study=out, store=store, tag=cfg.tags[-1] if cfg.tags else None, threshold=threshold
+        )
+    doc["made"] = f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+    doc["before"] = "the mixture runs (pre-registered)"
+    prediction.write_text(json.dumps(doc, indent=2) + "\n")
+    w = doc["web_law"]
+    print(
+        f"web loss = {w['C']:.4f} + {w['A']:.4g} * M^-{w['alpha']:.4f}  (sizes: "
+        + ", ".join(f"{s}: {v:.3f}" for s, v in doc["web_losses"].items())
+        + ")"
+    )
+    for s, v in doc["critical_ratio"].items():
+        print(f"  predicted r*(N={s}) = {_f(v['theory'])}  range {_rng(v['range'])}")
+    for r, v in doc["critical_size"].items():
+        print(f"  predicted N*(r={r}) = {_f(v['theory'])}  range {_rng(v['range'])}")
+    e = doc["exponent"]
+    print(f"  predicted exponent {_f(e['theory'])} range {_rng(e['range'])}")
+    print(f"-> {prediction}: commit it before `--stage mix`")
+
+
+def _f(v) -> str:
+    return "none" if v is None else f"{v:.4g}"
+
+
+def _rng(r) -> str:
+    return "-" if not r else f"[{r[0]:.4g}, {r[1]:.4g}]"
+
+
+def _verdict(pred: float | None, measured: dict) -> str:
+    """Predicted / measured and whether the prediction lies in the measured interval."""
+    value, ci = measured.get("value"), measured.get("ci")
+    if pred is None or value is None:
+        return f"measured {measured.get('status', '-')}; predicted {_f(pred)}"
+    inside = "-" if not ci else ("inside" if ci[0] <= pred <= ci[1] else "outside")
+    return f"predicted/measured = {pred / value:.3g}; prediction {inside} the measured interval"
+
+
+def report_stage(cfg, out: Path, store: Path, prediction: Path, args) -> None:
+    from mixlab.laws.core.fitting import FitWarning
+    from mixlab.laws.phase.transition import PhaseAnalysis
+    from mixlab.runs import RunStore
+    from mixlab.studies.phase import load_study, phase_table
+
+    info = load_study(out)
+    tag = cfg.tags[-1] if cfg.tags else None
     (out / "phase").mkdir(exist_ok=True)
     with RunStore(store) as db:
-        table = phase_table(db, tag=cfg.tags[-1] if cfg.tags else None)
+        table = phase_table(db, tag=tag)
     table.to_csv(out / "phase" / "results.csv", index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         analysis = PhaseAnalysis(threshold=args.threshold, n_bootstrap=args.n_bootstrap).fit(table)
     phase = analysis.to_dict()
     (out / "phase" / "phase.json").write_text(json.dumps(phase, indent=2))
-    predict = None
-    if cfg.web_only:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FitWarning)
-            predict = predict_from_study(
-                study=out,
-                store=store,
-                tag=cfg.tags[-1] if cfg.tags else None,
-                phase=out / "phase" / "phase.json",
-                threshold=args.threshold,
-            )
-        (out / "phase" / "predict.json").write_text(json.dumps(predict, indent=2))
-    report = write_report(store, out / "report.html", artifacts=out)
 
     pivot = table.pivot_table(index="ratio", columns="model_size", values="accuracy")
-    print(
-        "\nfacts learned (exact match, final) by knowledge ratio (rows) and model size "
-        "(non-embedding parameters, columns):"
-    )
+    print("learning rates (rule recorded in study.json):", json.dumps(info["learning_rates"]))
+    print("\nfacts learned (exact match, final) by ratio (rows) and non-embedding size (columns):")
     print(pivot.round(3).to_string())
+    per_person = info["tokens_per_rendering"] * info["people"]
     print(
-        f"\ncritical ratio (accuracy {args.threshold:g}), {args.n_bootstrap} bootstrap replicates:"
+        f"({info['people']} people, {info['tokens_per_rendering']:.1f} tokens a rendering; "
+        "exposures per person: "
+        + ", ".join(f"r={r:g}: {r * max(cfg.tokens) / per_person:.0f}" for r in pivot.index)
+        + ")"
     )
+    level = phase["level"]
+    print(f"\nmeasured critical ratio r* per size ({level:.0%} intervals):")
     for size, t in phase["critical_ratio"].items():
-        ci = "" if not t["ci"] else f"  [{t['ci'][0]:.4f}, {t['ci'][1]:.4f}]"
-        print(
-            f"  N = {size:>10}: {t['status']:<13} r* = {t['value'] if t['value'] is None else round(t['value'], 4)}{ci}"
-        )
+        print(f"  N = {size:>8}: {t['status']:<13} r* = {_f(t['value'])}  {_rng(t['ci'])}")
     law = phase["power_law"]
     if law.get("exponent") is not None:
-        ci = (law.get("ci") or {}).get("exponent") or [float("nan")] * 2
+        ci = (law.get("ci") or {}).get("exponent")
         print(
-            f"fitted r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}  "
-            f"exponent interval [{ci[0]:.3f}, {ci[1]:.3f}]"
+            f"measured r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}, exponent interval "
+            f"{_rng(ci)}"
         )
     else:
-        print(f"no power law: {law.get('reason')}")
-    if predict:
-        w = predict["web_law"]
+        print(f"no measured power law: {law.get('reason')}")
+    print(f"\nmeasured critical size N* per ratio ({level:.0%} intervals):")
+    for r, t in phase["critical_size"].items():
         print(
-            f"web loss = {w['C']:.4f} + {w['A']:.4g} * M^-{w['alpha']:.4f} "
-            f"(M = {predict['bits_per_param']:g} bits x N; {predict['web_points']} sizes: "
-            + ", ".join(f"{s}: {v:.3f}" for s, v in predict["web_losses"].items())
-            + ")"
+            f"  r = {r:>5}: {t['status']:<13} N* = {_f(t['value'])}  {_rng(t['ci'])} ({t['method']})"
         )
+
+    if not prediction.exists():
+        print(f"\nno prediction file {prediction}: nothing to set the measurements against")
+    else:
+        pred = json.loads(prediction.read_text())
         print(
-            "theory's critical ratio: "
-            + ", ".join(
-                f"N={s}: {v['theory'] if v['theory'] is None else round(v['theory'], 5)}"
-                for s, v in predict["critical_ratio"].items()
+            f"\npre-registered prediction {prediction.relative_to(ROOT)} "
+            f"(made {pred.get('made', '?')}; last commit {_committed(prediction)}):"
+        )
+        for size, t in phase["critical_ratio"].items():
+            p = pred["critical_ratio"].get(size, {})
+            print(
+                f"  r*(N={size}): predicted {_f(p.get('theory'))} {_rng(p.get('range'))}, "
+                f"measured {_f(t['value'])} {_rng(t['ci'])}: {_verdict(p.get('theory'), t)}"
             )
-        )
-        e = predict["exponent"]
+        for r, t in phase["critical_size"].items():
+            p = pred["critical_size"].get(r, {})
+            print(
+                f"  N*(r={r}): predicted {_f(p.get('theory'))} {_rng(p.get('range'))}, "
+                f"measured {_f(t['value'])} {_rng(t['ci'])}: {_verdict(p.get('theory'), t)}"
+            )
+        e = pred["exponent"]
+        ci = (law.get("ci") or {}).get("exponent")
         print(
-            f"exponent: theory {e['theory']}, asymptotic alpha+1 = {e['asymptotic']:.3f}, "
-            f"fitted {e['fitted']}"
+            f"  exponent: predicted {_f(e['theory'])} {_rng(e.get('range'))}, measured "
+            f"{_f(law.get('exponent'))} {_rng(ci)}: "
+            + _verdict(e["theory"], {"value": law.get("exponent"), "ci": ci})
         )
-    print(f"\nreport: {report}")
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"cuda {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}; "
-        f"{datetime.now(timezone.utc):%Y-%m-%d}; total {(time.perf_counter() - started) / 60:.1f} min"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", type=Path, default=ROOT / "examples" / "phase" / "capacity-cpu.yaml"
     )
-    del pd
+    parser.add_argument("--out", type=Path, default=None, help="default out/<config stem>")
+    parser.add_argument(
+        "--stage", choices=("web", "predict", "mix", "report", "all"), default="all"
+    )
+    parser.add_argument("--prediction", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--n-bootstrap", type=int, default=1000)
+    args = parser.parse_args()
+
+    import torch
+
+    from mixlab.studies.phase import KNOWLEDGE, load_phase_config
+
+    started = time.perf_counter()
+    out = (args.out or ROOT / "out" / f"phase-{args.config.stem}").resolve()
+    prediction = (
+        args.prediction or args.config.with_name(f"{args.config.stem}.prediction.json")
+    ).resolve()
+    cfg, base = load_phase_config(args.config)
+    store = out / "runs.db"
+    runs, info = _plan(cfg, base, out, args.workers)
+    stages = ("web", "predict", "mix", "report") if args.stage == "all" else (args.stage,)
+    if "web" in stages:
+        web = [r for r in runs if r.mixture.get(KNOWLEDGE, 0.0) == 0]
+        _train(web, store, args.workers, "web-only runs")
+    if "predict" in stages:
+        predict_stage(cfg, out, store, prediction, args.threshold)
+    if "mix" in stages:
+        if not prediction.exists():
+            raise SystemExit(f"no prediction file {prediction}: run --stage predict first")
+        mixed = [r for r in runs if r.mixture.get(KNOWLEDGE, 0.0) > 0]
+        _train(mixed, store, args.workers, "mixture runs")
+    if "report" in stages:
+        report_stage(cfg, out, store, prediction, args)
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load "
+        f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}, "
+        f"cuda {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}; "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}Z; this stage "
+        f"{(time.perf_counter() - started) / 60:.1f} min"
+    )
 
 
 if __name__ == "__main__":

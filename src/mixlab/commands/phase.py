@@ -82,6 +82,54 @@ def phase_plan(
     )
 
 
+@app.command("size")
+def phase_size(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Phase study config (YAML).")],
+    tokens_per_rendering: Annotated[
+        float | None, typer.Option(help="Tokens of one biography (default: estimated).")
+    ] = None,
+) -> None:
+    """Before running: the knowledge set's bits against each size's capacity, and exposures."""
+    from mixlab.studies.phase import load_phase_config
+    from mixlab.studies.phase_theory import capacity_plan
+
+    cfg, _ = load_phase_config(config)
+    if tokens_per_rendering is not None and tokens_per_rendering <= 0:
+        raise InputError(f"--tokens-per-rendering must be positive, not {tokens_per_rendering}")
+    doc = capacity_plan(cfg, tokens_per_rendering)
+
+    def show(con) -> None:
+        con.print(
+            f"{doc['people']} people x {doc['bits_per_person']:.1f} bits = "
+            f"{doc['knowledge_bits'] / 1e3:.1f} kbit of knowledge; "
+            f"{doc['tokens_per_rendering']:.0f} tokens a biography"
+        )
+        con.print(
+            table(
+                "capacity (1 and 2 bits per non-embedding parameter) and the most it can learn",
+                ["model", "params", "kbit @1", "kbit @2", "learnable @1", "learnable @2"],
+                [
+                    (
+                        s["model"] + ("" if s["mixed"] else " (web only)"),
+                        f"{s['params_nonembed']:,}",
+                        f"{s['capacity_bits']['1'] / 1e3:.1f}",
+                        f"{s['capacity_bits']['2'] / 1e3:.1f}",
+                        f"{s['learnable']['1']:.2f}",
+                        f"{s['learnable']['2']:.2f}",
+                    )
+                    for s in doc["sizes"]
+                ],
+            )
+        )
+        con.print(
+            "exposures per person: "
+            + ", ".join(f"r={r}: {e:.0f}" for r, e in doc["exposures_per_person"].items())
+        )
+
+    output(ctx).result(doc, show)
+
+
 @app.command("run")
 def phase_run(
     ctx: typer.Context,

@@ -440,8 +440,49 @@ def render_biography(person: Person, exposure: int, seed: int = 0) -> str:
     return " ".join(sentences)
 
 
+# Compact renderings: the name once, then the five facts as labelled fields in a fresh order
+# at every exposure ("Kalo Venri Dusark; city: Paris; born: May 3, 1950; ...").  About half
+# the tokens of a five-sentence biography (which repeats the name in every sentence), so a
+# CPU budget buys twice the exposures per person.
+COMPACT_LABELS = {
+    "birth_date": "born",
+    "birth_city": "city",
+    "university": "school",
+    "major": "major",
+    "employer": "work",
+}
+
+
+def render_compact(person: Person, exposure: int, seed: int = 0) -> str:
+    """One compact rendering: name, then the labelled facts shuffled per exposure."""
+    order = list(ATTRIBUTES)
+    random.Random(f"{seed}:{person.index}:compact:{exposure}").shuffle(order)
+    fields = "; ".join(f"{COMPACT_LABELS[a]}: {person.attribute(a)}" for a in order)
+    return f"{person.name}; {fields}."
+
+
+def compact_probes(people: Sequence[Person]) -> list[Probe]:
+    """One probe per fact in the compact form: "Name; city:" -> " Paris"."""
+    probes = [
+        Probe(
+            f"{person.name}; {COMPACT_LABELS[a]}:",
+            person.attribute(a),
+            " " + person.attribute(a),
+            "biography_compact",
+            meta={"person": person.index, "attribute": a, "template": -2},
+        )
+        for person in people
+        for a in ATTRIBUTES
+    ]
+    assert_unambiguous(probes)
+    return probes
+
+
 def biography_documents(
-    people: Sequence[Person], exposures: int | Sequence[int] = 1, seed: int = 0
+    people: Sequence[Person],
+    exposures: int | Sequence[int] = 1,
+    seed: int = 0,
+    compact: bool = False,
 ) -> Iterator[str]:
     """Every person rendered `exposures` times (one count, or one per person), in seeded order.
 
@@ -457,8 +498,9 @@ def biography_documents(
     owners = np.repeat(np.arange(len(people)), counts)
     nth = np.arange(owners.size) - np.repeat(np.cumsum(counts) - counts, counts)
     order = np.random.default_rng([seed, 4]).permutation(owners.size)
+    render = render_compact if compact else render_biography
     for k in order.tolist():
-        yield render_biography(people[owners[k]], int(nth[k]), seed)
+        yield render(people[owners[k]], int(nth[k]), seed)
 
 
 def fact_tuples(people: Sequence[Person]) -> Iterator[str]:

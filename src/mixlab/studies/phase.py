@@ -13,7 +13,7 @@ import itertools
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,11 +23,13 @@ from mixlab.data.biographies import (
     ATTRIBUTES,
     biography_documents,
     biography_probes,
+    compact_probes,
     fact_tuples,
     make_people,
     make_world,
     popularity_exposures,
     render_biography,
+    render_compact,
     subsample_people,
 )
 from mixlab.data.config import SourceConfig, TokenizerConfig, write_prepare_config
@@ -70,12 +72,69 @@ class WebConfig(BaseModel):
     )
 
 
+class LearningRateRule(BaseModel):
+    """Per-size learning rate and warm-up: lr = base * (base_width / width)^power.
+
+    muP's rule for Adam (Yang et al. 2022): the hidden matrices' best rate falls as 1/width,
+    so `power` 1 by default, calibrated at one width (`base`, `base_width`).  The CPU study's
+    calibration: width 64 (100k) learned most at lr 0.01, while width 96 (400k) learned 26%
+    of facts at 0.003 against 13% at 0.01 (docs/benchmarks.md).  The rate is clipped to
+    [min_lr, max_lr]; `per_model` (a model's label -> lr) overrides the rule.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: float = Field(0.01, gt=0)
+    base_width: int = Field(64, gt=0)
+    power: float = Field(1.0, ge=0)
+    min_lr: float = Field(1e-4, gt=0)
+    max_lr: float = Field(0.03, gt=0)
+    warmup: float = Field(0.05, ge=0, lt=1, description="warm-up, a fraction of the steps")
+    per_model: dict[str, float] = Field(default_factory=dict)
+
+    def lr(self, model: str | ModelSpec) -> float:
+        """The learning rate of one model of the study."""
+        label = model_label(model)
+        if label in self.per_model:
+            return float(self.per_model[label])
+        rate = self.base * (self.base_width / model_width(model)) ** self.power
+        return float(min(max(rate, self.min_lr), self.max_lr))
+
+
+def _shape(model: str | ModelSpec) -> tuple[int, int, int]:
+    """(n_layer, n_head, n_embd) of a preset name or a spec."""
+    from mixlab.train.presets import PRESETS
+
+    if isinstance(model, str):
+        return PRESETS[model]
+    preset = PRESETS[model.preset] if model.preset else (0, 0, 0)
+    given = (model.n_layer, model.n_head, model.n_embd)
+    return tuple(g or p for g, p in zip(given, preset, strict=True))  # type: ignore[return-value]
+
+
+def model_width(model: str | ModelSpec) -> int:
+    """n_embd of a preset name or a spec."""
+    return int(_shape(model)[2])
+
+
+def model_label(model: str | ModelSpec) -> str:
+    """A preset's name, or LxHxD (layers x heads x width) for a custom shape."""
+    if isinstance(model, str):
+        return model
+    if model.preset and not (model.n_layer or model.n_head or model.n_embd):
+        return model.preset
+    return "x".join(str(v) for v in _shape(model))
+
+
 class PhaseConfig(BaseModel):
     """One phase study: the knowledge set, the web data and the axes ratio x model x tokens x seed."""
 
     model_config = ConfigDict(extra="forbid")
 
     people: int = Field(1000, ge=10)
+    rendering: Literal["biography", "compact"] = Field(
+        "biography", description="five template sentences, or the name once + labelled fields"
+    )
     subsample: float = Field(1.0, gt=0, le=1, description="remedy: keep this fraction of people")
     tuples: float = Field(0.0, ge=0, lt=1, description="remedy: share of compact fact tuples")
     popularity: PopularityConfig | None = None
@@ -93,6 +152,9 @@ class PhaseConfig(BaseModel):
     web_only_tokens: int | None = Field(None, gt=0)
     probe_people: int | None = Field(None, gt=0, description="probe at most this many people")
     train: dict[str, Any] = Field(default_factory=dict, description="shared TrainConfig fields")
+    lr: LearningRateRule | None = Field(
+        None, description="per-size learning rate and warm-up (else train.optimizer.lr)"
+    )
     tags: list[str] = Field(default_factory=lambda: ["phase"])
     seed: int = 0
 
@@ -107,7 +169,28 @@ class PhaseConfig(BaseModel):
         if any(t <= 0 for t in self.tokens):
             raise ValueError("tokens: every budget must be positive")
         check_train_overrides(self.train)
+        if self.lr is not None:
+            labels = {model_label(m) for m in [*self.models, *self.web_only]}
+            unknown = sorted(set(self.lr.per_model) - labels)
+            if unknown:
+                raise ValueError(
+                    f"lr.per_model: {', '.join(unknown)} is not a model of the study "
+                    f"({', '.join(sorted(labels))})"
+                )
         return self
+
+    def learning_rates(self) -> dict[str, dict[str, float]]:
+        """Each model's label -> its lr, warm-up and width (what study.json records)."""
+        if self.lr is None:
+            return {}
+        return {
+            model_label(m): {
+                "lr": self.lr.lr(m),
+                "warmup": self.lr.warmup,
+                "width": model_width(m),
+            }
+            for m in [*self.models, *self.web_only]
+        }
 
 
 def load_phase_config(path: str | Path) -> tuple[PhaseConfig, Path]:
@@ -122,7 +205,8 @@ def fact_bits() -> dict[str, float]:
 
 def _renderings(cfg: PhaseConfig, people, weights: np.ndarray) -> np.ndarray:
     """Renderings per person, enough for the largest ratio x budget at 2.5 bytes a token."""
-    sample = [render_biography(p, 0, cfg.seed) for p in people[:50]]
+    render = render_compact if cfg.rendering == "compact" else render_biography
+    sample = [render(p, 0, cfg.seed) for p in people[:50]]
     bytes_per = float(np.mean([len(t.encode()) + 1 for t in sample]))
     needed_tokens = 1.1 * max(cfg.ratios) * max(cfg.tokens)
     needed = needed_tokens * BYTES_PER_TOKEN_LOW / bytes_per  # renderings in all
@@ -146,7 +230,7 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
         group, weights = np.zeros(len(people), dtype=np.int64), np.ones(len(people))
     renderings = _renderings(cfg, people, weights)
     write_text_jsonl(
-        corpora / f"{KNOWLEDGE}.jsonl", biography_documents(people, renderings, cfg.seed)
+        corpora / f"{KNOWLEDGE}.jsonl", biography_documents(people, renderings, cfg.seed, compact=cfg.rendering == "compact")
     )
     domains: dict[str, list[dict[str, Any]]] = {KNOWLEDGE: [{"path": f"{KNOWLEDGE}.jsonl"}]}
     if cfg.tuples > 0:
@@ -187,7 +271,7 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
 
     probed = people[: cfg.probe_people] if cfg.probe_people else people
     group_of = {p.index: int(g) for p, g in zip(people, group, strict=True)}
-    probes = biography_probes(probed)
+    probes = compact_probes(probed) if cfg.rendering == "compact" else biography_probes(probed)
     if cfg.popularity:
         probes = [
             Probe(
@@ -254,8 +338,17 @@ def phase_runs(
                 mix[TUPLES] = cfg.tuples
         return mix
 
+    def per_size(model: str | ModelSpec) -> dict[str, Any]:
+        """The optimizer and schedule fields the lr rule sets for one model."""
+        if cfg.lr is None:
+            return {}
+        return {
+            "optimizer": {**base.get("optimizer", {}), "lr": cfg.lr.lr(model)},
+            "lr_schedule": {**base.get("lr_schedule", {}), "warmup": cfg.lr.warmup},
+        }
+
     def run(ratio: float, model: str | ModelSpec, tokens: int, seed: int, tag: str) -> TrainConfig:
-        name = model if isinstance(model, str) else "custom"
+        name = model_label(model)
         return expand_run(
             base,
             mixture(ratio),
@@ -265,6 +358,7 @@ def phase_runs(
             [*cfg.tags, tag],
             f"{origin}: run (ratio {ratio:g}, model {name}, seed {seed})",
             out,
+            **per_size(model),
         )
 
     runs = [
@@ -305,6 +399,7 @@ def plan_phase_study(
             "web_shares": web,
             "knowledge_train_tokens": int(bios.size),
             "tokens_per_rendering": bios.size / max(1, bio_documents),
+            "learning_rates": cfg.learning_rates(),
             "plan": str(out / "plan.json"),
             "runs": len(runs),
         }

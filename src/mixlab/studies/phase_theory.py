@@ -53,6 +53,48 @@ def uniform_fact_groups(people: int, tokens_per_biography: float, bits_per_fact:
     return fact_groups_from_study(study, bits_per_fact)
 
 
+def _theory_variants(web: pd.DataFrame, groups: list, bits_per_param: float, bits_range):
+    """The theory under each capacity in bits_range and each leave-one-size-out web law."""
+    from mixlab.laws.phase.transition import CapacityTheory, WebCapacityLaw
+
+    sizes = web["model_size"].to_numpy(float)
+    losses = web["web_loss"].to_numpy(float)
+    subsets = [np.ones(sizes.size, bool)]
+    if np.unique(sizes).size >= 4:
+        subsets += [sizes != s for s in np.unique(sizes)]
+    out = []
+    for bpp in sorted({*bits_range, bits_per_param}):
+        for keep in subsets:
+            try:
+                law = WebCapacityLaw(bits_per_param=bpp).fit(sizes[keep], losses[keep])
+            except InputError:
+                continue
+            out.append(CapacityTheory(law, groups))
+    return out
+
+
+def _spread(values: list[float | None]) -> dict[str, Any]:
+    """[least, greatest] of the variants' predictions, and how many had no crossing."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return {
+        "range": [min(finite), max(finite)] if finite else None,
+        "variants": len(values),
+        "variants_without_crossing": len(values) - len(finite),
+    }
+
+
+def _exponent_range(variants: list, sizes: list[float], threshold: float) -> list[float] | None:
+    """[least, greatest] slope of ln r* on ln N over `sizes` across the theory's variants."""
+    slopes = []
+    for t in variants:
+        points = [(s, t.critical_ratio(s, threshold)) for s in sizes]
+        points = [(s, r) for s, r in points if r is not None]
+        if len(points) >= 2:
+            x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+            slopes.append(-float(np.polyfit(x, y, 1)[0]))
+    return [min(slopes), max(slopes)] if slopes else None
+
+
 def read_web_losses(path: Path) -> pd.DataFrame:
     """A CSV with model_size and web_loss columns (positive numbers), errors naming the line."""
     from mixlab.studies.scaling_fit import read_columns
@@ -95,8 +137,15 @@ def predict_from_study(
     ratios: list[float] | None = None,
     threshold: float = 0.5,
     phase: Path | None = None,
+    bits_range: tuple[float, float] = (1.0, 2.0),
 ) -> dict[str, Any]:
-    """Fit the web-loss law, build the fact groups, and predict r* and N* (JSON-ready)."""
+    """Fit the web-loss law, build the fact groups, and predict r* and N* (JSON-ready).
+
+    Each prediction carries a sensitivity range (`range`): the least and greatest value
+    over capacities of bits_range bits per parameter (Allen-Zhu & Li: about 1 at 100
+    exposures, 2 at 1,000) and, with >= 4 web-only sizes, the web law refitted without
+    each size in turn.  It is the theory's own uncertainty, not a calibrated interval.
+    """
     from mixlab.laws.phase.transition import CapacityTheory, WebCapacityLaw
     from mixlab.studies.phase import load_study, web_loss_table
 
@@ -130,6 +179,7 @@ def predict_from_study(
     else:
         raise InputError("give --study, or --people and --tokens-per-biography")
     theory = CapacityTheory(law, groups)
+    variants = _theory_variants(web, groups, bits_per_param, bits_range)
 
     fitted = read_phase_fit(phase) if phase else None
     if sizes is None:
@@ -139,16 +189,25 @@ def predict_from_study(
             else [float(s) for s in per_size.index]
         )
     if ratios is None:
-        ratios = [float(r) for r in fitted["critical_size"]] if fitted else []
+        if fitted:
+            ratios = [float(r) for r in fitted["critical_size"]]
+        else:
+            ratios = [float(r) for r in (info or {}).get("config", {}).get("ratios", [])]
     crit_ratio = {}
     for s in sizes:
-        entry: dict[str, Any] = {"theory": theory.critical_ratio(s, threshold)}
+        entry: dict[str, Any] = {
+            "theory": theory.critical_ratio(s, threshold),
+            **_spread([t.critical_ratio(s, threshold) for t in variants]),
+        }
         if fitted and format(s, "g") in fitted["critical_ratio"]:
             entry["fitted"] = fitted["critical_ratio"][format(s, "g")]["value"]
         crit_ratio[format(s, "g")] = entry
     crit_size = {}
     for r in ratios:
-        entry = {"theory": theory.critical_size(r, threshold)}
+        entry = {
+            "theory": theory.critical_size(r, threshold),
+            **_spread([t.critical_size(r, threshold) for t in variants]),
+        }
         if fitted and format(r, "g") in fitted.get("critical_size", {}):
             entry["fitted"] = fitted["critical_size"][format(r, "g")]["value"]
         crit_size[format(r, "g")] = entry
@@ -175,9 +234,12 @@ def predict_from_study(
         "fitted": power_law.get("exponent"),
         "fitted_ci": (power_law.get("ci") or {}).get("exponent"),
     }
+    theory_exponent = _exponent_range(variants, sizes, threshold)
+    exponent["range"] = theory_exponent
     return {
         "threshold": threshold,
         "bits_per_param": bits_per_param,
+        "bits_range": list(bits_range),
         "web_law": {k: float(v) for k, v in law.params_.items()},
         "web_points": int(len(per_size)),
         "web_losses": {format(float(s), "g"): float(v) for s, v in per_size.items()},
@@ -191,3 +253,72 @@ def predict_from_study(
             "critical_ratio": [None if c is None or not math.isfinite(c) else c for c in curve],
         },
     }
+
+
+# Bytes per BPE token of the biographies before the study's tokenizer exists (measured: about 5
+# with a 2048-entry BPE trained on the study's data; a smaller vocabulary packs fewer).
+BYTES_PER_TOKEN_ESTIMATE = 4.0
+
+
+def capacity_plan(
+    cfg,
+    tokens_per_rendering: float | None = None,
+    bits_per_param: tuple[float, float] = (1.0, 2.0),
+) -> dict[str, Any]:
+    """Size a phase config with the theory before running it: knowledge bits against capacity.
+
+    Knowledge = people x the bits of one person's five facts.  Capacity = bits_per_param x N
+    (non-embedding parameters), at 1 bit per parameter (Allen-Zhu & Li: about 100 exposures
+    per fact) and 2 (about 1,000 exposures).  `learnable` is the share of the facts a model
+    can hold at most (capacity / knowledge, at most 1): below the threshold at every ratio,
+    the size cannot cross it however much knowledge is mixed in (capacity binds); near 1 it
+    can hold them all (exposure binds).  `exposures` per person at each ratio =
+    ratio x tokens / (people x tokens per rendering).
+    """
+    from mixlab.data.biographies import make_people, render_biography, render_compact
+    from mixlab.studies.phase import fact_bits, model_label
+
+    people = max(1, round(cfg.people * cfg.subsample))
+    bits_person = sum(fact_bits().values())
+    knowledge = people * bits_person
+    if tokens_per_rendering is None:
+        render = render_compact if cfg.rendering == "compact" else render_biography
+        sample = [render(p, 0, cfg.seed) for p in make_people(50, cfg.seed)]
+        mean_bytes = float(np.mean([len(t.encode()) + 1 for t in sample]))
+        tokens_per_rendering = mean_bytes / BYTES_PER_TOKEN_ESTIMATE
+    budget = max(cfg.tokens)
+    exposures = {
+        format(r, "g"): r * budget / (people * tokens_per_rendering) for r in cfg.ratios
+    }
+    sizes = []
+    models = {model_label(m): m for m in [*cfg.models, *cfg.web_only]}
+    mixed = {model_label(m) for m in cfg.models}
+    for label, m in models.items():
+        n = _nonembed(m)
+        cap = {format(b, "g"): b * n for b in bits_per_param}
+        sizes.append(
+            {
+                "model": label,
+                "params_nonembed": n,
+                "capacity_bits": cap,
+                "learnable": {k: min(1.0, c / knowledge) for k, c in cap.items()},
+                "mixed": label in mixed,
+            }
+        )
+    return {
+        "people": people,
+        "bits_per_person": bits_person,
+        "knowledge_bits": knowledge,
+        "tokens": budget,
+        "tokens_per_rendering": tokens_per_rendering,
+        "exposures_per_person": exposures,
+        "sizes": sizes,
+    }
+
+
+def _nonembed(model) -> int:
+    """Non-embedding parameters of a preset name or a ModelSpec."""
+    from mixlab.train.config import ModelSpec
+
+    spec = ModelSpec(preset=model) if isinstance(model, str) else model
+    return int(spec.build(1024, 128).n_params_nonembed())
