@@ -230,7 +230,8 @@ def write_phase_data(cfg: PhaseConfig, base_dir: Path, out: Path) -> dict[str, A
         group, weights = np.zeros(len(people), dtype=np.int64), np.ones(len(people))
     renderings = _renderings(cfg, people, weights)
     write_text_jsonl(
-        corpora / f"{KNOWLEDGE}.jsonl", biography_documents(people, renderings, cfg.seed, compact=cfg.rendering == "compact")
+        corpora / f"{KNOWLEDGE}.jsonl",
+        biography_documents(people, renderings, cfg.seed, compact=cfg.rendering == "compact"),
     )
     domains: dict[str, list[dict[str, Any]]] = {KNOWLEDGE: [{"path": f"{KNOWLEDGE}.jsonl"}]}
     if cfg.tuples > 0:

@@ -287,9 +287,7 @@ def capacity_plan(
         mean_bytes = float(np.mean([len(t.encode()) + 1 for t in sample]))
         tokens_per_rendering = mean_bytes / BYTES_PER_TOKEN_ESTIMATE
     budget = max(cfg.tokens)
-    exposures = {
-        format(r, "g"): r * budget / (people * tokens_per_rendering) for r in cfg.ratios
-    }
+    exposures = {format(r, "g"): r * budget / (people * tokens_per_rendering) for r in cfg.ratios}
     sizes = []
     models = {model_label(m): m for m in [*cfg.models, *cfg.web_only]}
     mixed = {model_label(m) for m in cfg.models}
