@@ -405,9 +405,8 @@ class PhaseAnalysis(Estimator):
     the largest budget present for that size (so one curve never mixes budgets); `tokens=`
     picks one budget for every size instead.  Fitted attributes: `critical_ratio_` (size ->
     :class:`Transition` of accuracy against ratio), `critical_size_` (ratio -> Transition
-    against size, for ratios run at >= 2 sizes; with exactly 2 sizes the sigmoid is
-    underdetermined and x* is interpolated linearly in ln N between the two means, which
-    `Transition.method` reports), `power_law_` (:class:`PowerLaw` over the sizes whose
+    against size, for ratios run at >= 2 sizes: the two-parameter logistic in ln N of
+    :class:`~mixlab.laws.phase.size_transition.SizeTransition`, since studies afford few sizes), `power_law_` (:class:`PowerLaw` over the sizes whose
     ratio transition is bracketed, or None with `power_law_reason_`), `tokens_used_`.
     The power law's interval pairs replicate b of every size's bootstrap and refits the
     line, over the replicates in which every size has a crossing.
@@ -506,6 +505,8 @@ class PhaseAnalysis(Estimator):
 
     def fit(self, table: Any) -> PhaseAnalysis:
         """Fit every transition in `table` and the power law r*(N)."""
+        from mixlab.laws.phase.size_transition import SizeTransition
+
         _check_level(self.level, self.n_bootstrap, self.threshold, self.label)
         if self.bootstrap not in ("auto", "residual", "stratified"):
             raise InputError(
@@ -534,10 +535,8 @@ class PhaseAnalysis(Estimator):
             rows = ratio == r
             if np.unique(size[rows]).size < 2:
                 continue
-            rng = np.random.default_rng([self.seed, 1, j])
-            self.critical_size_[float(r)] = _transition(
-                size[rows], acc[rows], thr, nb, lvl, rng, bs
-            )
+            fit = SizeTransition(thr, nb, lvl, seed=[self.seed, 1, j])
+            self.critical_size_[float(r)] = fit.fit(size[rows], acc[rows]).transition_
         self._fit_power_law()
         return self
 
