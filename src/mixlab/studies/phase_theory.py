@@ -69,7 +69,8 @@ def _theory_variants(web: pd.DataFrame, groups: list, bits_per_param: float, bit
                 law = WebCapacityLaw(bits_per_param=bpp).fit(sizes[keep], losses[keep])
             except InputError:
                 continue
-            out.append(CapacityTheory(law, groups))
+            if law.params_["alpha"] > 0 and law.params_["A"] > 0:  # else: no capacity trade-off
+                out.append(CapacityTheory(law, groups))
     return out
 
 
