@@ -4,8 +4,10 @@ Stages (each resumable: finished runs are skipped):
   web      plan the study and train its web-only runs
   predict  the capacity theory from the web-only runs -> the prediction file (commit it!)
   mix      train the mixture runs (refused without the prediction file)
-  report   fit r* per size, N* per ratio and r* = c N^-gamma; set them against the prediction
-  all      the four in order (no commit between: for a study that is not pre-registered)
+  remedies train the remedy configs (--remedies; default examples/phase/capacity-remedy-*.yaml)
+  report   fit r* per size, N* per ratio and r* = c N^-gamma; set them against the prediction;
+           the remedies against the study's runs at the same size and ratio
+  all      web, predict, mix, report in order (no commit between: not pre-registered)
 
 Run (the capacity-bound CPU study of issue 20, about 60-90 min on a quiet 2-core machine):
   python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage web
@@ -193,6 +195,35 @@ def report_stage(cfg, out: Path, store: Path, prediction: Path, args) -> None:
         )
 
 
+def remedies_report(out: Path, store: Path, remedies: list[Path]) -> None:
+    """Facts learned with each remedy against the study's run at the same size and ratio."""
+    from mixlab.runs import RunStore
+    from mixlab.studies.phase import load_study, phase_table
+
+    with RunStore(store) as db:
+        base = phase_table(db)
+    base_facts = load_study(out)["probes"]
+    rows = []
+    for path in remedies:
+        folder = out.parent / f"{out.name}-{path.stem}"
+        if not (folder / "runs.db").exists():
+            continue
+        with RunStore(folder / "runs.db") as db:
+            table = phase_table(db)
+        facts = load_study(folder)["probes"]
+        for r in table.itertuples():
+            match = base[(base.model_size == r.model_size) & (abs(base.ratio - r.ratio) < 1e-9)]
+            b = match.accuracy.mean() if len(match) else float("nan")
+            rows.append(
+                f"  {path.stem:<28} N = {r.model_size:>7} r = {r.ratio:g}: "
+                f"{r.accuracy:.3f} of {facts} facts = {r.accuracy * facts:.0f} learned; "
+                f"study: {b:.3f} of {base_facts} = {b * base_facts:.0f}"
+            )
+    if rows:
+        print("\nremedies (facts learned: share and count) against the study's runs:")
+        print("\n".join(rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -200,7 +231,13 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="default out/<config stem>")
     parser.add_argument(
-        "--stage", choices=("web", "predict", "mix", "report", "all"), default="all"
+        "--stage", choices=("web", "predict", "mix", "remedies", "report", "all"), default="all"
+    )
+    parser.add_argument(
+        "--remedies",
+        type=Path,
+        nargs="*",
+        default=sorted((ROOT / "examples" / "phase").glob("capacity-remedy-*.yaml")),
     )
     parser.add_argument("--prediction", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
@@ -231,8 +268,16 @@ def main() -> None:
             raise SystemExit(f"no prediction file {prediction}: run --stage predict first")
         mixed = [r for r in runs if r.mixture.get(KNOWLEDGE, 0.0) > 0]
         _train(mixed, store, args.workers, "mixture runs")
+    if "remedies" in stages:
+        for path in args.remedies:
+            rcfg, rbase = load_phase_config(path)
+            rruns, _ = _plan(rcfg, rbase, out.parent / f"{out.name}-{path.stem}", args.workers)
+            _train(
+                rruns, out.parent / f"{out.name}-{path.stem}" / "runs.db", args.workers, path.stem
+            )
     if "report" in stages:
         report_stage(cfg, out, store, prediction, args)
+        remedies_report(out, store, args.remedies)
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load "
         f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}, "

@@ -280,15 +280,31 @@ def phase_predict(
         con.print(
             table(
                 f"predicted critical ratio (share learned {threshold:g}) -> {out}",
-                ["model size", "r* (theory)", "r* (fitted)"],
+                ["model size", "r* (theory)", "range", "r* (fitted)"],
                 [
-                    (s, _fmt(v["theory"]), _fmt(v.get("fitted")))
+                    (s, _fmt(v["theory"]), _range(v.get("range")), _fmt(v.get("fitted")))
                     for s, v in doc["critical_ratio"].items()
                 ],
             )
         )
+        if doc["critical_size"]:
+            con.print(
+                table(
+                    "predicted critical size",
+                    ["ratio", "N* (theory)", "range", "N* (fitted)"],
+                    [
+                        (r, _fmt(v["theory"]), _range(v.get("range")), _fmt(v.get("fitted")))
+                        for r, v in doc["critical_size"].items()
+                    ],
+                )
+            )
         con.print(
-            f"exponent: theory {doc['exponent']['theory']:.3f} over these sizes, "
+            f"ranges: {doc['bits_range'][0]:g}-{doc['bits_range'][1]:g} bits per parameter and "
+            "the web law without each size; the theory's sensitivity, not a calibrated interval"
+        )
+        con.print(
+            f"exponent: theory {_fmt(doc['exponent']['theory'])} "
+            f"{_range(doc['exponent'].get('range'))} over these sizes, "
             f"asymptotic {doc['exponent']['asymptotic']:.3f}"
             + (
                 f"; fitted {doc['exponent']['fitted']:.3f}"
@@ -298,6 +314,10 @@ def phase_predict(
         )
 
     output(ctx).result(doc, show)
+
+
+def _range(r) -> str:
+    return "-" if not r else f"[{r[0]:.4g}, {r[1]:.4g}]"
 
 
 def _floats(text: str | None, option: str) -> list[float] | None:
