@@ -88,15 +88,45 @@ def phase_sections(art: Path) -> list[tuple[str, str]]:
         )
     else:
         body += f"<p class='note'>No power law: {html.escape(str(law.get('reason', '')))}</p>"
+    if phase.get("critical_size"):
+        body += _rows(
+            ["ratio", "status", "critical size N*", "interval"],
+            [
+                [r, t["status"], _num(t["value"]), _interval(t.get("ci"))]
+                for r, t in phase["critical_size"].items()
+            ],
+        )
     if predict:
         w = predict["web_law"]
         body += (
             f"<p>Capacity theory: web loss = {w['C']:.4g} + {w['A']:.4g} · M<sup>−"
             f"{w['alpha']:.4g}</sup> (M = {predict['bits_per_param']:g} bits × N); predicted "
-            f"exponent {predict['exponent']['theory']:.3f} over these sizes, asymptotic "
+            f"exponent {_num(predict['exponent']['theory'])} over these sizes, asymptotic "
             f"α + 1 = {predict['exponent']['asymptotic']:.3f}.</p>"
         )
+        body += _rows(
+            ["quantity", "predicted", "range", "measured", "interval"],
+            _against(predict, phase),
+        )
     return [("Knowledge phase transition", body)]
+
+
+def _against(predict: dict, phase: dict) -> list[list[str]]:
+    """Rows of the theory's prediction beside the measured value, r* per size, N* per ratio."""
+    rows = []
+    for key, name in (("critical_ratio", "r* at N = "), ("critical_size", "N* at r = ")):
+        for k, p in predict.get(key, {}).items():
+            t = phase.get(key, {}).get(k, {})
+            rows.append(
+                [
+                    name + k,
+                    _num(p.get("theory")),
+                    _interval(p.get("range")),
+                    _num(t.get("value")) if t.get("value") is not None else t.get("status", "-"),
+                    _interval(t.get("ci")),
+                ]
+            )
+    return rows
 
 
 def dynamics_sections(art: Path) -> list[tuple[str, str]]:
