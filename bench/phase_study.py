@@ -170,6 +170,7 @@ def report_stage(cfg, out: Path, store: Path, prediction: Path, args) -> None:
         print(f"\nno prediction file {prediction}: nothing to set the measurements against")
     else:
         pred = json.loads(prediction.read_text())
+        (out / "phase" / "predict.json").write_text(json.dumps(pred, indent=2))
         print(
             f"\npre-registered prediction {prediction.relative_to(ROOT)} "
             f"(made {pred.get('made', '?')}; last commit {_committed(prediction)}):"
@@ -276,8 +277,11 @@ def main() -> None:
                 rruns, out.parent / f"{out.name}-{path.stem}" / "runs.db", args.workers, path.stem
             )
     if "report" in stages:
+        from mixlab.report.build import write_report
+
         report_stage(cfg, out, store, prediction, args)
         remedies_report(out, store, args.remedies)
+        print(f"\nreport: {write_report(store, out / 'report.html', artifacts=out)}")
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load "
         f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}, "
