@@ -69,3 +69,23 @@ def test_unbracketed_sizes_get_a_status_not_a_number():
 def test_bad_input_names_the_field(sizes, acc, message):
     with pytest.raises(InputError, match=message):
         SizeTransition().fit(sizes, acc)
+
+
+def test_a_size_with_three_ratios_gets_the_logistic_and_an_interval():
+    """One seed at three ratios: the 4-parameter sigmoid leaves no residual, the logistic does."""
+    from mixlab.laws.phase.transition import PhaseAnalysis
+
+    r_star, k = 0.3, 4.0
+    ratios = np.array([0.15, 0.25, 0.35, 0.5])
+    rng = np.random.default_rng(7)
+    rows = []
+    for n, shift in ((1e4, 1.0), (1e5, 0.6)):
+        p = expit(k * (np.log(ratios) - np.log(r_star * shift)))
+        rows += [(n, r, a) for r, a in zip(ratios, rng.binomial(1000, p) / 1000, strict=True)]
+    table = {c: [row[i] for row in rows] for i, c in enumerate(("model_size", "ratio", "accuracy"))}
+    pa = PhaseAnalysis(n_bootstrap=200).fit(table)
+    for (_n, t), shift in zip(sorted(pa.critical_ratio_.items()), (1.0, 0.6), strict=True):
+        assert t.method == "logistic" and t.ci is not None
+        assert t.ci[0] <= r_star * shift <= t.ci[1]
+    assert pa.power_law_.exponent == pytest.approx(-np.log(0.6) / np.log(10), abs=0.05)
+    assert pa.power_law_.ci is not None

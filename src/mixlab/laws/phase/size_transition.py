@@ -6,6 +6,7 @@ afford few sizes (3-6), so the curve has two parameters only:
 acc(N) = sigmoid(k (ln N - m)), floor 0 and top 1 (a model large enough holds every fact,
 one too small none), and ln N* = m + logit(threshold) / k.  The status (bracketed or not)
 is read from the data, as for the ratio transitions in :mod:`mixlab.laws.phase.transition`.
+The same two-parameter curve serves a ratio transition measured at <= 4 ratios (x = r).
 """
 
 from __future__ import annotations

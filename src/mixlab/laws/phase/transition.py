@@ -404,7 +404,9 @@ class PhaseAnalysis(Estimator):
     one size may differ in token budget: by default each size's curve uses only its rows at
     the largest budget present for that size (so one curve never mixes budgets); `tokens=`
     picks one budget for every size instead.  Fitted attributes: `critical_ratio_` (size ->
-    :class:`Transition` of accuracy against ratio), `critical_size_` (ratio -> Transition
+    :class:`Transition` of accuracy against ratio; a size with <= 4 runs gets the
+    two-parameter logistic of :class:`~mixlab.laws.phase.size_transition.SizeTransition`,
+    floor 0 and top 1, since the sigmoid's four would leave no residual for an interval), `critical_size_` (ratio -> Transition
     against size, for ratios run at >= 2 sizes: the two-parameter logistic in ln N of
     :class:`~mixlab.laws.phase.size_transition.SizeTransition`, since studies afford few sizes), `power_law_` (:class:`PowerLaw` over the sizes whose
     ratio transition is bracketed, or None with `power_law_reason_`), `tokens_used_`.
@@ -526,6 +528,11 @@ class PhaseAnalysis(Estimator):
         self.critical_ratio_: dict[float, Transition] = {}
         for i, s in enumerate(np.unique(size)):
             rows = size == s
+            if rows.sum() <= 4 and np.unique(ratio[rows]).size >= 2:
+                # the sigmoid's 4 parameters leave no residual to bootstrap: the logistic's 2 do
+                fit = SizeTransition(thr, nb, lvl, seed=[self.seed, 0, i])
+                self.critical_ratio_[float(s)] = fit.fit(ratio[rows], acc[rows]).transition_
+                continue
             rng = np.random.default_rng([self.seed, 0, i])
             self.critical_ratio_[float(s)] = _transition(
                 ratio[rows], acc[rows], thr, nb, lvl, rng, bs
