@@ -18,7 +18,6 @@ from scipy.optimize import least_squares
 from scipy.special import expit, logit
 
 from mixlab.errors import InputError
-from mixlab.laws.core.bootstrap import percentile_interval
 from mixlab.laws.core.checks import as_finite_array
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator
 from mixlab.laws.phase.transition import MIN_ROWS_STRATIFIED, Transition, _Curve
@@ -41,11 +40,13 @@ class SizeTransition(Estimator):
     """Critical model size N* at one ratio: a two-parameter logistic in ln N, with an interval.
 
     `fit(sizes, accuracy)` (one row per run; seeds repeat a size) sets `transition_` (a
-    :class:`~mixlab.laws.phase.transition.Transition`: status, value, ci, params {k, n0}),
+    :class:`~mixlab.laws.phase.transition.Transition`: status, value, ci, params {k, x0, floor 0, top 1}),
     and `value_`, `ci_`, `status_`.  Interval: a bootstrap of the whole fit, stratified
     within each size when every size has >= 5 rows, else of leverage-adjusted Pearson
     residuals (scaled by sqrt(p (1 - p)), the binomial form of a share's noise), none
-    without residual degrees of freedom (fewer than 3 rows).
+    without residual degrees of freedom (fewer than 3 rows).  Replicates whose data do not
+    bracket the threshold count at the edge of the tried range, so a bound at an edge means
+    the interval is open there.
     """
 
     kind = "size_transition"
@@ -99,7 +100,7 @@ class SizeTransition(Estimator):
             value=None,
             ci=None,
             status=status,
-            params={"k": float(theta[0]), "n0": float(np.exp(theta[1]))},
+            params={"k": float(theta[0]), "x0": float(np.exp(theta[1])), "floor": 0.0, "top": 1.0},
             n_points=int(y.size),
             threshold=float(self.threshold),
             method="logistic",
@@ -165,22 +166,30 @@ class SizeTransition(Estimator):
             dev -= dev.mean()
         rng = np.random.default_rng(self.seed)
         boot = np.full(int(self.n_bootstrap), np.nan)
+        # a replicate whose data do not bracket the threshold puts x* beyond the tried range:
+        # above it (not reached) or below it (already above); it counts at that edge
+        edge = np.full(boot.size, np.nan)
         for b in range(boot.size):
             pick = c.stratified(rng) if stratified else rng.integers(0, y.size, y.size)
             yb = np.clip(centre + dev[pick] * (1.0 if stratified else scale), 0.0, 1.0)
-            if c.bracket(c.means(yb))[0] != "bracketed":
+            status = c.bracket(c.means(yb))[0]
+            if status != "bracketed":
+                edge[b] = {"not_reached": np.inf, "already_above": -np.inf}.get(status, np.nan)
                 continue
             boot[b] = self._crossing(self._fit(c.u, yb, theta))
         boot = np.exp(boot)
-        ok = boot[np.isfinite(boot)]
+        every = np.where(np.isfinite(boot), boot, np.exp(edge))
+        every = every[~np.isnan(every)]
         ci = None
-        if ok.size >= 2:
-            lo, hi = percentile_interval(ok, self.level)
-            ci = (float(lo), float(hi))
+        if np.isfinite(boot).sum() >= 2:
+            tail = (1.0 - self.level) / 2.0
+            lo, hi = np.quantile(every, [tail, 1.0 - tail], method="inverted_cdf")
+            # a bound beyond the tried range is open: it is reported at the range's edge
+            ci = (float(max(lo, c.ux[0])), float(min(hi, c.ux[-1])))
         return ci, "stratified" if stratified else "residual", boot
 
     def predict(self, sizes: Any) -> np.ndarray:
         """The fitted share of facts learned at each size."""
         self._check_fitted()
         p = self.transition_.params
-        return expit(p["k"] * (np.log(np.asarray(sizes, float)) - np.log(p["n0"])))
+        return expit(p["k"] * (np.log(np.asarray(sizes, float)) - np.log(p["x0"])))
