@@ -208,6 +208,17 @@ def phase_fit(
                 rows,
             )
         )
+        if doc["critical_size"]:
+            con.print(
+                table(
+                    "critical size per ratio (logistic in log N)",
+                    ["ratio", "status", "N*", "interval"],
+                    [
+                        (r, t["status"], _fmt(t["value"]), _range(t["ci"]))
+                        for r, t in doc["critical_size"].items()
+                    ],
+                )
+            )
         if law.get("exponent") is not None:
             ci = (law.get("ci") or {}).get("exponent")
             con.print(
