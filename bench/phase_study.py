@@ -63,7 +63,7 @@ def _committed(path: Path) -> str:
     """The commit that last touched `path` and its time, or why there is none."""
     try:
         line = subprocess.run(
-            ["git", "log", "-1", "--format=%h %cI", "--", str(path)],
+            ["git", "log", "-1", "--format=%h authored %aI", "--", str(path)],
             cwd=ROOT,
             capture_output=True,
             text=True,
