@@ -16,8 +16,8 @@ from mixlab.data.config import load_prepare_config
 from mixlab.data.tokenizer import bytes_to_unicode
 from mixlab.errors import InputError
 
-# `mixlab.data.prepare` is also the name of the function the package exports.
-prepare_module = importlib.import_module("mixlab.data.prepare")
+# The module that writes a domain's shards (the test below crashes it mid-write).
+shards_module = importlib.import_module("mixlab.data.domain_shards")
 
 
 def shard_files(out: Path) -> dict[str, int]:
@@ -103,7 +103,7 @@ def test_tokenizer_change_redoes_everything_and_removed_domain_is_dropped(
 
 def test_killed_prepare_leaves_no_complete_looking_shard(corpus: Path, tools, monkeypatch) -> None:
     out = corpus.parent / "shards"
-    original = prepare_module._copy_split
+    original = shards_module._copy_split
 
     def crash_in_web(src, is_val, train, val):  # web comes second (the YAML keys are sorted)
         if "web" in str(train.path):
@@ -111,7 +111,7 @@ def test_killed_prepare_leaves_no_complete_looking_shard(corpus: Path, tools, mo
             raise KeyboardInterrupt("killed mid-write")
         original(src, is_val, train, val)
 
-    monkeypatch.setattr(prepare_module, "_copy_split", crash_in_web)
+    monkeypatch.setattr(shards_module, "_copy_split", crash_in_web)
     with pytest.raises(KeyboardInterrupt):
         prepare(corpus, workers=1)
     assert not (out / "domains" / "web" / "train.bin").exists()
@@ -120,7 +120,7 @@ def test_killed_prepare_leaves_no_complete_looking_shard(corpus: Path, tools, mo
     # a hard kill would also leave temporaries behind
     (out / "domains" / "web" / "train.bin.tmp-424242").write_bytes(b"partial")
 
-    monkeypatch.setattr(prepare_module, "_copy_split", original)
+    monkeypatch.setattr(shards_module, "_copy_split", original)
     summary = prepare(corpus, workers=1)
     assert {d.name: d.status for d in summary.domains} == {"code": "unchanged", "web": "prepared"}
     assert not list(out.rglob("*.tmp-*"))

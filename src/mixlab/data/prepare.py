@@ -8,17 +8,13 @@ updated once both shards are in place.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from mixlab.data.config import (
     PrepareConfig,
@@ -26,6 +22,7 @@ from mixlab.data.config import (
     ValidationSplitConfig,
     load_prepare_config,
 )
+from mixlab.data.domain_shards import _tokenize_domain
 from mixlab.data.manifest import (
     TOKENIZER_NAME,
     digest,
@@ -33,110 +30,23 @@ from mixlab.data.manifest import (
     write_atomic,
     write_manifest,
 )
-from mixlab.data.parallel import ParallelEncoder, chunk_documents, default_workers
-from mixlab.data.shards import TMP_MARK, Shard, ShardWriter, read_header
-from mixlab.data.sources import InputFile, expand_sources, read_documents, sha256_file
-from mixlab.data.token_files import TOKEN_FORMATS, read_token_documents
+from mixlab.data.parallel import ParallelEncoder, default_workers
+from mixlab.data.prepare_results import (
+    DomainSummary,
+    PrepareProgress,
+    PrepareSummary,
+    ProgressCallback,
+    _report,
+    validation_warning,
+)
+from mixlab.data.shards import TMP_MARK, read_header
+from mixlab.data.sources import InputFile, expand_sources, sha256_file
+from mixlab.data.token_files import TOKEN_FORMATS
 from mixlab.data.tokenizer import TextTokenizer, byte_tokenizer, train_bpe
 from mixlab.data.tokenizer_sample import draw_training_sample
 from mixlab.errors import InputError
 
 SPLITS = ("train", "validation")
-COPY_BLOCK_TOKENS = 1 << 24
-
-
-@dataclass(frozen=True)
-class PrepareProgress:
-    """One progress report. `stage`: hash, sample, tokenizer, tokenize, split, unchanged, done."""
-
-    stage: str
-    domain: str | None
-    bytes_done: int = 0
-    bytes_total: int = 0
-    documents: int = 0
-    tokens: int = 0
-
-
-ProgressCallback = Callable[[PrepareProgress], None]
-
-
-@dataclass
-class DomainSummary:
-    """What prepare did for one domain and what its shards hold."""
-
-    name: str
-    status: str  # prepared | unchanged
-    documents: int
-    train_documents: int
-    validation_documents: int
-    train_tokens: int
-    validation_tokens: int
-    input_bytes: int
-    seconds: float = 0.0
-    validation_source: str = "drawn"  # drawn (seeded choice) | dataset (its own split)
-    skipped_test_files: int = 0
-
-
-# Standard error of a mean loss over n tokens is about sigma / sqrt(n); with sigma = 2.5 nats
-# per token (typical of small language models) 0.01 nats needs 62,500 tokens.
-LOSS_SIGMA_NATS = 2.5
-LOSS_PRECISION_NATS = 0.01
-MIN_VALIDATION_TOKENS = round((LOSS_SIGMA_NATS / LOSS_PRECISION_NATS) ** 2)
-
-
-def validation_warning(name: str, tokens: int) -> str | None:
-    """A warning when a validation split is too small to measure a loss to 0.01 nats."""
-    if tokens >= MIN_VALIDATION_TOKENS:
-        return None
-    se = LOSS_SIGMA_NATS / max(tokens, 1) ** 0.5
-    return (
-        f"domain {name!r}: validation holds {tokens} tokens, too few to measure a loss to "
-        f"{LOSS_PRECISION_NATS} nats (standard error about {se:.3f} nats at "
-        f"{LOSS_SIGMA_NATS} nats per token; need {MIN_VALIDATION_TOKENS}); raise validation "
-        "(--val-split) or add data"
-    )
-
-
-@dataclass
-class PrepareSummary:
-    """The outcome of one `prepare` call."""
-
-    output: Path
-    tokenizer: dict[str, Any]
-    domains: list[DomainSummary] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def tokens_written(self) -> int:
-        return sum(
-            d.train_tokens + d.validation_tokens for d in self.domains if d.status == "prepared"
-        )
-
-    @property
-    def changed(self) -> bool:
-        return (
-            self.tokenizer.get("status") != "unchanged"
-            or bool(self.removed)
-            or any(d.status != "unchanged" for d in self.domains)
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "output": str(self.output),
-            "tokenizer": self.tokenizer,
-            "domains": [asdict(d) for d in self.domains],
-            "removed": self.removed,
-            "seconds": self.seconds,
-            "tokens_written": self.tokens_written,
-            "warnings": self.warnings,
-        }
-
-
-def _report(progress: ProgressCallback | None, event: PrepareProgress) -> None:
-    if progress is not None:
-        progress(event)
 
 
 @contextmanager
@@ -264,140 +174,6 @@ def _is_complete(out: Path, entry: dict[str, Any]) -> bool:
         if header.n_tokens != info["tokens"] or header.n_docs != info["documents"]:
             return False
     return True
-
-
-def _validation_mask(name: str, n_docs: int, config: PrepareConfig, paths: str) -> np.ndarray:
-    """Which documents go to validation: a seeded choice, the same every run."""
-    if n_docs == 0:
-        raise InputError(f"domain {name!r}: no documents in {paths}")
-    n_val = config.validation.count(n_docs)
-    if n_val >= n_docs:
-        raise InputError(
-            f"domain {name!r}: validation takes {n_val} of its {n_docs} documents, leaving none "
-            "for training (validation.documents / validation.fraction)"
-        )
-    rng = np.random.default_rng([config.seed, zlib.crc32(name.encode("utf-8"))])
-    mask = np.zeros(n_docs, dtype=bool)
-    mask[rng.choice(n_docs, size=n_val, replace=False)] = True
-    return mask
-
-
-def _copy_split(src: Shard, is_val: np.ndarray, train: ShardWriter, val: ShardWriter) -> None:
-    """Copy runs of consecutive documents to the writer of their split, in blocks."""
-    offsets = np.asarray(src.offsets, dtype=np.int64)
-    bounds = np.flatnonzero(np.diff(is_val.astype(np.int8))) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [is_val.size]])
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        writer = val if is_val[start] else train
-        d = start
-        while d < end:
-            limit = offsets[d] + COPY_BLOCK_TOKENS
-            stop = int(np.searchsorted(offsets, limit, side="right")) - 1
-            stop = max(d + 1, min(end, stop))
-            writer.write(
-                np.asarray(src.tokens[offsets[d] : offsets[stop]]),
-                np.diff(offsets[d : stop + 1]),
-            )
-            d = stop
-
-
-def _tokenize_domain(
-    name: str,
-    files: list[InputFile],
-    sizes: list[int],
-    tokenizer: TextTokenizer,
-    encoder: ParallelEncoder,
-    config: PrepareConfig,
-    domain_dir: Path,
-    progress: ProgressCallback | None,
-) -> dict[str, Any]:
-    """Write the domain's train and validation shards; returns their manifest entries."""
-    domain_dir.mkdir(parents=True, exist_ok=True)
-    total = sum(sizes)
-    read = {"bytes": 0, "text_bytes": 0, "train_docs": 0}
-    own_validation = any(f.split == "validation" for f in files)
-    # The dataset's own validation files come last, so its documents are the shard's tail.
-    order = sorted(range(len(files)), key=lambda i: files[i].split == "validation")
-
-    def documents() -> Iterator[str]:
-        for i in order:
-            f = files[i]
-            for text in read_documents(f):
-                read["text_bytes"] += len(text.encode("utf-8"))
-                if f.split != "validation":
-                    read["train_docs"] += 1
-                yield text
-            read["bytes"] += sizes[i]
-
-    def token_blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        read["text_bytes"] = None  # not known without decoding
-        for i in order:
-            f = files[i]
-            for tokens, lengths in read_token_documents(
-                f.path, f.format, tokenizer.eod_id, tokenizer.vocab_size, f.dtype
-            ):
-                if f.split != "validation":
-                    read["train_docs"] += lengths.size
-                yield tokens, lengths
-            read["bytes"] += sizes[i]
-
-    all_path = domain_dir / f"all{TMP_MARK}{os.getpid()}.bin"
-    args = (tokenizer.dtype, tokenizer.vocab_size, tokenizer.eod_id)
-    try:
-        with ShardWriter(all_path, *args) as writer:
-            pretokenised = [f.format in TOKEN_FORMATS for f in files]
-            if any(pretokenised) and not all(pretokenised):
-                raise InputError(
-                    f"domain {name!r}: mixes text files and pre-tokenised files; give them "
-                    "separate domains"
-                )
-            blocks = (
-                token_blocks() if any(pretokenised) else encoder.map(chunk_documents(documents()))
-            )
-            for tokens, lengths in blocks:
-                writer.write(tokens, lengths)
-                _report(
-                    progress,
-                    PrepareProgress(
-                        "tokenize", name, read["bytes"], total, writer.n_docs, writer.n_tokens
-                    ),
-                )
-            writer.commit()
-        source = Shard(all_path)
-        paths = ", ".join(sorted({str(f.path) for f in files}))
-        if own_validation:
-            is_val = np.zeros(source.n_docs, dtype=bool)
-            is_val[read["train_docs"] :] = True
-            if is_val.all() or not is_val.any():
-                raise InputError(
-                    f"domain {name!r}: its own train or validation split is empty ({paths})"
-                )
-        else:
-            is_val = _validation_mask(name, source.n_docs, config, paths)
-        _report(
-            progress, PrepareProgress("split", name, total, total, source.n_docs, source.n_tokens)
-        )
-        splits: dict[str, Any] = {}
-        with (
-            ShardWriter(domain_dir / "train.bin", *args) as train,
-            ShardWriter(domain_dir / "validation.bin", *args) as val,
-        ):
-            _copy_split(source, is_val, train, val)
-            for split, writer in (("train", train), ("validation", val)):
-                header = writer.commit()
-                splits[split] = {
-                    "file": writer.path.relative_to(domain_dir.parent.parent).as_posix(),
-                    "sha256": sha256_file(writer.path),
-                    "tokens": header.n_tokens,
-                    "documents": header.n_docs,
-                }
-        del source
-    finally:
-        all_path.unlink(missing_ok=True)
-    splits["text_bytes"] = read["text_bytes"]
-    splits["validation_source"] = "dataset" if own_validation else "drawn"
-    return splits
 
 
 def _summary_of(name: str, status: str, entry: dict[str, Any], seconds: float) -> DomainSummary:
