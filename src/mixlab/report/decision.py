@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mixlab.errors import InputError
 from mixlab.io.files import read_json, write_text
 from mixlab.report import figures
+from mixlab.report.decision_evidence import DecisionEvidence, _float, _int, _mean
 from mixlab.report.law_tables import law_html
 from mixlab.report.page import (
     cell,
@@ -33,7 +33,6 @@ from mixlab.report.page import (
 )
 
 FORMAT = "mixlab.decision/1"
-MAX_CURVE_PANELS = 6
 
 
 def write_decision_report(decision_path: Path, out: Path) -> Path:
@@ -51,7 +50,7 @@ def write_decision_report(decision_path: Path, out: Path) -> Path:
     return Path(out)
 
 
-class DecisionReport:
+class DecisionReport(DecisionEvidence):
     """Renders one decision.json (paths inside it are relative to its folder)."""
 
     def __init__(self, doc: Mapping[str, Any], path: Path) -> None:
@@ -104,9 +103,18 @@ class DecisionReport:
     # ---- decision ----------------------------------------------------------------------
 
     def _decision(self) -> str:
+        observed = self._observed_by_name()
+        return (
+            self._headline()
+            + self._target_note()
+            + self._mixture_comparison(observed)
+            + self._prediction_table(observed)
+            + self._exports()
+        )
+
+    def _headline(self) -> str:
+        """The recommendation, its predicted gain and whether the verification confirms it."""
         d = self.doc
-        target = d.get("target") or {}
-        ref, rec = d["reference"], d["recommended"]
         lv = f"{100 * self.level:.0f}%"
         gain, gint = d.get("predicted_gain"), d.get("gain_interval")
         obs_gain, noise = self.ver.get("observed_gain"), self.ver.get("seed_noise")
@@ -153,7 +161,12 @@ class DecisionReport:
             confirmed = False
             lines.append("Not verified: no verification runs recorded.")
         cls = "headline" if confirmed else "headline warn"
-        out = f"<p class='{cls}'>{'<br>'.join(lines)}</p>"
+        return f"<p class='{cls}'>{'<br>'.join(lines)}</p>"
+
+    def _target_note(self) -> str:
+        """The target's description and metric weights, where recorded."""
+        target = self.doc.get("target") or {}
+        out = ""
         if target.get("description"):
             out += f"<p>Target: {html.escape(str(target['description']))}</p>"
         weights = target.get("weights") or {}
@@ -163,8 +176,12 @@ class DecisionReport:
                 + ", ".join(f"{html.escape(str(k))} {fmt(v)}" for k, v in weights.items())
                 + "</p>"
             )
-        observed = self._observed_by_name()
-        out += (
+        return out
+
+    def _mixture_comparison(self, observed: dict[str, list[float]]) -> str:
+        """The chart and the table of the recommended mixture against the reference."""
+        ref, rec = self.doc["reference"], self.doc["recommended"]
+        out = (
             "<img alt='recommended mixture against the reference, predicted and observed' src='"
             + figures.decision_chart(
                 {self.ref_name: ref["mixture"], "recommended": rec["mixture"]},
@@ -191,6 +208,15 @@ class DecisionReport:
                 for dom in domains
             ],
         )
+        return out
+
+    def _prediction_table(self, observed: dict[str, list[float]]) -> str:
+        """Predicted against observed target for both mixtures and the gain, with notes."""
+        d = self.doc
+        ref, rec = d["reference"], d["recommended"]
+        lv = f"{100 * self.level:.0f}%"
+        gain, gint = d.get("predicted_gain"), d.get("gain_interval")
+        obs_gain, noise = self.ver.get("observed_gain"), self.ver.get("seed_noise")
         rows = [
             [
                 self.ref_name,
@@ -206,7 +232,7 @@ class DecisionReport:
             ],
             ["gain (reference - recommended)", gain, fmt_interval(gint), obs_gain],
         ]
-        out += rows_table(
+        out = rows_table(
             ["", f"predicted {self.target}", f"{lv} interval", "observed (mean over seeds)"],
             rows,
         )
@@ -218,18 +244,20 @@ class DecisionReport:
             )
         if d.get("interval_kind"):
             notes.append(f"Intervals: {html.escape(str(d['interval_kind']))}.")
-        out += f"<p class='note'>{' '.join(notes)}</p>"
+        return out + f"<p class='note'>{' '.join(notes)}</p>"
+
+    def _exports(self) -> str:
         exports = self.doc.get("exports") or {}
-        if exports:
-            out += (
-                "<p>Exports: "
-                + ", ".join(
-                    f"{html.escape(str(k))} <code>{html.escape(str(v))}</code>"
-                    for k, v in exports.items()
-                )
-                + "</p>"
+        if not exports:
+            return ""
+        return (
+            "<p>Exports: "
+            + ", ".join(
+                f"{html.escape(str(k))} <code>{html.escape(str(v))}</code>"
+                for k, v in exports.items()
             )
-        return out
+            + "</p>"
+        )
 
     def _seeds(self) -> str:
         runs = self.ver.get("runs") or []
@@ -450,182 +478,8 @@ class DecisionReport:
             out += "<p>Commands:</p>" + pre("\n".join(str(c) for c in commands))
         return out
 
-    # ---- evidence ----------------------------------------------------------------------
-
-    def _pred_vs_obs(self) -> str:
-        cv = self._cv_frame()
-        ver = []
-        for name in ("reference", "recommended"):
-            part = self.doc[name]
-            for r in self.ver.get("runs") or []:
-                if r.get("name") == name:
-                    ver.append(
-                        {
-                            "name": self._label(name),
-                            "seed": r.get("seed"),
-                            "run_id": r.get("run_id"),
-                            "predicted": part.get("predicted"),
-                            "interval": part.get("interval"),
-                            "observed": r.get("observed"),
-                        }
-                    )
-        if cv is None and not ver:
-            return "<p class='note'>No predictions recorded.</p>"
-        out = (
-            "<img alt='predicted against observed' src='"
-            + figures.predicted_vs_observed_all(cv, ver, self.target)
-            + "'>"
-        )
-        if cv is not None and len(cv):
-            err = (cv["predicted"] - cv["observed"]).abs()
-            out += (
-                f"<p>{len(cv)} sweep runs, out-of-fold: mean absolute error {fmt(err.mean())}, "
-                f"median {fmt(err.median())}"
-                + (
-                    f" (predict-the-mean baseline {fmt(self._baseline())})"
-                    if self._baseline() is not None
-                    else ""
-                )
-                + ".</p>"
-            )
-        if ver:
-            rows = []
-            for v in ver:
-                iv = v["interval"]
-                inside = (
-                    None
-                    if not iv or v["observed"] is None
-                    else bool(iv[0] <= float(v["observed"]) <= iv[1])
-                )
-                rows.append(
-                    [
-                        v["name"],
-                        v["seed"],
-                        f"<span class='id'>{html.escape(str(v['run_id']))}</span>",
-                        fmt(v["predicted"]),
-                        fmt_interval(iv),
-                        fmt(v["observed"]),
-                        fmt_signed(_float(v["observed"]) - _float(v["predicted"])),
-                        "-" if inside is None else ("yes" if inside else "no"),
-                    ]
-                )
-            out += "<h3>Verification runs (trained after the prediction)</h3>" + rows_table(
-                [
-                    "mixture",
-                    "seed",
-                    "run",
-                    "predicted",
-                    f"{100 * self.level:.0f}% interval",
-                    "observed",
-                    "observed - predicted",
-                    "inside",
-                ],
-                rows,
-                raw=True,
-            )
-        return out
-
-    def _cv_frame(self) -> pd.DataFrame | None:
-        path = self._path(self.law.get("cv_predictions"))
-        if path is None or not path.is_file():
-            return None
-        try:
-            cv = pd.read_csv(path, dtype={"run_id": str})
-            cv = cv[["target", "observed", "predicted", *(["run_id"] if "run_id" in cv else [])]]
-        except (OSError, ValueError, KeyError, pd.errors.ParserError) as e:
-            raise InputError(f"{path}: not a cv_predictions table ({e})") from None
-        if self.target in set(cv["target"]):
-            cv = cv[cv["target"] == self.target]
-        else:
-            cv = cv[cv["target"] == cv["target"].iloc[0]] if len(cv) else cv
-        return cv
-
-    def _rounds(self) -> str:
-        rounds = self.doc.get("rounds") or []
-        if not rounds:
-            return "<p class='note'>No rounds recorded.</p>"
-        rows = [
-            [
-                r.get("round"),
-                r.get("kind"),
-                len(r.get("run_ids") or []),
-                f"<span class='id'>{html.escape(', '.join(str(i) for i in r.get('run_ids') or []))}</span>",
-            ]
-            for r in rounds
-        ]
-        return rows_table(["round", "kind", "runs", "run ids"], rows, raw=True)
-
-    def run_labels(self) -> dict[str, str]:
-        """Run id -> readable name: the verification runs by mixture and seed, the rest by
-        round (`round N`)."""
-        labels: dict[str, str] = {}
-        for r in self.doc.get("rounds") or []:
-            for rid in r.get("run_ids") or []:
-                labels[str(rid)] = f"round {r.get('round')}"
-        for r in self.ver.get("runs") or []:
-            if r.get("run_id") is not None:
-                labels[str(r["run_id"])] = self._label(r.get("name"))
-        return labels
-
-    def _curves(self) -> str:
-        from mixlab.runs import RunStore
-
-        store = self._path(self.doc.get("store"))
-        if store is None or not store.is_file():
-            return f"<p class='note'>Run store {html.escape(str(store))} not found.</p>"
-        labels = self.run_labels()
-        with RunStore(store, create=False) as st:
-            known = set(st.ids())
-            ids = [i for i in labels if i in known]
-            if not ids:
-                return "<p class='note'>None of the decision's runs is in the store.</p>"
-            curves = st.curves(ids)
-        wanted = [
-            k
-            for k in ((self.doc.get("target") or {}).get("weights") or {})
-            if k.startswith("val_loss/")
-        ]
-        have = list(dict.fromkeys(curves["metric"]))
-        metrics = [m for m in wanted if m in have] or [m for m in have if m.startswith("val_loss/")]
-        if not metrics:
-            return "<p class='note'>No validation-loss curves in the store.</p>"
-        shown = metrics[:MAX_CURVE_PANELS]
-        note = (
-            f"<p class='note'>Validation loss against training tokens on a log axis; "
-            f"evaluations at step 0 (0 tokens) cannot sit on it and are left out. Bold: "
-            f"{html.escape(self.ref_name)} and recommended (verification seeds); thin: the "
-            f"rounds' runs."
-            + (
-                f" First {len(shown)} of {len(metrics)} metrics."
-                if len(shown) < len(metrics)
-                else ""
-            )
-            + "</p>"
-        )
-        verified = [str(r.get("run_id")) for r in self.ver.get("runs") or []]
-        img = figures.loss_curves(curves, shown, verified, labels=labels)
-        return note + f"<img alt='loss curves' src='{img}'>"
-
     def _path(self, rel: Any) -> Path | None:
         if not rel:
             return None
         p = Path(str(rel))
         return p if p.is_absolute() else self.base / p
-
-
-def _float(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def _mean(values: list[float] | None) -> float | None:
-    return float(np.mean(values)) if values else None
-
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(round(float(v)))
-    except (TypeError, ValueError):
-        return None
