@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,6 +12,10 @@ from mixlab.commands.console import table
 from mixlab.commands.validate import at_least, law_target, one_of, output_file, positive
 from mixlab.errors import InputError
 from mixlab.laws.core.estimator import DEFAULT_LEVEL
+
+if TYPE_CHECKING:
+    from mixlab.laws.mixing.base import MixingLaw
+    from mixlab.laws.mixing.crossval import CVReport
 
 app = typer.Typer(
     help="Fit data mixing laws, predict unseen mixtures, recommend a mixture.", no_args_is_help=True
@@ -91,6 +95,8 @@ def law_params(kind: str, given: dict[str, object], extra: list[str]) -> dict[st
     return params
 
 
+# Over 80 lines for its 22 typer options; the body checks flags, reads the runs, fits, saves
+# and calls _print_fit.
 @app.command("fit")
 def law_fit(
     ctx: typer.Context,
@@ -141,31 +147,22 @@ def law_fit(
 ) -> None:
     """Fit a mixing law (by default the one CV prefers) and report its CV error per target."""
     from mixlab.io.laws import save_law
-    from mixlab.laws.core.estimator import kinds
     from mixlab.studies.mixing_fit import fit_law, oof_table, read_weights, training_tables
 
-    user_kinds = [k for k in kinds("mixing") if k != "mean"]
-    if law not in user_kinds:
-        raise InputError(f"--law must be one of {', '.join(user_kinds)}, not {law!r}")
-    at_least(folds, 2, "--folds")
-    if store is not None and (mixtures is not None or metrics is not None):
-        raise InputError(
-            "give either --store or --mixtures/--metrics, not both: drop --store "
-            "to fit on the CSV tables, or drop --mixtures and --metrics"
-        )
-    output_file(out, "--out")
-    if eps is not None and eps != "fit":
-        try:
-            eps = float(eps)
-        except ValueError:
-            raise InputError(f"--eps must be a positive number or 'fit', got {eps!r}") from None
+    _check_fit_flags(
+        law,
+        folds,
+        out,
+        use_store=store is not None,
+        use_csv=mixtures is not None or metrics is not None,
+    )
     params = law_params(
         law,
         {
             "--features": features,
             "--hidden": hidden,
             "--alpha": alpha,
-            "--eps": eps,
+            "--eps": _eps_flag(eps),
             "--n-estimators": n_estimators,
             "--learning-rate": learning_rate,
             "--num-leaves": num_leaves,
@@ -183,6 +180,45 @@ def law_fit(
     save_law(fitted, out)
     oof_path = oof or out.with_name(out.stem + ".oof.csv")
     oof_table(fitted, report).to_csv(oof_path, index=False)
+    _print_fit(ctx, fitted, report, law, len(R), out, oof_path)
+
+
+def _check_fit_flags(law: str, folds: int, out: Path, *, use_store: bool, use_csv: bool) -> None:
+    """`law fit`'s flag checks: a known law, enough folds, one source of runs, a new --out."""
+    from mixlab.laws.core.estimator import kinds
+
+    user_kinds = [k for k in kinds("mixing") if k != "mean"]
+    if law not in user_kinds:
+        raise InputError(f"--law must be one of {', '.join(user_kinds)}, not {law!r}")
+    at_least(folds, 2, "--folds")
+    if use_store and use_csv:
+        raise InputError(
+            "give either --store or --mixtures/--metrics, not both: drop --store "
+            "to fit on the CSV tables, or drop --mixtures and --metrics"
+        )
+    output_file(out, "--out")
+
+
+def _eps_flag(eps: str | None) -> str | float | None:
+    """--eps: a positive number, 'fit', or unset."""
+    if eps is None or eps == "fit":
+        return eps
+    try:
+        return float(eps)
+    except ValueError:
+        raise InputError(f"--eps must be a positive number or 'fit', got {eps!r}") from None
+
+
+def _print_fit(
+    ctx: typer.Context,
+    fitted: MixingLaw,
+    report: CVReport,
+    law: str,
+    n_runs: int,
+    out: Path,
+    oof_path: Path,
+) -> None:
+    """Print `law fit`'s outcome: warnings, auto's candidates, the CV error per target."""
     cv = report.summary()
     rows = [
         (t, s["mae_mean"], s["baseline_mae_mean"], s["spearman"]) for t, s in cv["targets"].items()
@@ -214,7 +250,7 @@ def law_fit(
             )
         con.print(
             table(
-                f"{law} law on {len(R)} runs -> {out} ({cv['scheme']}); out-of-fold "
+                f"{law} law on {n_runs} runs -> {out} ({cv['scheme']}); out-of-fold "
                 f"predictions -> {oof_path}",
                 ["target", "CV MAE (mean)", "mean-baseline MAE", "CV Spearman"],
                 rows,
@@ -225,7 +261,7 @@ def law_fit(
         {
             "law": str(out),
             "kind": law,
-            "n_runs": len(R),
+            "n_runs": n_runs,
             "cv": cv,
             "oof": str(oof_path),
             "selection": selection,
