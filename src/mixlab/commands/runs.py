@@ -15,6 +15,8 @@ from mixlab.errors import InputError
 app = typer.Typer(help="Import, list, show and export runs in the run store.", no_args_is_help=True)
 
 
+# Over 80 lines for its 20 typer options; the body checks the flags (_import_source) and calls
+# the one importer they name.
 @app.command("import")
 def runs_import(
     ctx: typer.Context,
@@ -78,12 +80,17 @@ def runs_import(
 
     out, tags = output(ctx), tag or []
     positive(tokens_per_step, "--tokens-per-step")
-    if table is not None:
-        if mixtures or metrics or curves or mixinglaws_log:
-            raise InputError("--table takes no --mixtures, --metrics, --curves or logs")
-        if not mixture_columns or not metric_columns:
-            raise InputError("--table needs --mixture-columns and --metric-columns patterns")
-        with RunStore(store) as s:
+    source = _import_source(
+        table=table is not None,
+        logs=bool(trainer_state or tensorboard),
+        mixinglaws=bool(mixinglaws_log),
+        mixtures=mixtures is not None,
+        metrics=metrics is not None,
+        curves=curves is not None,
+        patterns=bool(mixture_columns and metric_columns),
+    )
+    with RunStore(store) as s:
+        if source == "table":
             summary = import_table(
                 s,
                 table,
@@ -96,13 +103,10 @@ def runs_import(
                 renormalize=renormalize,
                 id_prefix=id_prefix,
             )
-    elif trainer_state or tensorboard:
-        if mixtures is None or metrics or curves:
-            raise InputError("--trainer-state / --tensorboard need --mixtures (and no --metrics)")
-        kind, logs = (
-            ("trainer_state", trainer_state) if trainer_state else ("tensorboard", tensorboard)
-        )
-        with RunStore(store) as s:
+        elif source == "logs":
+            kind, logs = (
+                ("trainer_state", trainer_state) if trainer_state else ("tensorboard", tensorboard)
+            )
             summary = import_logs(
                 s,
                 logs,
@@ -114,11 +118,8 @@ def runs_import(
                 tokens_per_step=tokens_per_step,
                 id_prefix=id_prefix,
             )
-    elif mixinglaws_log:
-        if mixtures or metrics or curves:
-            raise InputError("--mixinglaws-log takes no --mixtures, --metrics or --curves")
-        names = [d.strip() for d in domains.split(",")] if domains else None
-        with RunStore(store) as s:
+        elif source == "mixinglaws":
+            names = [d.strip() for d in domains.split(",")] if domains else None
             summary = import_mixinglaws_logs(
                 s,
                 mixinglaws_log,
@@ -129,13 +130,8 @@ def runs_import(
                 id_prefix=id_prefix,
                 renormalize=renormalize,
             )
-    elif mixtures is None or (metrics is None) == (curves is None):
-        raise InputError(
-            "give --mixtures with either --metrics (wide) or --curves (long), or --mixinglaws-log"
-        )
-    else:
-        kw = dict(id_column=id_column, tags=tags, renormalize=renormalize, id_prefix=id_prefix)
-        with RunStore(store) as s:
+        else:
+            kw = dict(id_column=id_column, tags=tags, renormalize=renormalize, id_prefix=id_prefix)
             summary = (
                 import_wide(s, mixtures, metrics, **kw)
                 if metrics is not None
@@ -148,6 +144,39 @@ def runs_import(
     )
     if out.json:
         out.result(counts)
+
+
+def _import_source(
+    *,
+    table: bool,
+    logs: bool,
+    mixinglaws: bool,
+    mixtures: bool,
+    metrics: bool,
+    curves: bool,
+    patterns: bool,
+) -> str:
+    """Which import the flags ask for (table, logs, mixinglaws or wide/curves); InputError for
+    a combination that names none or two."""
+    if table:
+        if mixtures or metrics or curves or mixinglaws:
+            raise InputError("--table takes no --mixtures, --metrics, --curves or logs")
+        if not patterns:
+            raise InputError("--table needs --mixture-columns and --metric-columns patterns")
+        return "table"
+    if logs:
+        if not mixtures or metrics or curves:
+            raise InputError("--trainer-state / --tensorboard need --mixtures (and no --metrics)")
+        return "logs"
+    if mixinglaws:
+        if mixtures or metrics or curves:
+            raise InputError("--mixinglaws-log takes no --mixtures, --metrics or --curves")
+        return "mixinglaws"
+    if not mixtures or metrics == curves:
+        raise InputError(
+            "give --mixtures with either --metrics (wide) or --curves (long), or --mixinglaws-log"
+        )
+    return "wide"
 
 
 @app.command("list")
