@@ -184,6 +184,22 @@ class AutoLaw(MixingLaw):
         }
         if self.weights_ is not None:
             kw.update(weights=self.weights_, target_name=self.target_names_[0])
+        names = self._candidate_names(n)
+        splits = kfold_splits(n, int(min(self.n_splits, n)), self.seed)
+        oofs, n_warned = self._cross_validate_candidates(names, R, Ym, splits, kw)
+        tables, choice, needed, members_fit = self._select(names, oofs, n_warned, R, Ym, Yfit, kw)
+        self._store_choice(tables, choice, needed, members_fit, oofs, splits, Yfit)
+        self._warn_rejections(tables, choice)
+        oof = np.stack(
+            [np.mean([oofs[m][:, j] for m in pick], axis=0) for j, pick in enumerate(choice)],
+            axis=1,
+        )
+        self.report_ = _report(self.target_names_, splits, Yfit, oof, self.run_ids_)
+        self.fit_info_ = [{"target": s["target"], "chosen": s["chosen"]} for s in self.selection_]
+        self.cv_ = cv_record(self.report_)
+
+    def _candidate_names(self, n: int) -> list[str]:
+        """The candidates to compare, checked (known names, n_splits, enough runs)."""
         names = (
             self.candidates
             if self.candidates is not None
@@ -195,8 +211,17 @@ class AutoLaw(MixingLaw):
             raise InputError(f"n_splits must be an integer >= 2, got {self.n_splits!r}")
         if n < 4:
             raise InputError(f"the auto law needs at least 4 runs to cross-validate, got {n}")
-        splits = kfold_splits(n, int(min(self.n_splits, n)), self.seed)
-        T = Yfit.shape[1]
+        return names
+
+    def _cross_validate_candidates(
+        self,
+        names: Sequence[str],
+        R: np.ndarray,
+        Ym: np.ndarray,
+        splits: list,
+        kw: Mapping[str, Any],
+    ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Out-of-fold predictions of every candidate and the mean, and their FitWarning counts."""
         oofs: dict[str, np.ndarray] = {}
         n_warned: dict[str, int] = {}
         for name in dict.fromkeys([*names, "mean"]):
@@ -205,6 +230,21 @@ class AutoLaw(MixingLaw):
                 rep = cross_validate(make_candidate(name, self.seed), R, Ym, splits=splits, **kw)
             oofs[name] = rep.oof
             n_warned[name] = sum(issubclass(w.category, FitWarning) for w in caught)
+        return oofs, n_warned
+
+    def _select(
+        self,
+        names: Sequence[str],
+        oofs: Mapping[str, np.ndarray],
+        n_warned: Mapping[str, int],
+        R: np.ndarray,
+        Ym: np.ndarray,
+        Yfit: np.ndarray,
+        kw: Mapping[str, Any],
+    ) -> tuple[list, list, list[str], dict[str, MixingLaw]]:
+        """Choose per target by CV; refit the chosen on all runs, and choose again without any
+        whose full fit trips a guardrail, until none does."""
+        T = Yfit.shape[1]
         baseline = oofs["mean"]
         banned: list[set[tuple[str, ...]]] = [set() for _ in range(T)]
         members_fit: dict[str, MixingLaw] = {}
@@ -218,14 +258,7 @@ class AutoLaw(MixingLaw):
             redo = False
             for name in needed:
                 if name not in members_fit:
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        members_fit[name] = make_candidate(name, self.seed).fit(
-                            R, Ym, run_ids=self.run_ids_, **kw
-                        )
-                    for w in caught:
-                        if not issubclass(w.category, FitWarning):
-                            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                    members_fit[name] = self._full_fit(name, R, Ym, kw)
                 law = members_fit[name]
                 fitted = law.predict_unchecked(R)
                 for j, pick in enumerate(choice):
@@ -247,6 +280,33 @@ class AutoLaw(MixingLaw):
                         redo = True
             if not redo:
                 break
+        return tables, choice, needed, members_fit
+
+    def _full_fit(
+        self, name: str, R: np.ndarray, Ym: np.ndarray, kw: Mapping[str, Any]
+    ) -> MixingLaw:
+        """One candidate fitted on every run; its FitWarnings are judged by the guardrails,
+        other warnings pass through."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            law = make_candidate(name, self.seed).fit(R, Ym, run_ids=self.run_ids_, **kw)
+        for w in caught:
+            if not issubclass(w.category, FitWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return law
+
+    def _store_choice(
+        self,
+        tables: list,
+        choice: list,
+        needed: list[str],
+        members_fit: Mapping[str, MixingLaw],
+        oofs: Mapping[str, np.ndarray],
+        splits: list,
+        Yfit: np.ndarray,
+    ) -> None:
+        """Set the fitted members, their weights per target, the bounds and `selection_`."""
+        T = Yfit.shape[1]
         self.member_names_ = needed
         self.members_ = [members_fit[m] for m in needed]
         W = np.zeros((T, len(needed)))
@@ -255,10 +315,6 @@ class AutoLaw(MixingLaw):
                 W[j, needed.index(m)] = 1.0 / len(pick)
         self.member_weights_ = W
         self.bounds_ = np.array([plausible_range(Yfit[:, j]) for j in range(T)])
-        oof = np.stack(
-            [np.mean([oofs[m][:, j] for m in pick], axis=0) for j, pick in enumerate(choice)],
-            axis=1,
-        )
         self.selection_ = [
             {
                 "target": self.target_names_[j],
@@ -270,6 +326,9 @@ class AutoLaw(MixingLaw):
             }
             for j in range(T)
         ]
+
+    def _warn_rejections(self, tables: list, choice: list) -> None:
+        """Warn for every single candidate a guardrail rejected and every target left to the mean."""
         for j, rows in enumerate(tables):
             for r in rows:
                 if len(r["members"]) == 1 and r["problems"]:
@@ -287,9 +346,6 @@ class AutoLaw(MixingLaw):
                         ]
                     },
                 )
-        self.report_ = _report(self.target_names_, splits, Yfit, oof, self.run_ids_)
-        self.fit_info_ = [{"target": s["target"], "chosen": s["chosen"]} for s in self.selection_]
-        self.cv_ = cv_record(self.report_)
 
     def _score_target(
         self,
