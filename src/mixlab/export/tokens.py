@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from mixlab.data.manifest import TOKENIZER_NAME, write_atomic
-from mixlab.data.prepared import load_prepared
+from mixlab.data.prepared import PreparedData, load_prepared
 from mixlab.data.shards import Shard
 from mixlab.data.sources import sha256_file
 from mixlab.data.token_files import _write_bytes, write_megatron
@@ -148,8 +148,18 @@ def export_tokens(
         )
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(data.directory / TOKENIZER_NAME, out / TOKENIZER_NAME)
+    manifest = _manifest_header(data, fmt, dtype, out)
+    for name in chosen:
+        manifest["domains"][name] = _export_domain(data, name, fmt, dtype, out, max_file_tokens)
+    write_atomic(out / EXPORT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return TokenExport(out, manifest, warnings)
+
+
+def _manifest_header(data: PreparedData, fmt: str, dtype: np.dtype, out: Path) -> dict[str, Any]:
+    """The export manifest before its domains: consumer, dtype, source and tokenizer."""
+    tok = data.tokenizer
     tok_entry = data.manifest.get("tokenizer") or {}
-    manifest: dict[str, Any] = {
+    return {
         "format": EXPORT_FORMAT,
         "version": 1,
         "consumer": fmt,
@@ -165,51 +175,72 @@ def export_tokens(
         },
         "domains": {},
     }
-    for name in chosen:
-        entry = data.manifest["domains"][name]
-        domain_dir = out / name
-        domain_dir.mkdir(parents=True, exist_ok=True)
-        record: dict[str, Any] = {}
-        if entry.get("text_bytes") is not None:
-            record["text_bytes"] = entry["text_bytes"]
-        for split, shard in (("train", data.train[name]), ("validation", data.validation[name])):
-            chunks = _document_chunks(shard, max_file_tokens)
-            files = []
-            for part, (d0, d1) in enumerate(chunks):
-                offsets = np.asarray(shard.offsets[d0 : d1 + 1], dtype=np.int64)
-                tokens = np.asarray(shard.tokens[offsets[0] : offsets[-1]])
-                lengths = np.diff(offsets)
-                fname = _file_name(fmt, split, part, len(chunks))
-                path = domain_dir / fname
-                if fmt == "megatron":
-                    write_megatron(path, tokens, lengths, dtype)
-                elif fmt == "hf":
-                    _write_parquet(path, tokens, lengths, dtype, name)
-                else:
-                    _write_bytes(path, np.ascontiguousarray(tokens, dtype=dtype).tobytes())
-                files.append(
-                    {
-                        "path": f"{name}/{fname}",
-                        "tokens": int(lengths.sum()),
-                        "documents": int(lengths.size),
-                    }
-                )
-            n_tokens = sum(f["tokens"] for f in files)
-            n_docs = sum(f["documents"] for f in files)
-            if n_tokens != shard.n_tokens or n_docs != shard.n_docs:  # pragma: no cover
-                raise AssertionError(f"{name}/{split}: exported counts differ from the shard")
-            record[split] = {
-                "files": files,
-                "tokens": n_tokens,
-                "documents": n_docs,
-                "mean_document_tokens": n_tokens / n_docs if n_docs else 0.0,
+
+
+def _export_domain(
+    data: PreparedData,
+    name: str,
+    fmt: str,
+    dtype: np.dtype,
+    out: Path,
+    max_file_tokens: int | None,
+) -> dict[str, Any]:
+    """Write one domain's train and validation files; its manifest record."""
+    entry = data.manifest["domains"][name]
+    domain_dir = out / name
+    domain_dir.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {}
+    if entry.get("text_bytes") is not None:
+        record["text_bytes"] = entry["text_bytes"]
+    for split, shard in (("train", data.train[name]), ("validation", data.validation[name])):
+        record[split] = _export_split(shard, name, split, fmt, dtype, domain_dir, max_file_tokens)
+    if fmt == "nanogpt":
+        with open(domain_dir / "meta.pkl", "wb") as handle:
+            pickle.dump({"vocab_size": data.tokenizer.vocab_size, "dtype": dtype.name}, handle)
+    return record
+
+
+def _export_split(
+    shard: Shard,
+    name: str,
+    split: str,
+    fmt: str,
+    dtype: np.dtype,
+    domain_dir: Path,
+    max_file_tokens: int | None,
+) -> dict[str, Any]:
+    """Write one split of a domain in whole-document files; their manifest record."""
+    chunks = _document_chunks(shard, max_file_tokens)
+    files = []
+    for part, (d0, d1) in enumerate(chunks):
+        offsets = np.asarray(shard.offsets[d0 : d1 + 1], dtype=np.int64)
+        tokens = np.asarray(shard.tokens[offsets[0] : offsets[-1]])
+        lengths = np.diff(offsets)
+        fname = _file_name(fmt, split, part, len(chunks))
+        path = domain_dir / fname
+        if fmt == "megatron":
+            write_megatron(path, tokens, lengths, dtype)
+        elif fmt == "hf":
+            _write_parquet(path, tokens, lengths, dtype, name)
+        else:
+            _write_bytes(path, np.ascontiguousarray(tokens, dtype=dtype).tobytes())
+        files.append(
+            {
+                "path": f"{name}/{fname}",
+                "tokens": int(lengths.sum()),
+                "documents": int(lengths.size),
             }
-        if fmt == "nanogpt":
-            with open(domain_dir / "meta.pkl", "wb") as handle:
-                pickle.dump({"vocab_size": tok.vocab_size, "dtype": dtype.name}, handle)
-        manifest["domains"][name] = record
-    write_atomic(out / EXPORT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    return TokenExport(out, manifest, warnings)
+        )
+    n_tokens = sum(f["tokens"] for f in files)
+    n_docs = sum(f["documents"] for f in files)
+    if n_tokens != shard.n_tokens or n_docs != shard.n_docs:  # pragma: no cover
+        raise AssertionError(f"{name}/{split}: exported counts differ from the shard")
+    return {
+        "files": files,
+        "tokens": n_tokens,
+        "documents": n_docs,
+        "mean_document_tokens": n_tokens / n_docs if n_docs else 0.0,
+    }
 
 
 def read_export(directory: str | Path) -> dict[str, Any]:
