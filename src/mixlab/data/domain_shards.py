@@ -14,7 +14,7 @@ import numpy as np
 
 from mixlab.data.config import PrepareConfig
 from mixlab.data.parallel import ParallelEncoder, chunk_documents
-from mixlab.data.prepare_results import PrepareProgress, ProgressCallback, _report
+from mixlab.data.prepare_results import PrepareProgress, ProgressCallback, report_progress
 from mixlab.data.shards import TMP_MARK, Shard, ShardWriter
 from mixlab.data.sources import InputFile, read_documents, sha256_file
 from mixlab.data.token_files import TOKEN_FORMATS, read_token_documents
@@ -83,7 +83,7 @@ def _tokenize_domain(
             is_val = _own_validation_mask(name, source.n_docs, read["train_docs"], paths)
         else:
             is_val = _validation_mask(name, source.n_docs, config, paths)
-        _report(
+        report_progress(
             progress, PrepareProgress("split", name, total, total, source.n_docs, source.n_tokens)
         )
         splits = _write_splits(source, is_val, tokenizer, domain_dir)
@@ -143,7 +143,7 @@ def _write_all_shard(
         blocks = token_blocks() if any(pretokenised) else encoder.map(chunk_documents(documents()))
         for tokens, lengths in blocks:
             writer.write(tokens, lengths)
-            _report(
+            report_progress(
                 progress,
                 PrepareProgress(
                     "tokenize", name, read["bytes"], total, writer.n_docs, writer.n_tokens

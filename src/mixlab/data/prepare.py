@@ -36,7 +36,7 @@ from mixlab.data.prepare_results import (
     PrepareProgress,
     PrepareSummary,
     ProgressCallback,
-    _report,
+    report_progress,
     validation_warning,
 )
 from mixlab.data.shards import TMP_MARK, read_header
@@ -121,11 +121,11 @@ def _ensure_tokenizer(
             domain_files,
             t.sample_bytes,
             config.seed,
-            on_domain=lambda name: _report(progress, PrepareProgress("sample", name)),
+            on_domain=lambda name: report_progress(progress, PrepareProgress("sample", name)),
         )
         if not sample:
             raise InputError("tokenizer: the domains hold no text to train the BPE on")
-        _report(progress, PrepareProgress("tokenizer", None))
+        report_progress(progress, PrepareProgress("tokenizer", None))
         tokenizer = train_bpe(sample, t.vocab_size, t.min_frequency, (t.eod_token, "<|pad|>"))
         status = "trained"
     write_atomic(path, tokenizer.to_str())
@@ -303,7 +303,7 @@ def _prepare_domain(
     t0 = time.perf_counter()
     sizes = [f.path.stat().st_size for f in files]
     total = sum(sizes)
-    _report(progress, PrepareProgress("hash", name, 0, total))
+    report_progress(progress, PrepareProgress("hash", name, 0, total))
     inputs = [
         {
             "path": str(f.path),
@@ -320,7 +320,7 @@ def _prepare_domain(
     old = domains.get(name)
     if not force and old is not None and old.get("fingerprint") == fingerprint:
         if _is_complete(out, old):
-            _report(progress, PrepareProgress("unchanged", name, total, total))
+            report_progress(progress, PrepareProgress("unchanged", name, total, total))
             return _summary_of(name, "unchanged", old, 0.0)
     # Forget the old shards before touching them: the manifest lists only finished work.
     if domains.pop(name, None) is not None:
@@ -341,7 +341,7 @@ def _prepare_domain(
     write_manifest(out, manifest)
     done = _summary_of(name, "prepared", entry, time.perf_counter() - t0)
     tokens_written = done.train_tokens + done.validation_tokens
-    _report(
+    report_progress(
         progress,
         PrepareProgress("done", name, total, total, done.documents, tokens_written),
     )

@@ -99,6 +99,7 @@ class PrepareSummary:
         }
 
 
-def _report(progress: ProgressCallback | None, event: PrepareProgress) -> None:
+def report_progress(progress: ProgressCallback | None, event: PrepareProgress) -> None:
+    """Send `event` to the caller's progress callback, if there is one."""
     if progress is not None:
         progress(event)

@@ -19,7 +19,7 @@ import numpy as np
 from mixlab.errors import InputError
 from mixlab.io.files import read_json, write_text
 from mixlab.report import figures
-from mixlab.report.decision_evidence import DecisionEvidence, _float, _int, _mean
+from mixlab.report.decision_evidence import DecisionEvidence, as_float, as_int, mean_or_none
 from mixlab.report.law_tables import law_html
 from mixlab.report.page import (
     cell,
@@ -118,7 +118,7 @@ class DecisionReport(DecisionEvidence):
         lv = f"{100 * self.level:.0f}%"
         gain, gint = d.get("predicted_gain"), d.get("gain_interval")
         obs_gain, noise = self.ver.get("observed_gain"), self.ver.get("seed_noise")
-        og, sn = _float(obs_gain), _float(noise)
+        og, sn = as_float(obs_gain), as_float(noise)
         confirmed = og > 0 and og > 2 * sn  # False when the seed noise is unknown (NaN)
         lines = [
             f"Recommended: train on the mixture below instead of <b>{html.escape(self.ref_name)}"
@@ -186,8 +186,8 @@ class DecisionReport(DecisionEvidence):
             + figures.decision_chart(
                 {self.ref_name: ref["mixture"], "recommended": rec["mixture"]},
                 {
-                    self.ref_name: (_float(ref.get("predicted")), ref.get("interval")),
-                    "recommended": (_float(rec.get("predicted")), rec.get("interval")),
+                    self.ref_name: (as_float(ref.get("predicted")), ref.get("interval")),
+                    "recommended": (as_float(rec.get("predicted")), rec.get("interval")),
                 },
                 observed,
                 self.target,
@@ -222,13 +222,13 @@ class DecisionReport(DecisionEvidence):
                 self.ref_name,
                 ref.get("predicted"),
                 fmt_interval(ref.get("interval")),
-                _mean(observed.get(self.ref_name)),
+                mean_or_none(observed.get(self.ref_name)),
             ],
             [
                 "recommended",
                 rec.get("predicted"),
                 fmt_interval(rec.get("interval")),
-                _mean(observed.get("recommended")),
+                mean_or_none(observed.get("recommended")),
             ],
             ["gain (reference - recommended)", gain, fmt_interval(gint), obs_gain],
         ]
@@ -402,7 +402,7 @@ class DecisionReport(DecisionEvidence):
             return "<p class='note'>No per-domain predictions recorded.</p>"
         cells, worse = [], []
         for r in rows:
-            change = _float(r.get("recommended")) - _float(r.get("reference"))
+            change = as_float(r.get("recommended")) - as_float(r.get("reference"))
             cls = "worse" if change > 0 else "better"
             if change > 0:
                 worse.append(str(r.get("domain")))
@@ -444,8 +444,8 @@ class DecisionReport(DecisionEvidence):
                 [
                     r.get("domain"),
                     r.get("share"),
-                    _int(r.get("tokens_needed")),
-                    _int(r.get("tokens_available")),
+                    as_int(r.get("tokens_needed")),
+                    as_int(r.get("tokens_available")),
                     epochs,
                     cap,
                     "at the cap" if at_cap else "",

@@ -82,7 +82,7 @@ class DecisionEvidence:
                         fmt(v["predicted"]),
                         fmt_interval(iv),
                         fmt(v["observed"]),
-                        fmt_signed(_float(v["observed"]) - _float(v["predicted"])),
+                        fmt_signed(as_float(v["observed"]) - as_float(v["predicted"])),
                         "-" if inside is None else ("yes" if inside else "no"),
                     ]
                 )
@@ -184,18 +184,21 @@ class DecisionEvidence:
         return note + f"<img alt='loss curves' src='{img}'>"
 
 
-def _float(v: Any) -> float:
+def as_float(v: Any) -> float:
+    """A decision.json number as a float; NaN where it is missing or not a number."""
     try:
         return float(v)
     except (TypeError, ValueError):
         return float("nan")
 
 
-def _mean(values: list[float] | None) -> float | None:
+def mean_or_none(values: list[float] | None) -> float | None:
+    """The mean of the observed values, or None without any."""
     return float(np.mean(values)) if values else None
 
 
-def _int(v: Any) -> int | None:
+def as_int(v: Any) -> int | None:
+    """A decision.json number rounded to an int; None where it is missing or not a number."""
     try:
         return int(round(float(v)))
     except (TypeError, ValueError):
