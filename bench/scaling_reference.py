@@ -300,7 +300,7 @@ def nested(ref: Path, n_splits: int, seed: int) -> None:
 
 
 # -- 2b. Nested prediction, issue 15 pipeline ---------------------------------------------------
-def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
+def nested_v2(ref: Path, n_splits: int, seed: int, proxy_selection: bool = True) -> None:
     """Non-embedding sizes (the release's own counts), step laws on steps >= 10000 (Ye et
     al.'s fit range), shared size exponent, exp law on linear+log features, back-test
     correction and 90% back-tested intervals."""
@@ -318,7 +318,8 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
     print(
         f"\n2b. Nested prediction (issue 15): sizes {runs.attrs.get('size_field')} "
         f"{sorted(runs['n_params'].unique())}; step law on steps >= 10000; 410M = {top:.0f} "
-        f"non-embedding; {n_splits} random 20/6 splits (seed {seed})"
+        f"non-embedding; {n_splits} random 20/6 splits (seed {seed}); auto law chosen on "
+        f"{'the proxy sizes' if proxy_selection else 'the extrapolated 410M losses'}"
     )
     rng = np.random.default_rng(seed)
     rows = {"plain": ([], [], [], []), "back-test corrected": ([], [], [], [])}
@@ -339,6 +340,7 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
                 law=nested_law(),
                 optimize=False,
                 step_law=StepLaw(min_step=10000),
+                select_on_proxy_sizes=proxy_selection,
             )
         obs = y410[test].to_numpy()
         for name, pred in (
@@ -485,6 +487,11 @@ def main() -> int:
         help="sections: chinchilla nested nested-old overtrain constrained",
     )
     parser.add_argument(
+        "--select-on-target",
+        action="store_true",
+        help="nested: let auto choose on the extrapolated target losses (the old way)",
+    )
+    parser.add_argument(
         "--full-grid", action="store_true", help="also refine all 4500 grid starts (about a minute)"
     )
     args = parser.parse_args()
@@ -501,7 +508,7 @@ def main() -> int:
     if "nested-old" in args.only:
         nested(ref, args.splits, args.seed)
     if "nested" in args.only:
-        nested_v2(ref, args.splits, args.seed)
+        nested_v2(ref, args.splits, args.seed, not args.select_on_target)
     if "overtrain" in args.only:
         overtraining(ref)
     if "constrained" in args.only:
