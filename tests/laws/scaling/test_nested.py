@@ -240,7 +240,7 @@ def test_runs_with_a_schedule_get_the_schedule_aware_step_law(rng):
 
 def test_auto_law_is_chosen_on_the_proxy_sizes(rng):
     curves, runs, mixtures = synthetic(rng)
-    law = make_law("auto", candidates=["linear", "exp[linear]"], ensemble=False)
+    law = make_law("auto", candidates=["linear", "exp[linear]"], ensemble=False, n_splits=3)
     kw = dict(target_steps=20000, target_size=1e9, optimize=False, backtest=False)
     fit = list(mixtures.index[:10])
     with warnings.catch_warnings():
