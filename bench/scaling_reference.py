@@ -520,7 +520,8 @@ def two_term(fit: pd.DataFrame, test: pd.DataFrame, r_test: np.ndarray) -> None:
         ]
         print(
             f"   both decay terms, {name}: R*_D {law.params_['r_star']:.3g}, R*_N "
-            f"{law.params_['r_star_n']:.3g} (published 15.4, 5.3); " + ", ".join(parts)
+            f"{law.params_['r_star_n']:.3g} (published 15.4, 5.3); "
+            + ", ".join(parts)
             + f" ({time.perf_counter() - t0:.0f} s)"
         )
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from mixlab.errors import InputError
 from mixlab.laws.core.fitting import CurveModel, ParamSpec, grid_starts
-from mixlab.laws.scaling.forms import EPOCH_GRID, EXPONENT_MAX, ChinchillaLaw, effective_data
+from mixlab.laws.scaling.base import EXPONENT_MAX
+from mixlab.laws.scaling.chinchilla import EPOCH_GRID, ChinchillaLaw, effective_data
 
 __all__ = ["DataConstrainedLaw"]
 

@@ -286,7 +286,9 @@ def fit_schedule_study(
 
     model = CurveModel(
         [
-            ParamSpec(n if g is None else f"{n}{g}", specs[n].transform, specs[n].lower, specs[n].upper)
+            ParamSpec(
+                n if g is None else f"{n}{g}", specs[n].transform, specs[n].lower, specs[n].upper
+            )
             for n, g in layout
         ],
         predict,
