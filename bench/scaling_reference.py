@@ -325,6 +325,7 @@ def nested_v2(ref: Path, n_splits: int, seed: int, proxy_selection: bool = True)
     rng = np.random.default_rng(seed)
     rows = {"plain": ([], [], [], []), "back-test corrected": ([], [], [], [])}
     cover, n_obs, widths, bts = 0, 0, [], []
+    chosen: dict[str, int] = {}
     t0 = time.perf_counter()
     for _ in range(n_splits):
         perm = rng.permutation(len(keys))
@@ -358,6 +359,8 @@ def nested_v2(ref: Path, n_splits: int, seed: int, proxy_selection: bool = True)
         n_obs += len(obs)
         widths += list(hi - lo)
         bts.append(res.backtest)
+        if res.law_selection:
+            chosen[res.law_selection["chosen"]] = chosen.get(res.law_selection["chosen"], 0) + 1
         if res.law_check:
             print(f"   law check: {res.law_check}")
     for name, (m, b, pp, yy) in rows.items():
@@ -370,6 +373,11 @@ def nested_v2(ref: Path, n_splits: int, seed: int, proxy_selection: bool = True)
         f"({cover / n_obs:.0%}; per split of 12: {12 * cover / n_obs:.1f}); median width "
         f"{np.median(widths):.4f}; {time.perf_counter() - t0:.0f} s"
     )
+    if chosen:
+        print(
+            "   mixing law chosen on the proxy sizes: "
+            + ", ".join(f"{k} ({v} splits)" for k, v in chosen.items())
+        )
     print(
         f"   back-test (305M from 70M/160M, exponent fixed): size bias "
         f"{np.mean([b['size_bias'] for b in bts]):+.4f}, size sd "
