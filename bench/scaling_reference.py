@@ -50,6 +50,7 @@ from mixlab.laws.core.fitting import FitWarning  # noqa: E402
 from mixlab.laws.mixing.crossval import spearman  # noqa: E402
 from mixlab.laws.scaling.allocation import compute_optimal  # noqa: E402
 from mixlab.laws.scaling.backtest import backtest_size  # noqa: E402
+from mixlab.laws.scaling.constrained import DataConstrainedLaw  # noqa: E402
 from mixlab.laws.scaling.forms import ChinchillaLaw, OvertrainLaw, StepLaw  # noqa: E402
 from mixlab.laws.scaling.nested import nested_predict  # noqa: E402
 from mixlab.runs import RunStore, import_mixinglaws_logs  # noqa: E402
@@ -300,7 +301,7 @@ def nested(ref: Path, n_splits: int, seed: int) -> None:
 
 
 # -- 2b. Nested prediction, issue 15 pipeline ---------------------------------------------------
-def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
+def nested_v2(ref: Path, n_splits: int, seed: int, proxy_selection: bool = True) -> None:
     """Non-embedding sizes (the release's own counts), step laws on steps >= 10000 (Ye et
     al.'s fit range), shared size exponent, exp law on linear+log features, back-test
     correction and 90% back-tested intervals."""
@@ -318,11 +319,13 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
     print(
         f"\n2b. Nested prediction (issue 15): sizes {runs.attrs.get('size_field')} "
         f"{sorted(runs['n_params'].unique())}; step law on steps >= 10000; 410M = {top:.0f} "
-        f"non-embedding; {n_splits} random 20/6 splits (seed {seed})"
+        f"non-embedding; {n_splits} random 20/6 splits (seed {seed}); auto law chosen on "
+        f"{'the proxy sizes' if proxy_selection else 'the extrapolated 410M losses'}"
     )
     rng = np.random.default_rng(seed)
     rows = {"plain": ([], [], [], []), "back-test corrected": ([], [], [], [])}
     cover, n_obs, widths, bts = 0, 0, [], []
+    chosen: dict[str, int] = {}
     t0 = time.perf_counter()
     for _ in range(n_splits):
         perm = rng.permutation(len(keys))
@@ -339,6 +342,7 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
                 law=nested_law(),
                 optimize=False,
                 step_law=StepLaw(min_step=10000),
+                select_on_proxy_sizes=proxy_selection,
             )
         obs = y410[test].to_numpy()
         for name, pred in (
@@ -355,6 +359,8 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
         n_obs += len(obs)
         widths += list(hi - lo)
         bts.append(res.backtest)
+        if res.law_selection:
+            chosen[res.law_selection["chosen"]] = chosen.get(res.law_selection["chosen"], 0) + 1
         if res.law_check:
             print(f"   law check: {res.law_check}")
     for name, (m, b, pp, yy) in rows.items():
@@ -367,6 +373,11 @@ def nested_v2(ref: Path, n_splits: int, seed: int) -> None:
         f"({cover / n_obs:.0%}; per split of 12: {12 * cover / n_obs:.1f}); median width "
         f"{np.median(widths):.4f}; {time.perf_counter() - t0:.0f} s"
     )
+    if chosen:
+        print(
+            "   mixing law chosen on the proxy sizes: "
+            + ", ".join(f"{k} ({v} splits)" for k, v in chosen.items())
+        )
     print(
         f"   back-test (305M from 70M/160M, exponent fixed): size bias "
         f"{np.mean([b['size_bias'] for b in bts]):+.4f}, size sd "
@@ -424,16 +435,35 @@ def overtraining(ref: Path) -> None:
 
 
 # -- 4. Data-constrained (Muennighoff et al.) ---------------------------------------------------
-def data_constrained(ref: Path) -> None:
-    frame = pd.read_csv(ref / "muennighoff_data_constrained.csv")
-    if (frame["tokens"] <= frame["unique_tokens"]).all():
-        # the file's two token columns are swapped against its README: run '2b832b4b' is a
-        # 2.8B model trained on 32B tokens from 4B unique ones, yet tokens = 4e9, unique = 32e9
+def muennighoff_frame(path: Path) -> pd.DataFrame:
+    """The data-constrained runs with `tokens` >= `unique_tokens`, as the README defines them.
+
+    The shipped file has the two columns swapped (run '2b832b4b' is a 2.8B model trained on
+    32B tokens from 4B unique ones, yet its row says tokens 4e9, unique 3.2e10).  The swap is
+    detected from the data, so a corrected file is read as it is: a row with more unique
+    tokens than tokens is impossible, and if every row is like that (or equal) the columns
+    are swapped; a file with both kinds of rows is refused.
+    """
+    frame = pd.read_csv(path)
+    fewer = frame["tokens"] < frame["unique_tokens"]
+    more = frame["tokens"] > frame["unique_tokens"]
+    if fewer.any() and more.any():
+        raise SystemExit(
+            f"{path}: 'tokens' < 'unique_tokens' in {int(fewer.sum())} rows but > in "
+            f"{int(more.sum())} (e.g. row {int(np.flatnonzero(fewer)[0]) + 2}); cannot tell "
+            "which column is which"
+        )
+    if fewer.any():
         print(
-            "\n   note: 'tokens' <= 'unique_tokens' in every row; the ids (2b832b4b: 2.8B "
-            "params, 32B tokens, 4B unique) show the columns are swapped; swapping back"
+            f"\n   note: {path.name}: 'tokens' < 'unique_tokens' in {int(fewer.sum())} rows and "
+            "> in none: the columns are swapped against the README; reading them swapped back"
         )
         frame = frame.rename(columns={"tokens": "unique_tokens", "unique_tokens": "tokens"})
+    return frame
+
+
+def data_constrained(ref: Path) -> None:
+    frame = muennighoff_frame(ref / "muennighoff_data_constrained.csv")
     reps = frame["tokens"] / np.minimum(frame["unique_tokens"], frame["tokens"]) - 1
     cut = 40.0  # fit up to 40 repetitions (~ the range of Muennighoff et al.'s main runs)
     fit, test = frame[reps < cut], frame[reps >= cut]
@@ -452,8 +482,8 @@ def data_constrained(ref: Path) -> None:
     print(
         f"   fitted R*_D = {law.params_['r_star']:.2f} (90% bootstrap "
         f"[{law.ci_['r_star'][0]:.2f}, {law.ci_['r_star'][1]:.2f}]; Muennighoff et al.: 15.4); "
-        f"alpha {law.params_['alpha']:.3f}, beta {law.params_['beta']:.3f}; U_N* (excess "
-        "parameters, R*_N about 5.3) is not part of mixlab's law"
+        f"alpha {law.params_['alpha']:.3f}, beta {law.params_['beta']:.3f}; this law has no "
+        "excess-parameter term (R*_N); the two-term law follows below"
     )
     r_test = reps[reps >= cut].to_numpy()
     for name, m in (("R 40-199", r_test < 200), ("R >= 200 (loss rises)", r_test >= 200)):
@@ -464,6 +494,7 @@ def data_constrained(ref: Path) -> None:
             f"{100 * np.abs(rel[m]).max():.2f}%; 90% bootstrap intervals hold {inside}/"
             f"{int(m.sum())}"
         )
+    two_term(fit, test, r_test)
     base = ChinchillaLaw().fit({"N": fit["params"], "D": fit["tokens"]}, fit["loss"])
     rel0 = base.predict({"N": test["params"], "D": test["tokens"]}) / obs - 1
     print(
@@ -471,6 +502,36 @@ def data_constrained(ref: Path) -> None:
         f"{100 * np.abs(rel0[r_test < 200]).mean():.2f}%, R >= 200 mean |.| "
         f"{100 * np.abs(rel0[r_test >= 200]).mean():.2f}%"
     )
+
+
+def two_term(fit: pd.DataFrame, test: pd.DataFrame, r_test: np.ndarray) -> None:
+    """Muennighoff et al.'s law with both decay terms (D' and N'), fitted two ways."""
+    obs = test["loss"].to_numpy()
+    Xt = {"N": test["params"], "D": test["tokens"], "U": test["unique_tokens"]}
+    X = {"N": fit["params"], "D": fit["tokens"], "U": fit["unique_tokens"]}
+    fresh = fit[(fit["tokens"] == fit["unique_tokens"]) & (fit["tokens"] >= 20 * fit["params"])]
+    base = ChinchillaLaw().fit({"N": fresh["params"], "D": fresh["tokens"]}, fresh["loss"])
+    for name, law in (
+        (
+            f"two-stage (E, A, B, alpha, beta on the {len(fresh)} single-epoch runs with >= 20 "
+            "tokens per parameter)",
+            DataConstrainedLaw(chinchilla=base.params_),
+        ),
+        ("joint (all seven parameters)", DataConstrainedLaw(n_refine=16)),
+    ):
+        t0 = time.perf_counter()
+        law.fit(X, fit["loss"])
+        rel = law.predict(Xt) / obs - 1
+        parts = [
+            f"{name_} mean |.| {100 * np.abs(rel[m]).mean():.2f}%"
+            for name_, m in (("R 40-199", r_test < 200), ("R >= 200", r_test >= 200))
+        ]
+        print(
+            f"   both decay terms, {name}: R*_D {law.params_['r_star']:.3g}, R*_N "
+            f"{law.params_['r_star_n']:.3g} (published 15.4, 5.3); "
+            + ", ".join(parts)
+            + f" ({time.perf_counter() - t0:.0f} s)"
+        )
 
 
 def main() -> int:
@@ -483,6 +544,11 @@ def main() -> int:
         nargs="+",
         default=["chinchilla", "nested", "overtrain", "constrained"],
         help="sections: chinchilla nested nested-old overtrain constrained",
+    )
+    parser.add_argument(
+        "--select-on-target",
+        action="store_true",
+        help="nested: let auto choose on the extrapolated target losses (the old way)",
     )
     parser.add_argument(
         "--full-grid", action="store_true", help="also refine all 4500 grid starts (about a minute)"
@@ -501,7 +567,7 @@ def main() -> int:
     if "nested-old" in args.only:
         nested(ref, args.splits, args.seed)
     if "nested" in args.only:
-        nested_v2(ref, args.splits, args.seed)
+        nested_v2(ref, args.splits, args.seed, not args.select_on_target)
     if "overtrain" in args.only:
         overtraining(ref)
     if "constrained" in args.only:

@@ -1,7 +1,11 @@
 """Schedule-aware step law on a real mixlab run: train a tiny cosine run on the demo corpora,
 cut its curve at 60% of the steps, predict the final loss; against the plain step law.
 
-Run: .venv/bin/python bench/schedule_law_run.py [--tokens 400000] [--out DIR]
+With `--study F1 F2 ...` it also trains shorter cosine runs of the same model (fractions of
+the tokens, each decaying to its own end) and fits them with the cut curve together: one
+annealing coefficient C for all runs (`fit_schedule_study`), and one law for all.
+
+Run: .venv/bin/python bench/schedule_law_run.py [--tokens 400000] [--study 0.4 0.7] [--out DIR]
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from mixlab.data.demo_corpora import write_demo_corpora  # noqa: E402
 from mixlab.data.prepare import prepare  # noqa: E402
 from mixlab.laws.core.fitting import FitWarning  # noqa: E402
 from mixlab.laws.scaling.forms import StepLaw  # noqa: E402
-from mixlab.laws.scaling.schedule import ScheduleStepLaw  # noqa: E402
+from mixlab.laws.scaling.schedule import ScheduleStepLaw, fit_schedule_study  # noqa: E402
 from mixlab.runs import RunStore  # noqa: E402
 from mixlab.train.config import parse_train_config  # noqa: E402
 from mixlab.train.loop import train  # noqa: E402
@@ -36,6 +40,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=400_000)
     parser.add_argument("--cut", type=float, default=0.6)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--study", type=float, nargs="*", default=[])
     args = parser.parse_args()
     print(
         f"schedule_law_run | {platform.node()} | {os.cpu_count()} CPUs | "
@@ -50,42 +55,18 @@ def main() -> int:
         prepare(corpora.config, workers=1)
         shards = corpora.config.parent / "shards"
         domains = sorted(p.name for p in (shards / "domains").iterdir())
-        cfg = parse_train_config(
-            {
-                "data": str(shards),
-                "run_id": "cosine",
-                "model": {"preset": "25k"},
-                "mixture": {d: 1 / len(domains) for d in domains},
-                "tokens": args.tokens,
-                "seq_len": 64,
-                "batch_size": 16,
-                "optimizer": {"lr": 0.01},
-                "max_epochs": 100,
-                "lr_schedule": {"kind": "cosine", "warmup": 0.05, "min_lr_ratio": 0.1},
-                "eval": {"every": 10, "max_sequences": 32},
-                "seed": 0,
-            }
-        )
+        study = []
         with RunStore(root / "runs.db") as store:
-            record = train(cfg, store)
-            metrics = sorted(
-                {
-                    e.metric
-                    for e in record.evaluations
-                    if e.step and e.metric.startswith("val_loss/")
-                }
-            )
-            by_step: dict[int, list[float]] = {}
-            for e in record.evaluations:
-                if e.step and e.metric in metrics:
-                    by_step.setdefault(e.step, []).append(e.value)
-            metric = "mean of " + ", ".join(metrics)
-            pts = sorted(
-                (s, float(np.mean(v))) for s, v in by_step.items() if len(v) == len(metrics)
-            )
+            record, pts, metric = _train_curve(shards, domains, args.tokens, "cosine", store)
+            for frac in args.study:
+                rec, p, _ = _train_curve(
+                    shards, domains, int(frac * args.tokens), f"cosine-{frac:g}", store
+                )
+                study.append((rec, p))
         print(
-            f"   trained {record.schedule['steps']} steps ({time.perf_counter() - t0:.0f} s "
-            f"with data); target: {metric}"
+            f"   trained {record.schedule['steps']} steps"
+            + "".join(f", {r.schedule['steps']}" for r, _ in study)
+            + f" ({time.perf_counter() - t0:.0f} s with data); target: {metric}"
         )
     S, y = np.array(pts, float).T
     total = int(record.schedule["steps"])
@@ -109,7 +90,49 @@ def main() -> int:
         f"   plain step law:     {p_plain:.4f} (error {p_plain - final:+.4f}, "
         f"{100 * (p_plain / final - 1):+.2f}%)"
     )
+    if study:
+        laws = [law.clone()] + [ScheduleStepLaw.from_record(r.schedule) for r, _ in study]
+        curves = [(S[cut], y[cut])] + [tuple(np.array(p, float).T) for _, p in study]
+        for shared in (("C",), ("L0", "A", "alpha", "C")):
+            joint = fit_schedule_study(laws, curves, shared=shared)
+            p_joint = joint.laws[0].predict([S.max()])[0]
+            print(
+                f"   joint fit with the {len(study)} shorter runs, shared {'/'.join(shared)}: "
+                f"{p_joint:.4f} (error {p_joint - final:+.4f}, "
+                f"{100 * (p_joint / final - 1):+.2f}%); C {joint.shared['C']:.4g}"
+            )
     return 0
+
+
+def _train_curve(shards: Path, domains: list[str], tokens: int, run_id: str, store: RunStore):
+    """Train one cosine run: its record, (step, mean val loss) points and the metric name."""
+    cfg = parse_train_config(
+        {
+            "data": str(shards),
+            "run_id": run_id,
+            "model": {"preset": "25k"},
+            "mixture": {d: 1 / len(domains) for d in domains},
+            "tokens": tokens,
+            "seq_len": 64,
+            "batch_size": 16,
+            "optimizer": {"lr": 0.01},
+            "max_epochs": 100,
+            "lr_schedule": {"kind": "cosine", "warmup": 0.05, "min_lr_ratio": 0.1},
+            "eval": {"every": 10, "max_sequences": 32},
+            "seed": 0,
+        }
+    )
+    record = train(cfg, store)
+    metrics = sorted(
+        {e.metric for e in record.evaluations if e.step and e.metric.startswith("val_loss/")}
+    )
+    by_step: dict[int, list[float]] = {}
+    for e in record.evaluations:
+        if e.step and e.metric in metrics:
+            by_step.setdefault(e.step, []).append(e.value)
+    metric = "mean of " + ", ".join(metrics)
+    pts = sorted((s, float(np.mean(v))) for s, v in by_step.items() if len(v) == len(metrics))
+    return record, pts, metric
 
 
 if __name__ == "__main__":

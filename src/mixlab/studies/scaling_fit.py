@@ -160,10 +160,13 @@ def _law_and_columns(
     cols[data_flags[0]] = given[data_flags[0]]
     extra: dict[str, Any] = {}
     if "--u-column" in given:
-        if form != "chinchilla":
-            raise InputError("--u-column (repeated data) needs --form chinchilla")
+        if form not in ("chinchilla", "constrained"):
+            raise InputError("--u-column (repeated data) needs --form chinchilla or constrained")
         cols["--u-column"] = given["--u-column"]
-        extra["r_star"] = parse_r_star(r_star)
+        if form == "chinchilla":
+            extra["r_star"] = parse_r_star(r_star)
+    elif form == "constrained":
+        raise InputError("--form constrained needs --u-column (unique tokens)")
     return make_scaling_law(form, **extra, **common), cols
 
 

@@ -27,7 +27,14 @@ DATA = Path(__file__).parent / "data"
 
 def test_registry_lists_every_law_by_family():
     assert kinds("mixing") == ["auto", "exp", "implicit", "lgbm", "linear", "mean"]
-    assert kinds("scaling") == ["chinchilla", "overtrain", "schedule", "size", "step"]
+    assert kinds("scaling") == [
+        "chinchilla",
+        "constrained",
+        "overtrain",
+        "schedule",
+        "size",
+        "step",
+    ]
     assert {"phase", "web_capacity", "shared_size"} <= set(kinds())
     assert all(issubclass(cls, Estimator) for cls in REGISTRY.values())
     with pytest.raises(InputError, match="unknown law kind 'cubic'"):

@@ -236,3 +236,24 @@ def test_runs_with_a_schedule_get_the_schedule_aware_step_law(rng):
             optimize=False,
             backtest=False,
         )
+
+
+def test_auto_law_is_chosen_on_the_proxy_sizes(rng):
+    curves, runs, mixtures = synthetic(rng)
+    law = make_law("auto", candidates=["linear", "exp[linear]"], ensemble=False, n_splits=3)
+    kw = dict(target_steps=20000, target_size=1e9, optimize=False, backtest=False)
+    fit = list(mixtures.index[:10])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        res = nested_predict(curves, runs, mixtures, law=law, fit_mixtures=fit, **kw)
+        old = nested_predict(
+            curves, runs, mixtures, law=law, fit_mixtures=fit, select_on_proxy_sizes=False, **kw
+        )
+    sel = res.law_selection
+    assert sel["sizes"] == list(SIZES) and sel["chosen"] == "exp[linear]"
+    assert {c["name"] for c in sel["candidates"]} == {"linear", "exp[linear]"}
+    assert res.law.candidates == ["exp[linear]"]  # the target fit tries that law alone
+    assert res.to_dict()["law_selection"]["chosen"] == "exp[linear]"
+    assert old.law_selection is None and old.law.candidates == ["linear", "exp[linear]"]
+    want = truth(mixtures.to_numpy()[10:], 1e9, 20000)
+    np.testing.assert_allclose(res.predict(mixtures.iloc[10:]), want, atol=0.02)

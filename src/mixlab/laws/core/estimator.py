@@ -177,6 +177,7 @@ def _import_families() -> None:
     import mixlab.laws.phase.capacity  # noqa: F401
     import mixlab.laws.phase.size_transition  # noqa: F401
     import mixlab.laws.phase.transition  # noqa: F401
+    import mixlab.laws.scaling.constrained  # noqa: F401
     import mixlab.laws.scaling.forms  # noqa: F401
     import mixlab.laws.scaling.nested  # noqa: F401
 

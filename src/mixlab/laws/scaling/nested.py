@@ -45,6 +45,7 @@ from mixlab.laws.scaling.forms import (
     SizeLaw,
     StepLaw,
 )
+from mixlab.laws.scaling.proxy_selection import select_on_proxies
 from mixlab.laws.scaling.schedule import ScheduleStepLaw
 
 __all__ = ["NestedResult", "SharedExponentSizeLaw", "degenerate_law", "nested_predict"]
@@ -201,6 +202,7 @@ class NestedResult:
     skipped: list[str] = field(default_factory=list)  # mixtures with runs at < 3 sizes
     law_check: str | None = None  # why the mixing law looks degenerate, if it does
     backtest: dict[str, Any] | None = None  # see :func:`_backtest`
+    law_selection: dict[str, Any] | None = None  # auto's choice on the proxy sizes
     size_field: str = "n_params"  # what the sizes (and target_size) count
 
     def predict(self, R: Any) -> np.ndarray:
@@ -267,6 +269,7 @@ class NestedResult:
             "skipped": self.skipped,
             "law_check": self.law_check,
             "backtest": self.backtest,
+            "law_selection": self.law_selection,
             "law": self.law.to_dict(),
             "optimum": None,
         }
@@ -336,6 +339,7 @@ def nested_predict(
     skip_incomplete: bool = True,
     backtest: bool = True,
     schedule_aware: bool = True,
+    select_on_proxy_sizes: bool = True,
 ) -> NestedResult:
     """Predict every mixture's loss at `target_steps` and `target_size`; fit `law` on them.
 
@@ -356,6 +360,10 @@ def nested_predict(
     bias of the prediction and set its interval (:meth:`NestedResult.backtest_interval`).
     A mixing law whose fit looks degenerate (exponents beyond +-600, or one value for all
     mixtures) raises a FitWarning and is flagged in `law_check`.
+
+    An `auto` law chooses its candidate on the proxies' own stage-1 losses at every proxy
+    size (`select_on_proxy_sizes`, see :mod:`~mixlab.laws.scaling.proxy_selection`), not on
+    the extrapolated target losses; the choice is in `law_selection`.
     """
     _check_inputs(curves, runs, mixtures)
     _check_options(target_steps, target_size, mixture_resampling, size_exponent)
@@ -390,6 +398,9 @@ def nested_predict(
     domains = [str(c) for c in mixtures.columns]
     fit_idx = np.array([keys.index(k) for k in fit_keys])
     R_all = mixtures.loc[keys, domains].to_numpy(float)
+    selection = None
+    if select_on_proxy_sizes:
+        law, selection = select_on_proxies(law, run_table, fit_keys, R_all[fit_idx], domains)
     fitted_law, law_check = _fit_mixing_law(
         law, R_all[fit_idx], size_pred[fit_idx], domains, fit_keys
     )
@@ -408,6 +419,7 @@ def nested_predict(
         level=level,
         skipped=skipped,
         law_check=law_check,
+        law_selection=selection,
     )
     if backtest:
         result.backtest = _backtest(result, size_fit, gidx, N, keys, fit_idx, R_all, law, seed)

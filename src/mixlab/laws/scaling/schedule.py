@@ -15,16 +15,23 @@ run's cooldown, or a proxy read at the step count and schedule of a longer targe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mixlab.errors import InputError
-from mixlab.laws.core.fitting import ParamSpec
+from mixlab.laws.core.fitting import CurveModel, ParamSpec, fit_model
 from mixlab.laws.scaling.forms import EXPONENT_MAX, TWO_TERM_EXPONENTS, ScalingLaw
 
-__all__ = ["ScheduleStepLaw", "annealing_areas", "lr_schedule"]
+__all__ = [
+    "ScheduleStepLaw",
+    "SharedScheduleFit",
+    "annealing_areas",
+    "fit_schedule_study",
+    "lr_schedule",
+]
 
 SCHEDULE_KINDS = ("cosine", "wsd", "constant")
 
@@ -214,3 +221,109 @@ class ScheduleStepLaw(ScalingLaw):
             start = [L0, A, a] + ([max(float(coef[2]), 0.0)] if self.C is None else [])
             starts.append(start)
         return np.array(starts)
+
+
+@dataclass
+class SharedScheduleFit:
+    """Result of :func:`fit_schedule_study`: one fitted law per run, the shared values."""
+
+    laws: list[ScheduleStepLaw]  # per run, with the shared parameters fixed (C as `C=`)
+    shared: dict[str, float]
+    cost: float
+    n_points: int
+
+
+def fit_schedule_study(
+    laws: Sequence[ScheduleStepLaw],
+    curves: Sequence[tuple[Any, Any]],
+    shared: Sequence[str] = ("C",),
+) -> SharedScheduleFit:
+    """Fit the runs of one study together, with the parameters named in `shared` common to
+    all (default the annealing coefficient C, as Tissue et al. fit one law across runs).
+
+    A single curve cut before its decay cannot tell the annealing gain from the forward-
+    area term and its fit drives C to 0; runs that did decay (shorter runs, a WSD cooldown)
+    pin C for all.  `laws`: unfitted laws carrying each run's schedule; `curves`: (steps,
+    losses) per run.  `shared` may also name L0, A, alpha (runs of the same model and data
+    under different schedules: Tissue et al.'s one law).
+    """
+    names = ("L0", "A", "alpha", "C")
+    unknown = [s for s in shared if s not in names]
+    if unknown or "C" not in shared:
+        raise InputError(f"schedule study: shared must include 'C' and name only {names}")
+    if len(laws) != len(curves) or len(laws) < 2:
+        raise InputError("schedule study: give at least two runs, one curve per law")
+    own = [n for n in names if n not in shared]
+    Zs, ys, singles = [], [], []
+    for k, (law, (S, y)) in enumerate(zip(laws, curves, strict=True)):
+        if law.C is not None:
+            raise InputError("schedule study: the laws must leave C free")
+        single = law.clone(n_bootstrap=0).fit(S, y)
+        X = single._check_X(S, len(np.atleast_1d(y)))
+        rows = single.rows_
+        Zs.append(np.column_stack([single._design(X[rows]), np.full(len(rows), k)]))
+        ys.append(np.asarray(y, float)[rows])
+        singles.append(single)
+    Z, y = np.vstack(Zs), np.concatenate(ys)
+    G = len(laws)
+    specs = {"L0": ParamSpec("L0", "log"), "A": ParamSpec("A", "log")}
+    specs["alpha"] = ParamSpec("alpha", lower=0.0, upper=EXPONENT_MAX)
+    specs["C"] = ParamSpec("C", lower=0.0, upper=1e6)
+    layout = [(n, None) for n in shared] + [(n, g) for n in own for g in range(G)]
+
+    def unpack(th: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:
+        out = {}
+        for i, n in enumerate(shared):
+            out[n] = np.full(len(g), th[i])
+        for j, n in enumerate(own):
+            base = len(shared) + j * G
+            out[n] = th[base + g]
+        return out
+
+    def predict(th: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        p = unpack(th, Z[:, 2].astype(int))
+        return p["L0"] + p["A"] * np.exp(-p["alpha"] * Z[:, 0]) - p["C"] * Z[:, 1]
+
+    model = CurveModel(
+        [
+            ParamSpec(
+                n if g is None else f"{n}{g}", specs[n].transform, specs[n].lower, specs[n].upper
+            )
+            for n, g in layout
+        ],
+        predict,
+    )
+    c_single = [s.params_["C"] for s in singles]
+    starts = []
+    for c0 in {float(np.max(c_single)), float(np.median(c_single))}:
+        row = []
+        for n, g in layout:
+            if n == "C":
+                row.append(c0)
+            elif g is None:
+                row.append(float(np.median([s.params_[n] for s in singles])))
+            else:
+                row.append(singles[g].params_[n])
+        starts.append(row)
+    law0 = laws[0]
+    res = fit_model(
+        model,
+        Z,
+        y,
+        starts=np.array(starts),
+        loss=law0.loss,
+        delta=law0.delta,
+        residual=law0.residual,
+        method="lbfgs",
+        maxiter=law0.maxiter,
+        label="schedule study",
+    )
+    th = res.params
+    shared_values = {n: float(th[i]) for i, n in enumerate(shared)}
+    fitted = []
+    for g, single in enumerate(singles):
+        p = unpack(th, np.array([g]))
+        law = single.with_schedule(C=shared_values["C"])
+        law.params_ = {n: float(p[n][0]) for n in ("L0", "A", "alpha")}
+        fitted.append(law)
+    return SharedScheduleFit(fitted, shared_values, float(res.cost), int(len(y)))
