@@ -112,7 +112,6 @@ class RoundsSection(BaseModel):
     concentration: tuple[float, float] = Field(
         (0.3, 5.0), description="Dirichlet concentrations of the round-1 design"
     )
-    kappa: float = Field(1.0, ge=0, description="acquisition: weight of the uncertainty")
 
 
 class VerifySection(BaseModel):

@@ -26,11 +26,12 @@ name: {name}                 # names the runs (a tag) and the report
 output: out                  # folder for shards, run store, laws, exports, decision, report
 
 data:                        # the `mixlab data prepare` config, less its output folder
-  domains:                   # domain -> sources: files, folders or globs (txt, jsonl, parquet,
+  domains:                   # domain -> its sources: files, folders or globs of txt, jsonl,
+                             # parquet, saved HF datasets or Megatron/OLMo/nanoGPT tokens
 {domains}
   tokenizer:                 # bpe (trained on a sample), bytes, or file (a tokenizer.json)
-    kind: bpe
-    vocab_size: 4096
+    kind: bpe                # bpe | bytes | file
+    vocab_size: 4096         # bpe: vocabulary size
   validation: 0.05           # held-out documents per domain: a fraction, or a count
   seed: 0                    # seed of the validation split and the tokenizer sample
   shards: shards             # shards folder, under `output`
@@ -39,9 +40,9 @@ proxy:                       # the small runs the mixing law is fitted on
   models: [25k]              # model presets (25k 100k 400k 1M 5M 20M 45M 124M 350M)
   tokens: 800000             # training tokens of every proxy run
   seeds: [0]                 # seeds of the proxy runs of the rounds
-  seq_len: 128
-  batch_size: 16
-  lr: 0.01
+  seq_len: 128               # tokens per training sequence
+  batch_size: 16             # sequences per step
+  lr: 0.01                   # peak learning rate (cosine schedule)
   eval_every: 25             # steps between evaluations
   eval_sequences: 32         # validation sequences per domain in an evaluation
   max_probes: 32             # probe items per probe set
@@ -50,7 +51,8 @@ proxy:                       # the small runs the mixing law is fitted on
 target:                      # what the loop minimises: a weighted average of run metrics
   name: heldout              # a name for the target (report, laws)
   description: held-out evaluation mix          # one line: what is optimised and why
-  weights:                   # metric -> weight (normalised to sum 1); metrics are
+  weights:                   # metric -> weight (normalised to sum 1), lower is better:
+                             # val_loss/<domain>, val_bpb/<domain>, probe/<name>, train_loss
 {weights}
   # metric: val_loss/<domain>  # instead of weights: one metric
   probes: {{}}                 # probe set name -> JSONL of {{prompt, answer}}, evaluated on every run
@@ -74,8 +76,8 @@ verify:                      # recommended and reference mixtures trained at the
   reference: natural         # natural, or a mixture {{domain: share}}
 
 production:                  # the run the mixture is for (recorded in the decision)
-  model: 124M
-  tokens: 10000000000
+  model: 124M                # model preset or name
+  tokens: 10000000000        # training tokens of the production run
 
 level: 0.9                   # level of every interval
 seed: 0                      # seed of the designs, fits and acquisition
@@ -102,10 +104,9 @@ def project_text(name: str, domains: Mapping[str, str], path: str = "project.yam
     """The commented project.yaml for `domains` (placeholders when none are given)."""
     if not domains:
         domains = {"web": "data/web/*.jsonl", "code": "data/code"}
-    lines = [f"    {d}: [{json.dumps(str(p))}]" for d, p in domains.items()]
+    lines = [f"    {d}: [{json.dumps(str(p))}]".ljust(29) + "# a list of sources" for d, p in domains.items()]
     w = 1 / len(domains)
-    weights = [f"    val_loss/{d}: {w:.4g}" for d in domains]
-    weights[0] += "    # val_loss/<domain>, val_bpb/<domain>, probe/<name>"
+    weights = [f"    val_loss/{d}: {w:.4g}".ljust(29) + "# a domain's validation loss" for d in domains]
     return TEMPLATE.format(
         path=path, name=name, domains="\n".join(lines), weights="\n".join(weights)
     )
