@@ -42,3 +42,38 @@ def test_init_writes_a_documented_project(tmp_path, capsys):
     assert main(["init", str(d)]) == 2
     assert main(["init", str(tmp_path / "x"), "--domain", "web"]) == 2
     assert "--domain" in capsys.readouterr().err
+
+
+def test_progress_lines_and_json_events(capsys):
+    import json
+
+    from mixlab.commands.console import Output
+    from mixlab.commands.progress import EventPrinter
+
+    def progress(done, eta):
+        return {
+            "event": "progress",
+            "stage": "round 1",
+            "done": done,
+            "skipped": 1,
+            "failed": 0,
+            "running": 2,
+            "total": 5,
+            "elapsed_s": 3.0,
+            "eta_s": eta,
+        }
+
+    plain = EventPrinter(Output(), every_s=3600)
+    plain({"event": "stage", "stage": "round 1", "message": "5 runs"})
+    for event in (progress(1, None), progress(1, 30.0), progress(2, 75.0), progress(5, 0.0)):
+        plain(event)
+    err = capsys.readouterr().err.splitlines()
+    # a line when the count changes (not on every update), with elapsed time and time left
+    assert len(err) == 4 and err[0].startswith("[0:00] round 1: 5 runs")
+    assert "2/5 runs done (1 already in the store)" in err[2] and "1:15 left" in err[2]
+    assert "5/5" in err[3] and "left" not in err[3]
+    events = EventPrinter(Output(json=True))
+    events(progress(2, 75.0))
+    events({"event": "warning", "message": "w"})
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(x)["event"] for x in lines] == ["progress", "warning"]

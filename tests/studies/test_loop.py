@@ -22,6 +22,7 @@ from mixlab.errors import InputError
 from mixlab.runs import RunStore
 from mixlab.studies.project import load_project
 
+
 def _words(rng, letters: str, n: int) -> list[str]:
     return ["".join(rng.choice(list(letters), rng.integers(4, 8))) for _ in range(n)]
 
@@ -107,7 +108,11 @@ def test_loop_resumes_after_kill_and_finds_the_known_best(tmp_path):
     out = tmp_path / "out"
 
     def in_stage(stage):
-        return lambda e: e.get("stage") == stage and e.get("event") == "progress" and e["done"] - e["skipped"] >= 1
+        return lambda e: (
+            e.get("stage") == stage
+            and e.get("event") == "progress"
+            and e["done"] - e["skipped"] >= 1
+        )
 
     code, _ = _mixlab("run", str(path), kill_when=in_stage("round 2"))
     assert code == -signal.SIGKILL

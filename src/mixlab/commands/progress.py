@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from rich.text import Text
+
 from mixlab.commands.console import Output
 
 
@@ -31,6 +33,11 @@ class EventPrinter:
         self.started = time.monotonic()
         self._last: dict[str, tuple[int, float]] = {}
 
+    def _line(self, message: str) -> None:
+        """One line to stderr, never wrapped (log files and CI keep one event a line)."""
+        if not self.out.quiet:
+            self.out.err.print(Text(message), soft_wrap=True)
+
     def __call__(self, event: dict[str, Any]) -> None:
         if self.out.json:
             line = json.dumps({**event, "t": round(time.monotonic() - self.started, 1)})
@@ -39,9 +46,9 @@ class EventPrinter:
         elapsed = _clock(time.monotonic() - self.started)
         kind = event.get("event")
         if kind == "stage":
-            self.out.info(f"[{elapsed}] {event['stage']}: {event['message']}")
+            self._line(f"[{elapsed}] {event['stage']}: {event['message']}")
         elif kind == "warning":
-            self.out.warning(str(event["message"]))
+            self._line(f"warning: {event['message']}")
         elif kind == "progress":
             stage, done = event["stage"], event["done"]
             last_done, last_t = self._last.get(stage, (-1, 0.0))
@@ -54,7 +61,7 @@ class EventPrinter:
             self._last[stage] = (done, now)
             skipped = f" ({event['skipped']} already in the store)" if event["skipped"] else ""
             eta = "" if final else f", about {_clock(event['eta_s'])} left"
-            self.out.info(
+            self._line(
                 f"[{elapsed}] {stage}: {done}/{event['total']} runs done{skipped}, "
                 f"{event['running']} running, {event['failed']} failed{eta}"
             )

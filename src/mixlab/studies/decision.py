@@ -41,9 +41,7 @@ def verification_summary(
     by_seed: dict[int, dict[str, float]] = {}
     for x in rows:
         by_seed.setdefault(x["seed"], {})[x["name"]] = x["observed"]
-    diffs = np.array(
-        [s["reference"] - s["recommended"] for s in by_seed.values() if len(s) == 2]
-    )
+    diffs = np.array([s["reference"] - s["recommended"] for s in by_seed.values() if len(s) == 2])
     noise = float(diffs.std(ddof=1) / np.sqrt(diffs.size)) if diffs.size >= 2 else unpaired
     gi = rec.get("gain_interval")
     pi = rec["recommended"].get("interval")
@@ -52,8 +50,9 @@ def verification_summary(
         "observed_gain": gain,
         "seed_noise": noise,
         "seed_noise_unpaired": unpaired,
-        "per_seed_gain": {str(k): v["reference"] - v["recommended"] for k, v in by_seed.items()
-                          if len(v) == 2},
+        "per_seed_gain": {
+            str(k): v["reference"] - v["recommended"] for k, v in by_seed.items() if len(v) == 2
+        },
         "inside_interval": None if not gi else bool(gi[0] <= gain <= gi[1]),
         "recommended_observed": float(new.mean()),
         "reference_observed": float(ref.mean()),
@@ -130,8 +129,10 @@ def decision_document(
             "weights": dict(loop.target),
         },
         "level": c.level,
-        "reference": {"name": "natural" if c.verify.reference == "natural" else "reference",
-                      **rec["reference"]},
+        "reference": {
+            "name": "natural" if c.verify.reference == "natural" else "reference",
+            **rec["reference"],
+        },
         "recommended": rec["recommended"],
         "predicted_gain": rec["predicted_gain"],
         "gain_interval": rec["gain_interval"],

@@ -68,7 +68,9 @@ def demo_project(out: Path, settings: DemoSettings) -> Path:
         "name": "demo",
         "output": ".",
         "data": {
-            "domains": {d: [f"corpora/{d}.jsonl"] for d in ("code", "prose", "biographies", "arithmetic")},
+            "domains": {
+                d: [f"corpora/{d}.jsonl"] for d in ("code", "prose", "biographies", "arithmetic")
+            },
             "tokenizer": {"kind": "bpe", "vocab_size": s.vocab_size, "sample_bytes": 4_000_000},
             "validation": 0.05,
             "seed": s.seed,

@@ -333,7 +333,9 @@ class Loop:
         def build() -> list[TrainConfig]:
             runs = []
             for seed in self.c.verify.seeds:
-                runs.append(self._run(rec["recommended"]["mixture"], seed, ["verify", "recommended"]))
+                runs.append(
+                    self._run(rec["recommended"]["mixture"], seed, ["verify", "recommended"])
+                )
                 runs.append(self._run(self.reference, seed, ["verify", "reference"]))
             return runs
 
@@ -440,8 +442,10 @@ def _binding(domains, w, lb, ub, reason) -> list[dict[str, Any]]:
         if lb[i] > 0 and w[i] <= lb[i] + 1e-4:
             out.append({"domain": d, "kind": "floor", "bound": float(lb[i])})
         elif ub[i] < 1 and w[i] >= ub[i] - 1e-4:
-            kind = "cap" if reason[i].startswith("cap") else (
-                "epochs" if reason[i].startswith("tokens") else "cap"
+            kind = (
+                "cap"
+                if reason[i].startswith("cap")
+                else ("epochs" if reason[i].startswith("tokens") else "cap")
             )
             out.append({"domain": d, "kind": kind, "bound": float(ub[i])})
     return out

@@ -55,6 +55,11 @@ class ProxySection(BaseModel):
         for name in value:
             if name not in PRESETS:
                 raise ValueError(f"model {name!r} is not a preset ({', '.join(PRESETS)})")
+        if len(value) > 1:
+            raise ValueError(
+                "one proxy model for now: the nested prediction across several proxy "
+                "sizes is not part of `mixlab run` yet (use `mixlab scaling nested`)"
+            )
         return value
 
 
@@ -182,12 +187,19 @@ class Project:
                         f"{path or 'project'}: target: {metric!r} needs a probe set "
                         f"{probe!r} under target.probes"
                     )
-        for field, bounds in (("lower", config.constraints.lower), ("upper", config.constraints.upper)):
+        for field, bounds in (
+            ("lower", config.constraints.lower),
+            ("upper", config.constraints.upper),
+        ):
             for d, v in bounds.items():
                 if d not in domains:
-                    raise InputError(f"{path or 'project'}: constraints.{field}: unknown domain {d!r}")
+                    raise InputError(
+                        f"{path or 'project'}: constraints.{field}: unknown domain {d!r}"
+                    )
                 if not 0 <= v <= 1:
-                    raise InputError(f"{path or 'project'}: constraints.{field}.{d}: {v} not in [0, 1]")
+                    raise InputError(
+                        f"{path or 'project'}: constraints.{field}.{d}: {v} not in [0, 1]"
+                    )
 
     def _abs(self, p: str | Path) -> Path:
         p = Path(p)
@@ -218,7 +230,9 @@ class Project:
         if tokenizer.get("path"):
             tokenizer["path"] = str(self._abs(tokenizer["path"]))
         validation = (
-            {"documents": d.validation} if isinstance(d.validation, int) else {"fraction": d.validation}
+            {"documents": d.validation}
+            if isinstance(d.validation, int)
+            else {"fraction": d.validation}
         )
         return {
             "output": str(self.shards),

@@ -37,7 +37,7 @@ data:                        # the `mixlab data prepare` config, less its output
   shards: shards             # shards folder, under `output`
 
 proxy:                       # the small runs the mixing law is fitted on
-  models: [25k]              # model presets (25k 100k 400k 1M 5M 20M 45M 124M 350M)
+  models: [25k]              # model preset, one for now (25k 100k 400k 1M 5M 20M 45M 124M)
   tokens: 800000             # training tokens of every proxy run
   seeds: [0]                 # seeds of the proxy runs of the rounds
   seq_len: 128               # tokens per training sequence
@@ -104,9 +104,14 @@ def project_text(name: str, domains: Mapping[str, str], path: str = "project.yam
     """The commented project.yaml for `domains` (placeholders when none are given)."""
     if not domains:
         domains = {"web": "data/web/*.jsonl", "code": "data/code"}
-    lines = [f"    {d}: [{json.dumps(str(p))}]".ljust(29) + "# a list of sources" for d, p in domains.items()]
+    lines = [
+        f"    {d}: [{json.dumps(str(p))}]".ljust(29) + "# a list of sources"
+        for d, p in domains.items()
+    ]
     w = 1 / len(domains)
-    weights = [f"    val_loss/{d}: {w:.4g}".ljust(29) + "# a domain's validation loss" for d in domains]
+    weights = [
+        f"    val_loss/{d}: {w:.4g}".ljust(29) + "# a domain's validation loss" for d in domains
+    ]
     return TEMPLATE.format(
         path=path, name=name, domains="\n".join(lines), weights="\n".join(weights)
     )
@@ -160,7 +165,5 @@ def init_project(
     written = [path]
     for file, (what, doc) in docs.items():
         header = f"# {what}\n# written by `mixlab init` from {path.name}; absolute paths.\n"
-        written.append(
-            write_text(configs / file, header + yaml.safe_dump(doc, sort_keys=False))
-        )
+        written.append(write_text(configs / file, header + yaml.safe_dump(doc, sort_keys=False)))
     return written

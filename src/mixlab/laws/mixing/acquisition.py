@@ -113,7 +113,12 @@ def candidate_mixtures(
 
 
 def bootstrap_spread(
-    law: MixingLaw, R: np.ndarray, Y: np.ndarray, W: np.ndarray, n_bootstrap: int = 12, seed: int = 0
+    law: MixingLaw,
+    R: np.ndarray,
+    Y: np.ndarray,
+    W: np.ndarray,
+    n_bootstrap: int = 12,
+    seed: int = 0,
 ) -> np.ndarray:
     """Standard deviation over bootstrap refits of the law's prediction of its first target
     at mixtures W.  An `auto` law is refitted through its chosen members (the candidate
