@@ -77,3 +77,17 @@ def test_progress_lines_and_json_events(capsys):
     events({"event": "warning", "message": "w"})
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(x)["event"] for x in lines] == ["progress", "warning"]
+
+
+def test_run_names_the_bad_field(tmp_path, capsys):
+    bad = tmp_path / "project.yaml"
+    bad.write_text("name: x\ndata: {domains: {web: [web.jsonl]}}\ntarget: {weights: {}}\n")
+    assert main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "project.yaml" in err and "target" in err
+    bad.write_text(
+        "name: x\ndata: {domains: {web: [web.jsonl]}}\n"
+        "target: {metric: val_loss/web}\nproxy: {models: [25k, 1M]}\n"
+    )
+    assert main(["run", str(bad)]) == 2
+    assert "proxy.models" in capsys.readouterr().err
