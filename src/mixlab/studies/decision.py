@@ -20,7 +20,7 @@ FORMAT = "mixlab.decision/1"
 
 
 def verification_summary(
-    runs: list[TrainConfig], observed: pd.Series, rec: dict[str, Any]
+    runs: list[tuple[str, int, TrainConfig]], observed: pd.Series, rec: dict[str, Any]
 ) -> dict[str, Any]:
     """Observed gain (mean reference minus mean recommended), its seed noise, and whether it
     lies in the predicted interval.
@@ -29,11 +29,8 @@ def verification_summary(
     the gain is the standard error of the per-seed differences (a paired design); the
     unpaired (Welch) standard error is kept beside it."""
     rows = []
-    for r in runs:
-        name = "recommended" if "recommended" in r.tags else "reference"
-        rows.append(
-            {"name": name, "seed": r.seed, "run_id": r.id, "observed": float(observed[r.id])}
-        )
+    for name, seed, r in runs:
+        rows.append({"name": name, "seed": seed, "run_id": r.id, "observed": float(observed[r.id])})
     ref = np.array([x["observed"] for x in rows if x["name"] == "reference"])
     new = np.array([x["observed"] for x in rows if x["name"] == "recommended"])
     gain = float(ref.mean() - new.mean())

@@ -329,20 +329,25 @@ class Loop:
             )
         return rows
 
-    def verify(self, rec: dict[str, Any]) -> list[TrainConfig]:
+    def verify(self, rec: dict[str, Any]) -> list[tuple[str, int, TrainConfig]]:
+        """Train the recommended and the reference mixtures with every verification seed;
+        returns (name, seed, run) for each (one run serves both if the mixtures are equal)."""
+        pairs = [
+            (name, seed, self._run(mixture, seed, ["verify", name]))
+            for seed in self.c.verify.seeds
+            for name, mixture in (
+                ("recommended", rec["recommended"]["mixture"]),
+                ("reference", self.reference),
+            )
+        ]
+
         def build() -> list[TrainConfig]:
-            runs = []
-            for seed in self.c.verify.seeds:
-                runs.append(
-                    self._run(rec["recommended"]["mixture"], seed, ["verify", "recommended"])
-                )
-                runs.append(self._run(self.reference, seed, ["verify", "reference"]))
-            return runs
+            return list({cfg.id: cfg for _, _, cfg in pairs}.values())
 
         runs = self._plan("verify", build)
         self.say("verify", f"recommended and reference mixtures, seeds {self.c.verify.seeds}")
         self._train(runs, "verify")
-        return runs
+        return pairs
 
     def exports(self, mixture: dict[str, float], rec: dict[str, Any]) -> dict[str, str]:
         from mixlab.export.mixtures import write_mixture_export
@@ -400,9 +405,9 @@ class Loop:
             rounds.append(("acquisition", runs))
             ids += [r.id for r in runs if r.id not in ids]
         rec = self.recommend(ids)
-        vruns = self.verify(rec)
-        observed = self.observed([r.id for r in vruns])
-        verification = verification_summary(vruns, observed, rec)
+        pairs = self.verify(rec)
+        observed = self.observed(list(dict.fromkeys(cfg.id for _, _, cfg in pairs)))
+        verification = verification_summary(pairs, observed, rec)
         self.say("exports", "the recommended mixture for Megatron, OLMo-core, nanoGPT, HF")
         exports = self.exports(rec["recommended"]["mixture"], rec)
         doc = decision_document(self, rec, verification, rounds, exports)
