@@ -179,3 +179,18 @@ def test_project_errors_name_the_field(tmp_path):
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(InputError, match="verify.seeds"):
         load_project(path)
+
+
+def test_resume_refuses_a_changed_project(tmp_path):
+    from mixlab.studies.loop import Loop
+
+    path = _project(tmp_path)
+    Loop(load_project(path)).check_unchanged()
+    doc = yaml.safe_load(path.read_text())
+    doc["proxy"]["tokens"] = 32_000
+    doc["proxy"]["workers"] = 1  # not a setting of the runs: allowed
+    path.write_text(yaml.safe_dump(doc))
+    loop = Loop(load_project(path))
+    loop.state.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(InputError, match="proxy changed"):
+        loop.check_unchanged()

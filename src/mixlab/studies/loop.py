@@ -125,6 +125,24 @@ class Loop:
             raise InputError(f"target: the runs record no metric {missing[0]!r}")
         return Y[list(self.target)] @ pd.Series(self.target)
 
+    def check_unchanged(self) -> None:
+        """Refuse to resume with a project whose runs would differ from the saved plans'."""
+        settings = self.c.model_dump(mode="json", exclude={"production", "name", "level"})
+        settings["proxy"].pop("workers", None)
+        self.state.mkdir(parents=True, exist_ok=True)
+        path = self.state / "settings.json"
+        if not path.exists():
+            write_json(settings, path)
+            return
+        saved = read_json(path)
+        changed = sorted(k for k in settings if settings[k] != saved.get(k))
+        if changed:
+            raise InputError(
+                f"{self.project.path or 'project'}: {', '.join(changed)} changed since the "
+                f"plans in {self.state} were made; restore them, or move {self.out} away to "
+                "start a new loop (its runs stay in its store)"
+            )
+
     # -- stages ---------------------------------------------------------------------------
     def prepare(self) -> None:
         from mixlab.data.config import load_prepare_config
@@ -132,6 +150,7 @@ class Loop:
 
         self.out.mkdir(parents=True, exist_ok=True)
         self.state.mkdir(exist_ok=True)
+        self.check_unchanged()
         path = write_yaml(self.project.prepare_config(), self.state / "prepare.yaml")
         self.say("prepare", f"token shards in {self.project.shards}")
         summary = prepare(load_prepare_config(path), workers=self.c.proxy.workers)
