@@ -159,13 +159,37 @@ class Loop:
 
     def round1(self) -> list[TrainConfig]:
         def build() -> list[TrainConfig]:
-            sweep = SweepConfig.model_validate(self.project.sweep_config())
-            return make_plan(sweep, self.out, str(self.project.path or "project"))
+            return make_plan(self.design(), self.out, str(self.project.path or "project"))
 
         runs = self._plan("round1", build)
-        self.say("round 1", f"{len(runs)} runs: a Dirichlet design around the natural shares")
+        self.say(
+            "round 1",
+            f"{len(runs)} runs: a Dirichlet design around the natural shares, inside the "
+            "constraints",
+        )
         self._train(runs, "round 1")
         return runs
+
+    def design(self) -> SweepConfig:
+        """Round 1: the sweep config's Dirichlet design (natural shares first), each mixture
+        projected onto the constraints.  Runs outside them (a domain near 0) only teach the
+        law a corner the recommendation may not use, and their blow-up losses are what
+        the laws fit worst (the old full demo's lesson)."""
+        from mixlab.laws.mixing.optimize import project_to_box_simplex
+        from mixlab.sweep.plan import MixtureDesign, design_mixtures
+
+        sweep = SweepConfig.model_validate(self.project.sweep_config())
+        rows = design_mixtures(sweep.mixtures, self.domains, self.natural)
+        lb, ub, _ = self.constraints().bounds(self.domains)
+        W = np.array([[r.get(d, 0.0) for d in self.domains] for r in rows])
+        W = round_mixtures(project_to_box_simplex(W, lb, ub), 4)
+        mixtures = []
+        for w in W:
+            mixture = dict(zip(self.domains, map(float, w), strict=True))
+            if mixture not in mixtures:
+                mixtures.append(mixture)
+        design = MixtureDesign(kind="list", mixtures=mixtures, include_prior=False)
+        return sweep.model_copy(update={"mixtures": design})
 
     def tables(self, ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         with RunStore(self.project.store) as store:
