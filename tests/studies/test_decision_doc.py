@@ -25,3 +25,10 @@ def test_gain_and_paired_seed_noise():
     assert v["seed_noise_unpaired"] > v["seed_noise"]  # the shared seed cancels out
     assert v["inside_interval"] is True and v["recommended_inside_interval"] is True
     assert v["per_seed_gain"] == pytest.approx({"0": 0.20, "1": 0.30, "2": 0.15})
+
+
+def test_unbounded_intervals_are_null():
+    from mixlab.studies.loop import _interval
+
+    assert _interval((1.0, float("inf"))) is None and _interval(None) is None
+    assert _interval((np.float64(1.0), 2)) == [1.0, 2.0]

@@ -318,20 +318,20 @@ class Loop:
             "recommended": {
                 "mixture": mixture,
                 "predicted": res.predicted,
-                "interval": list(res.interval) if res.interval else None,
+                "interval": _interval(res.interval),
             },
             "reference": {
                 "mixture": self.reference,
                 "predicted": res.reference_predicted,
             },
             "predicted_gain": res.gain,
-            "gain_interval": list(res.gain_interval) if res.gain_interval else None,
+            "gain_interval": _interval(res.gain_interval),
             "interval_kind": res.interval_kind,
             "binding": binding,
             "extrapolated": res.extrapolated,
             "per_domain": self._per_domain(R, Y, mixture),
         }
-        if res.interval and doc["reference"]["predicted"] is not None:
+        if doc["recommended"]["interval"] and doc["reference"]["predicted"] is not None:
             half = (res.interval[1] - res.interval[0]) / 2
             p = doc["reference"]["predicted"]
             doc["reference"]["interval"] = [p - half, p + half]
@@ -367,7 +367,7 @@ class Loop:
                     "domain": m.split("/", 1)[1],
                     "reference": float(P[0, j]),
                     "recommended": float(P[1, j]),
-                    "interval": [float(P[1, j] - q), float(P[1, j] + q)],
+                    "interval": _interval((P[1, j] - q, P[1, j] + q)),
                 }
             )
         return rows
@@ -474,6 +474,14 @@ def run_project(
 def _normalised(weights: dict[str, float]) -> dict[str, float]:
     total = sum(weights.values())
     return {k: v / total for k, v in weights.items() if v > 0}
+
+
+def _interval(iv) -> list[float] | None:
+    """[lo, hi] as floats, or None when there is none or it is unbounded (too few runs for
+    a conformal quantile at the level)."""
+    if iv is None or not all(np.isfinite(iv)):
+        return None
+    return [float(iv[0]), float(iv[1])]
 
 
 def _f(v: Any) -> float | None:
