@@ -28,8 +28,8 @@ import numpy as np
 from scipy.stats import norm
 
 from mixlab.errors import InputError
-from mixlab.laws.core.bootstrap import bootstrap_law
 from mixlab.laws.mixing.base import MixingLaw
+from mixlab.laws.mixing.bootstrap import bootstrap_law
 from mixlab.laws.mixing.design import dirichlet_design
 from mixlab.laws.mixing.optimize import project_to_box_simplex
 
