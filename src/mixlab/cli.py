@@ -28,6 +28,7 @@ from mixlab.commands import (
     law,
     law_schedule,
     phase,
+    project,
     report,
     runs,
     scaling,
@@ -59,6 +60,8 @@ app.command("train")(train.train_command)
 app.command("report")(report.report_command)
 app.command("demo")(demo.demo_command)
 app.command("export")(export.export_command)
+app.command("init")(project.init_command)
+app.command("run")(project.run_command)
 
 
 def _print_version(value: bool) -> None:

@@ -1,4 +1,4 @@
-"""`mixlab demo`: the whole loop on the demo corpora, end to end, on this machine."""
+"""`mixlab demo`: `mixlab run` on the built-in corpora, end to end, on this machine."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from mixlab.commands.common import output
-from mixlab.commands.console import table
+from mixlab.commands.progress import EventPrinter
+from mixlab.commands.project import show_decision
 from mixlab.commands.validate import at_least, output_folder
 
 
@@ -22,7 +23,7 @@ def demo_command(
     ] = False,
     workers: Annotated[int, typer.Option(help="Proxy runs trained at once.")] = 2,
 ) -> None:
-    """Prepare data, sweep mixtures, fit exp and lgbm laws, recommend, verify, report."""
+    """`mixlab run` on the demo corpora: rounds of proxies, a verified recommendation, a report."""
     from dataclasses import replace
 
     from mixlab.studies.demo import DemoSettings, run_demo
@@ -31,40 +32,6 @@ def demo_command(
     output_folder(out, "--out")
     o = output(ctx)
     settings = replace(DemoSettings.quick() if quick else DemoSettings(), workers=workers)
-    s = run_demo(out, settings, say=o.info)
-    rows = [
-        (v["name"], v["run_id"], v["predicted"], v["observed"], v["observed"] - v["predicted"])
-        for v in s["verification"]
-    ]
-
-    def render(con):
-        con.print(
-            "cross-validated MAE of the average validation loss: "
-            + ", ".join(f"{k} {v:.4f}" for k, v in s["cv_mae"].items())
-        )
-        gi = s.get("gain_interval")
-        if s.get("predicted_gain") is not None and gi:
-            con.print(
-                f"predicted gain over natural {s['predicted_gain']:+.4f} "
-                f"({100 * s['level']:.0f}% interval {gi[0]:+.4f}..{gi[1]:+.4f})"
-            )
-        con.print(
-            table(
-                f"recommended by {s['law']} vs natural shares",
-                ["domain", "recommended", "natural"],
-                [(d, s["recommended"].get(d, 0.0), w) for d, w in s["natural"].items()],
-            )
-        )
-        con.print(
-            table(
-                "predicted vs observed (average validation loss, nats/token)",
-                ["mixture", "run", "predicted", "observed", "observed - predicted"],
-                rows,
-            )
-        )
-        con.print(
-            f"observed gain of the recommended mixture over the natural one: "
-            f"{s['observed_gain']:+.4f} nats/token; {s['seconds']:.0f} s; report: {s['report']}"
-        )
-
-    o.result(s, render)
+    command = f"mixlab demo --out {out}" + (" --quick" if quick else "")
+    doc = run_demo(out, settings, EventPrinter(o), commands=[command])
+    show_decision(o, doc)
