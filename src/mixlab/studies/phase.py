@@ -56,7 +56,6 @@ STUDY_FILE = "study.json"
 BYTES_PER_TOKEN_LOW = 2.5
 
 
-
 def fact_bits() -> dict[str, float]:
     """Information in each attribute's value: log2 of how many values it is drawn from."""
     world = make_world()

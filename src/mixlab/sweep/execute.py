@@ -321,7 +321,6 @@ def run_ray(
         return _drive(configs, store_path, backend, status, on_update, population)
 
 
-
 @contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C while a sweep runs, so workers and leases are cleaned up."""
