@@ -20,6 +20,7 @@ from mixlab.cli import main
 from mixlab.data.prepare import prepare
 from mixlab.runs import RunStore
 from mixlab.sweep import execute
+from mixlab.sweep.backends import LocalBackend
 from mixlab.sweep.plan import load_sweep_config, make_plan, save_plan
 
 BASE = {
@@ -139,7 +140,7 @@ def test_two_sweep_processes_on_one_plan_train_each_run_once(workdir):
 def test_a_killed_worker_fails_its_run_not_the_sweep(workdir):
     runs = plan(workdir, "worker", tokens=12_000, seeds=(2,))[:3]
     store = workdir / "worker.db"
-    backend = execute._LocalBackend(2)
+    backend = LocalBackend(2)
     status = execute.SweepStatus(total=len(runs), workers=2)
     thread = threading.Thread(
         target=execute._drive, args=(runs, store, backend, status, None), daemon=True

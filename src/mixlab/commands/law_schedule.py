@@ -14,6 +14,8 @@ from mixlab.commands.validate import at_least, output_file, positive
 from mixlab.errors import InputError
 
 
+# Over 80 lines for its 16 typer options; the body checks the flags, calls
+# schedule_from_store, writes the schedule and prints it (_print_schedule).
 def schedule_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="The schedule (JSON; `mixlab export` reads it).")],
@@ -95,34 +97,34 @@ def schedule_command(
         )
     out.write_text(json.dumps(doc, indent=2) + "\n")
 
-    def show(con) -> None:
-        domains = list(doc["totals"])
-        rows = [
-            (f"phase {k + 1} ({f:.2f})", *[f"{m[d]:.3f}" for d in domains])
-            for k, (f, m) in enumerate(zip(doc["fractions"], doc["mixtures"], strict=True))
-        ]
-        rows.append(("total", *[f"{doc['totals'][d]:.3f}" for d in domains]))
-        rows.append(("best static", *[f"{doc['static_mixture'][d]:.3f}" for d in domains]))
-        con.print(table(f"{doc['law']} on {doc['runs']} runs", ["", *domains], rows))
-        lo_hi = doc["interval"]
-        con.print(
-            f"predicted {doc['target']}: {doc['predicted']:.4f}"
-            + (f" [{lo_hi[0]:.4f}, {lo_hi[1]:.4f}]" if lo_hi else "")
-            + f"; best static {doc['static_predicted']:.4f}; gain {doc['gain_over_static']:+.4f}"
-            + (
-                f" [{doc['gain_interval'][0]:+.4f}, {doc['gain_interval'][1]:+.4f}]"
-                if doc["gain_interval"]
-                else ""
-            )
-        )
-        con.print(
-            f"CV MAE {doc['cv_mae']:.4f} (predict-the-mean {doc['cv_mae_predict_the_mean']:.4f})"
-        )
-        for w in doc["fit_warnings"] + [f"extrapolated: {e}" for e in doc["extrapolated"]]:
-            con.print(f"warning: {w}")
-        con.print(f"-> {out}")
+    output(ctx).result(doc, lambda con: _print_schedule(con, doc, out))
 
-    output(ctx).result(doc, show)
+
+def _print_schedule(con, doc: dict, out: Path) -> None:
+    """The schedule's phases beside the best static mixture, its prediction and CV error."""
+    domains = list(doc["totals"])
+    rows = [
+        (f"phase {k + 1} ({f:.2f})", *[f"{m[d]:.3f}" for d in domains])
+        for k, (f, m) in enumerate(zip(doc["fractions"], doc["mixtures"], strict=True))
+    ]
+    rows.append(("total", *[f"{doc['totals'][d]:.3f}" for d in domains]))
+    rows.append(("best static", *[f"{doc['static_mixture'][d]:.3f}" for d in domains]))
+    con.print(table(f"{doc['law']} on {doc['runs']} runs", ["", *domains], rows))
+    lo_hi = doc["interval"]
+    con.print(
+        f"predicted {doc['target']}: {doc['predicted']:.4f}"
+        + (f" [{lo_hi[0]:.4f}, {lo_hi[1]:.4f}]" if lo_hi else "")
+        + f"; best static {doc['static_predicted']:.4f}; gain {doc['gain_over_static']:+.4f}"
+        + (
+            f" [{doc['gain_interval'][0]:+.4f}, {doc['gain_interval'][1]:+.4f}]"
+            if doc["gain_interval"]
+            else ""
+        )
+    )
+    con.print(f"CV MAE {doc['cv_mae']:.4f} (predict-the-mean {doc['cv_mae_predict_the_mean']:.4f})")
+    for w in doc["fit_warnings"] + [f"extrapolated: {e}" for e in doc["extrapolated"]]:
+        con.print(f"warning: {w}")
+    con.print(f"-> {out}")
 
 
 def _fractions(text: str) -> list[float]:

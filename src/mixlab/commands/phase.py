@@ -189,46 +189,7 @@ def phase_fit(
     ).fit(frame)
     doc = analysis.to_dict()
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    rows = [
-        (
-            size,
-            t["status"],
-            _fmt(t["value"]),
-            "-" if not t["ci"] else f"[{_fmt(t['ci'][0])}, {_fmt(t['ci'][1])}]",
-        )
-        for size, t in doc["critical_ratio"].items()
-    ]
-    law = doc["power_law"]
-
-    def show(con) -> None:
-        con.print(
-            table(
-                f"critical ratio per model size (accuracy {threshold:g}) -> {out}",
-                ["model size", "status", "r*", "interval"],
-                rows,
-            )
-        )
-        if doc["critical_size"]:
-            con.print(
-                table(
-                    "critical size per ratio (logistic in log N)",
-                    ["ratio", "status", "N*", "interval"],
-                    [
-                        (r, t["status"], _fmt(t["value"]), _range(t["ci"]))
-                        for r, t in doc["critical_size"].items()
-                    ],
-                )
-            )
-        if law.get("exponent") is not None:
-            ci = (law.get("ci") or {}).get("exponent")
-            con.print(
-                f"r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}"
-                + (f"  (exponent interval [{ci[0]:.3f}, {ci[1]:.3f}])" if ci else "")
-            )
-        else:
-            con.print(f"no power law: {law.get('reason', 'fewer than two bracketed sizes')}")
-
-    output(ctx).result(doc, show)
+    output(ctx).result(doc, lambda con: _print_fit(con, doc, out, threshold))
 
 
 @app.command("predict")
@@ -282,49 +243,91 @@ def phase_predict(
     )
     out.write_text(json.dumps(doc, indent=2) + "\n")
 
-    def show(con) -> None:
-        p = doc["web_law"]
-        con.print(
-            f"web loss = {p['C']:.4g} + {p['A']:.4g} * M^-{p['alpha']:.4g}  "
-            f"(M = {bits_per_param:g} bits x N, {doc['web_points']} sizes)"
+    output(ctx).result(doc, lambda con: _print_predict(con, doc, out, bits_per_param, threshold))
+
+
+def _print_fit(con, doc: dict, out: Path, threshold: float) -> None:
+    """The critical ratio per size and size per ratio, with intervals, and the power law."""
+    rows = [
+        (
+            size,
+            t["status"],
+            _fmt(t["value"]),
+            "-" if not t["ci"] else f"[{_fmt(t['ci'][0])}, {_fmt(t['ci'][1])}]",
         )
+        for size, t in doc["critical_ratio"].items()
+    ]
+    law = doc["power_law"]
+    con.print(
+        table(
+            f"critical ratio per model size (accuracy {threshold:g}) -> {out}",
+            ["model size", "status", "r*", "interval"],
+            rows,
+        )
+    )
+    if doc["critical_size"]:
         con.print(
             table(
-                f"predicted critical ratio (share learned {threshold:g}) -> {out}",
-                ["model size", "r* (theory)", "range", "r* (fitted)"],
+                "critical size per ratio (logistic in log N)",
+                ["ratio", "status", "N*", "interval"],
                 [
-                    (s, _fmt(v["theory"]), _range(v.get("range")), _fmt(v.get("fitted")))
-                    for s, v in doc["critical_ratio"].items()
+                    (r, t["status"], _fmt(t["value"]), _range(t["ci"]))
+                    for r, t in doc["critical_size"].items()
                 ],
             )
         )
-        if doc["critical_size"]:
-            con.print(
-                table(
-                    "predicted critical size",
-                    ["ratio", "N* (theory)", "range", "N* (fitted)"],
-                    [
-                        (r, _fmt(v["theory"]), _range(v.get("range")), _fmt(v.get("fitted")))
-                        for r, v in doc["critical_size"].items()
-                    ],
-                )
-            )
+    if law.get("exponent") is not None:
+        ci = (law.get("ci") or {}).get("exponent")
         con.print(
-            f"ranges: {doc['bits_range'][0]:g}-{doc['bits_range'][1]:g} bits per parameter and "
-            "the web law without each size; the theory's sensitivity, not a calibrated interval"
+            f"r* = {law['coef']:.4g} * N^-{law['exponent']:.3f}"
+            + (f"  (exponent interval [{ci[0]:.3f}, {ci[1]:.3f}])" if ci else "")
         )
-        con.print(
-            f"exponent: theory {_fmt(doc['exponent']['theory'])} "
-            f"{_range(doc['exponent'].get('range'))} over these sizes, "
-            f"asymptotic {doc['exponent']['asymptotic']:.3f}"
-            + (
-                f"; fitted {doc['exponent']['fitted']:.3f}"
-                if doc["exponent"].get("fitted") is not None
-                else ""
-            )
-        )
+    else:
+        con.print(f"no power law: {law.get('reason', 'fewer than two bracketed sizes')}")
 
-    output(ctx).result(doc, show)
+
+def _print_predict(con, doc: dict, out: Path, bits_per_param: float, threshold: float) -> None:
+    """The web law, the predicted r* and N* tables with their ranges, and the exponent."""
+    p = doc["web_law"]
+    con.print(
+        f"web loss = {p['C']:.4g} + {p['A']:.4g} * M^-{p['alpha']:.4g}  "
+        f"(M = {bits_per_param:g} bits x N, {doc['web_points']} sizes)"
+    )
+    con.print(
+        table(
+            f"predicted critical ratio (share learned {threshold:g}) -> {out}",
+            ["model size", "r* (theory)", "range", "r* (fitted)"],
+            [
+                (s, _fmt(v["theory"]), _range(v.get("range")), _fmt(v.get("fitted")))
+                for s, v in doc["critical_ratio"].items()
+            ],
+        )
+    )
+    if doc["critical_size"]:
+        con.print(
+            table(
+                "predicted critical size",
+                ["ratio", "N* (theory)", "range", "N* (fitted)"],
+                [
+                    (r, _fmt(v["theory"]), _range(v.get("range")), _fmt(v.get("fitted")))
+                    for r, v in doc["critical_size"].items()
+                ],
+            )
+        )
+    con.print(
+        f"ranges: {doc['bits_range'][0]:g}-{doc['bits_range'][1]:g} bits per parameter and "
+        "the web law without each size; the theory's sensitivity, not a calibrated interval"
+    )
+    con.print(
+        f"exponent: theory {_fmt(doc['exponent']['theory'])} "
+        f"{_range(doc['exponent'].get('range'))} over these sizes, "
+        f"asymptotic {doc['exponent']['asymptotic']:.3f}"
+        + (
+            f"; fitted {doc['exponent']['fitted']:.3f}"
+            if doc["exponent"].get("fitted") is not None
+            else ""
+        )
+    )
 
 
 def _range(r) -> str:

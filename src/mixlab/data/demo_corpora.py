@@ -186,6 +186,14 @@ def _prose_records(files: Sequence[Path], root: Path, seed: int) -> Iterator[dic
     yield from topics
 
 
+def _people_in_cap(max_bytes: int, exposures: int, compact_tuples: bool, seed: int) -> int:
+    """How many people's biographies (`exposures` renderings each) fit in `max_bytes`."""
+    probe_people = make_people(20, seed)
+    per_person = np.mean([len(render_biography(p, 0, seed).encode()) + 12 for p in probe_people])
+    per_person *= exposures + (1 if compact_tuples else 0)
+    return max(10, int(max_bytes / per_person * 0.97))
+
+
 def write_demo_corpora(
     directory: str | Path,
     max_bytes_per_domain: int = 1_000_000,
@@ -223,12 +231,7 @@ def write_demo_corpora(
     )
 
     if n_people is None:
-        probe_people = make_people(20, seed)
-        per_person = np.mean(
-            [len(render_biography(p, 0, seed).encode()) + 12 for p in probe_people]
-        )
-        per_person *= exposures + (1 if compact_tuples else 0)
-        n_people = max(10, int(max_bytes_per_domain / per_person * 0.97))
+        n_people = _people_in_cap(max_bytes_per_domain, exposures, compact_tuples, seed)
     people = make_people(n_people, seed)
     bios: Iterable[str] = biography_documents(people, exposures, seed)
     if compact_tuples:

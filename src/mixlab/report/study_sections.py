@@ -130,11 +130,29 @@ def _against(predict: dict, phase: dict) -> list[list[str]]:
 
 
 def dynamics_sections(art: Path) -> list[tuple[str, str]]:
+    """The learning-dynamics study's sections: emergence, speed, rank agreement, target
+    loss, data scaling; and compression when the study measured it."""
     doc = _read(art / "dynamics" / "dynamics.json")
     curves_path = art / "dynamics" / "curves.csv"
     if not doc or not curves_path.is_file():
         return []
     curves = pd.read_csv(curves_path)
+    body = (
+        _emergence_html(doc, curves)
+        + _speed_html(doc)
+        + _agreement_html(doc)
+        + _target_loss_html(doc, curves)
+        + _data_scaling_html(doc)
+    )
+    sections = [("Learning dynamics: " + doc["name"], body)]
+    if doc.get("compression"):
+        comp = _compression_html(doc["compression"])
+        sections.append(("Compression: prequential code length against gzip, bz2, xz", comp))
+    return sections
+
+
+def _emergence_html(doc: dict, curves: pd.DataFrame) -> str:
+    """The skill curves and the tokens each choice needs to reach the threshold."""
     body = _img(
         "skill curves", fig.skill_curves(curves, doc["skill"], doc["emergence"], doc["threshold"])
     )
@@ -159,107 +177,136 @@ def dynamics_sections(art: Path) -> list[tuple[str, str]]:
             for e in doc["emergence"]
         ],
     )
-    if doc["speed"]:
-        levels = list(doc["speed"][0]["ratio"])
-        body += (
-            "<p>Speed ratio: tokens the reference needs / tokens the choice needs to reach "
-            "the same accuracy (> 1: the choice is faster).</p>"
-        )
-        body += _rows(
-            ["model size", "choice", "reference", *[f"at {lv}" for lv in levels]],
-            [
-                [s["model_size"], s["choice"], s["reference"], *[_speed(s, lv) for lv in levels]]
-                for s in doc["speed"]
-            ],
-        )
+    return body
+
+
+def _speed_html(doc: dict) -> str:
+    """Speed ratios of each choice against the reference at each accuracy level."""
+    if not doc["speed"]:
+        return ""
+    body = ""
+    levels = list(doc["speed"][0]["ratio"])
+    body += (
+        "<p>Speed ratio: tokens the reference needs / tokens the choice needs to reach "
+        "the same accuracy (> 1: the choice is faster).</p>"
+    )
+    body += _rows(
+        ["model size", "choice", "reference", *[f"at {lv}" for lv in levels]],
+        [
+            [s["model_size"], s["choice"], s["reference"], *[_speed(s, lv) for lv in levels]]
+            for s in doc["speed"]
+        ],
+    )
+    return body
+
+
+def _agreement_html(doc: dict) -> str:
+    """Kendall τ between the choices' ranks at each pair of model sizes."""
     agreement = doc.get("rank_agreement")
-    if agreement:
-        body += f"<p>Rank agreement across sizes (score: {html.escape(agreement['score'])}).</p>"
-        body += _rows(
-            ["size a", "size b", "Kendall τ", "interval", "choices"],
-            [
-                [p["size_a"], p["size_b"], _num(p["tau"]), _interval(p.get("ci")), p["n_choices"]]
-                for p in agreement["pairs"]
-            ],
-        )
-    if doc.get("target_loss"):
-        target_metric = f"val_loss/{doc['target_domain']}"
-        body += _img("target loss", fig.loss_by_choice(curves, target_metric))
-        body += _rows(
-            ["model size", "choice", f"final {target_metric}", "sd", "seeds"],
-            [
-                [r["model_size"], r["choice"], _num(r["mean"]), _num(r["sd"]), r["n"]]
-                for r in doc["target_loss"]
-            ],
-        )
+    if not agreement:
+        return ""
+    body = ""
+    body += f"<p>Rank agreement across sizes (score: {html.escape(agreement['score'])}).</p>"
+    body += _rows(
+        ["size a", "size b", "Kendall τ", "interval", "choices"],
+        [
+            [p["size_a"], p["size_b"], _num(p["tau"]), _interval(p.get("ci")), p["n_choices"]]
+            for p in agreement["pairs"]
+        ],
+    )
+    return body
+
+
+def _target_loss_html(doc: dict, curves: pd.DataFrame) -> str:
+    """The final target-domain loss of each choice, by model size."""
+    if not doc.get("target_loss"):
+        return ""
+    body = ""
+    target_metric = f"val_loss/{doc['target_domain']}"
+    body += _img("target loss", fig.loss_by_choice(curves, target_metric))
+    body += _rows(
+        ["model size", "choice", f"final {target_metric}", "sd", "seeds"],
+        [
+            [r["model_size"], r["choice"], _num(r["mean"]), _num(r["sd"]), r["n"]]
+            for r in doc["target_loss"]
+        ],
+    )
+    return body
+
+
+def _data_scaling_html(doc: dict) -> str:
+    """L(D) fits at fixed size: is each model still improving?"""
     fits = [f for f in doc.get("data_scaling", []) if "error" not in f]
-    if fits:
-        body += (
-            "<p>Loss against tokens at fixed size, L(D) = E + B·D<sup>−a</sup>: is the "
-            "model still improving? (drop: predicted loss fall from doubling the tokens)</p>"
-        )
-        body += _rows(
+    if not fits:
+        return ""
+    body = ""
+    body += (
+        "<p>Loss against tokens at fixed size, L(D) = E + B·D<sup>−a</sup>: is the "
+        "model still improving? (drop: predicted loss fall from doubling the tokens)</p>"
+    )
+    body += _rows(
+        [
+            "model size",
+            "choice",
+            "loss",
+            "a",
+            "E",
+            "loss now",
+            "drop at 2×",
+            "still improving",
+            "tokens / parameter",
+        ],
+        [
             [
-                "model size",
-                "choice",
-                "loss",
-                "a",
-                "E",
-                "loss now",
-                "drop at 2×",
-                "still improving",
-                "tokens / parameter",
-            ],
+                f["model_size"],
+                f["choice"],
+                f["metric"],
+                _num(f["a"]),
+                _num(f["E"]),
+                _num(f["loss_at_last"]),
+                _num(f["drop_from_doubling"]),
+                "yes" if f["still_improving"] else "no",
+                _num(f.get("tokens_per_param")),
+            ]
+            for f in fits
+        ],
+    )
+    return body
+
+
+def _compression_html(rows: list[dict]) -> str:
+    """Prequential code length against gzip, bz2 and xz."""
+    comp = (
+        "<p class='note'>Prequential code: each batch coded by the model before it "
+        "learned from it. Like for like with the compressors only at ≤ 1 epoch; beyond "
+        "that the model has seen the text it codes.</p>"
+    )
+    comp += _img("compression", fig.compression_bars(rows))
+    comp += _rows(
+        [
+            "choice",
+            "model size",
+            "domain",
+            "tokens",
+            "epochs",
+            "proxy bits/byte",
+            "gzip",
+            "bz2",
+            "xz",
+        ],
+        [
             [
-                [
-                    f["model_size"],
-                    f["choice"],
-                    f["metric"],
-                    _num(f["a"]),
-                    _num(f["E"]),
-                    _num(f["loss_at_last"]),
-                    _num(f["drop_from_doubling"]),
-                    "yes" if f["still_improving"] else "no",
-                    _num(f.get("tokens_per_param")),
-                ]
-                for f in fits
-            ],
-        )
-    sections = [("Learning dynamics: " + doc["name"], body)]
-    if doc.get("compression"):
-        rows = doc["compression"]
-        comp = (
-            "<p class='note'>Prequential code: each batch coded by the model before it "
-            "learned from it. Like for like with the compressors only at ≤ 1 epoch; beyond "
-            "that the model has seen the text it codes.</p>"
-        )
-        comp += _img("compression", fig.compression_bars(rows))
-        comp += _rows(
-            [
-                "choice",
-                "model size",
-                "domain",
-                "tokens",
-                "epochs",
-                "proxy bits/byte",
-                "gzip",
-                "bz2",
-                "xz",
-            ],
-            [
-                [
-                    r["choice"],
-                    r["model_size"],
-                    r["domain"],
-                    f"{r['tokens']:,.0f}",
-                    f"{r.get('epochs', float('nan')):.2g}",
-                    _num(r["model_bits_per_byte"]),
-                    _num(r["gzip"]),
-                    _num(r["bz2"]),
-                    _num(r["lzma"]),
-                ]
-                for r in rows
-            ],
-        )
-        sections.append(("Compression: prequential code length against gzip, bz2, xz", comp))
-    return sections
+                r["choice"],
+                r["model_size"],
+                r["domain"],
+                f"{r['tokens']:,.0f}",
+                f"{r.get('epochs', float('nan')):.2g}",
+                _num(r["model_bits_per_byte"]),
+                _num(r["gzip"]),
+                _num(r["bz2"]),
+                _num(r["lzma"]),
+            ]
+            for r in rows
+        ],
+    )
+    return comp

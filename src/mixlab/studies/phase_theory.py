@@ -125,6 +125,8 @@ def read_phase_fit(path: Path) -> dict[str, Any]:
     return doc
 
 
+# Over 80 lines with its 13 parameters and their docstring; the body (~60 lines) is named
+# steps: web losses, web law, fact groups, critical tables, slope, the JSON document.
 def predict_from_study(
     study: Path | None = None,
     store: Path | None = None,
@@ -148,21 +150,10 @@ def predict_from_study(
     each size in turn.  It is the theory's own uncertainty, not a calibrated interval.
     """
     from mixlab.laws.phase.transition import CapacityTheory, WebCapacityLaw
-    from mixlab.studies.phase import load_study, web_loss_table
+    from mixlab.studies.phase import load_study
 
     info = load_study(study) if study is not None else None
-    if (web_csv is None) == (store is None):
-        raise InputError("give exactly one of --web CSV or --store DB (with the web-only runs)")
-    if web_csv is not None:
-        web = read_web_losses(web_csv)
-    else:
-        from mixlab.runs import RunStore
-
-        domains = info["web_domains"] if info else None
-        if domains is None:
-            raise InputError("--store needs --study (which names the web domains)")
-        with RunStore(store, create=False) as db:
-            web = web_loss_table(db, domains, tag=tag)
+    web = _web_losses(info, web_csv, store, tag)
     per_size = web.groupby("model_size")["web_loss"].mean()
     if len(per_size) < 3:
         raise InputError(
@@ -173,12 +164,7 @@ def predict_from_study(
         web["model_size"].to_numpy(float), web["web_loss"].to_numpy(float)
     )
 
-    if info is not None:
-        groups = fact_groups_from_study(info, bits_per_fact)
-    elif people and tokens_per_biography:
-        groups = uniform_fact_groups(people, tokens_per_biography, bits_per_fact)
-    else:
-        raise InputError("give --study, or --people and --tokens-per-biography")
+    groups = _fact_groups(info, people, tokens_per_biography, bits_per_fact)
     theory = CapacityTheory(law, groups)
     variants = _theory_variants(web, groups, bits_per_param, bits_range)
 
@@ -194,40 +180,12 @@ def predict_from_study(
             ratios = [float(r) for r in fitted["critical_size"]]
         else:
             ratios = [float(r) for r in (info or {}).get("config", {}).get("ratios", [])]
-    crit_ratio = {}
-    for s in sizes:
-        entry: dict[str, Any] = {
-            "theory": theory.critical_ratio(s, threshold),
-            **_spread([t.critical_ratio(s, threshold) for t in variants]),
-        }
-        if fitted and format(s, "g") in fitted["critical_ratio"]:
-            entry["fitted"] = fitted["critical_ratio"][format(s, "g")]["value"]
-        crit_ratio[format(s, "g")] = entry
-    crit_size = {}
-    for r in ratios:
-        entry = {
-            "theory": theory.critical_size(r, threshold),
-            **_spread([t.critical_size(r, threshold) for t in variants]),
-        }
-        if fitted and format(r, "g") in fitted.get("critical_size", {}):
-            entry["fitted"] = fitted["critical_size"][format(r, "g")]["value"]
-        crit_size[format(r, "g")] = entry
+    crit_ratio = _critical_table(theory.critical_ratio, variants, sizes, threshold, fitted, "ratio")
+    crit_size = _critical_table(theory.critical_size, variants, ratios, threshold, fitted, "size")
     lo, hi = min(sizes), max(sizes)
     grid = np.geomspace(lo / 2, hi * 2, 25)
     curve = [theory.critical_ratio(float(n), threshold) for n in grid]
-    finite = [(n, c) for n, c in zip(grid, curve, strict=True) if c is not None]
-    # the theory's slope of ln r* on ln N over the asked sizes (or the plotted grid)
-    points = [
-        (s, crit_ratio[format(s, "g")]["theory"])
-        for s in sizes
-        if crit_ratio[format(s, "g")]["theory"] is not None
-    ]
-    points = points if len(points) >= 2 else finite
-    slope = (
-        -float(np.polyfit(np.log([p[0] for p in points]), np.log([p[1] for p in points]), 1)[0])
-        if len(points) >= 2
-        else None
-    )
+    slope = _theory_slope(crit_ratio, sizes, grid, curve)
     power_law = (fitted or {}).get("power_law", {})
     exponent: dict[str, Any] = {
         "theory": slope,
@@ -254,6 +212,75 @@ def predict_from_study(
             "critical_ratio": [None if c is None or not math.isfinite(c) else c for c in curve],
         },
     }
+
+
+def _web_losses(
+    info: dict[str, Any] | None, web_csv: Path | None, store: Path | None, tag: str | None
+) -> pd.DataFrame:
+    """The web-only runs' losses by model size, from a CSV or from the store."""
+    from mixlab.studies.phase import web_loss_table
+
+    if (web_csv is None) == (store is None):
+        raise InputError("give exactly one of --web CSV or --store DB (with the web-only runs)")
+    if web_csv is not None:
+        return read_web_losses(web_csv)
+    from mixlab.runs import RunStore
+
+    domains = info["web_domains"] if info else None
+    if domains is None:
+        raise InputError("--store needs --study (which names the web domains)")
+    with RunStore(store, create=False) as db:
+        return web_loss_table(db, domains, tag=tag)
+
+
+def _fact_groups(
+    info: dict[str, Any] | None,
+    people: int | None,
+    tokens_per_biography: float | None,
+    bits_per_fact: float | None,
+) -> list:
+    """The fact groups to store: the study's, or uniform ones from the people and tokens."""
+    if info is not None:
+        return fact_groups_from_study(info, bits_per_fact)
+    if people and tokens_per_biography:
+        return uniform_fact_groups(people, tokens_per_biography, bits_per_fact)
+    raise InputError("give --study, or --people and --tokens-per-biography")
+
+
+def _critical_table(
+    predict, variants: list, points: list[float], threshold: float, fitted, kind: str
+) -> dict[str, dict[str, Any]]:
+    """r* by size (`kind` "ratio") or N* by ratio ("size"): the theory's value, its
+    sensitivity range over `variants`, and the fitted value where PHASE.json has one."""
+    key = f"critical_{kind}"
+    table = {}
+    for x in points:
+        entry: dict[str, Any] = {
+            "theory": predict(x, threshold),
+            **_spread([getattr(t, key)(x, threshold) for t in variants]),
+        }
+        if fitted and format(x, "g") in fitted.get(key, {}):
+            entry["fitted"] = fitted[key][format(x, "g")]["value"]
+        table[format(x, "g")] = entry
+    return table
+
+
+def _theory_slope(
+    crit_ratio: dict[str, dict[str, Any]], sizes: list[float], grid: np.ndarray, curve: list
+) -> float | None:
+    """The theory's slope of ln r* on ln N over the asked sizes (or the plotted grid)."""
+    finite = [(n, c) for n, c in zip(grid, curve, strict=True) if c is not None]
+    points = [
+        (s, crit_ratio[format(s, "g")]["theory"])
+        for s in sizes
+        if crit_ratio[format(s, "g")]["theory"] is not None
+    ]
+    points = points if len(points) >= 2 else finite
+    return (
+        -float(np.polyfit(np.log([p[0] for p in points]), np.log([p[1] for p in points]), 1)[0])
+        if len(points) >= 2
+        else None
+    )
 
 
 # Bytes per BPE token of the biographies before the study's tokenizer exists (measured: about 5

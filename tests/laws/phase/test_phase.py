@@ -179,7 +179,7 @@ def test_many_seeds_use_a_stratified_bootstrap_in_any_row_order():
 
 
 def test_stratified_resampling_keeps_each_row_at_its_x():
-    from mixlab.laws.phase.transition import _Curve
+    from mixlab.laws.phase.curve import _Curve
 
     rng = np.random.default_rng(5)
     x = rng.permutation(np.repeat([1.0, 2.0, 4.0], [2, 3, 5]))

@@ -53,25 +53,8 @@ def critical_share(
     `target` the original domain's loss among `law.target_names_` (optional when the law
     has one target).  `bound` is absolute, or a fraction of `level` when `relative`.
     """
-    law._check_fitted()
+    target = _check_inputs(law, original, level, bound, target)
     names = law.domain_names_
-    if len(names) != 2:
-        raise InputError(f"critical_share needs a law over 2 domains, this one has {names}")
-    if original not in names:
-        raise InputError(f"original domain {original!r} is not one of the law's domains {names}")
-    if target is None:
-        if len(law.target_names_) != 1:
-            raise InputError(
-                f"law has targets {law.target_names_}; name the original domain's loss with target="
-            )
-        target = law.target_names_[0]
-    if target not in law.target_names_:
-        raise InputError(f"target {target!r} is not one of the law's targets {law.target_names_}")
-    for name, v in (("level", level), ("bound", bound)):
-        if not np.isfinite(v):
-            raise InputError(f"{name} must be a finite number, got {v!r}")
-    if bound < 0:
-        raise InputError(f"bound must be >= 0, got {bound!r}")
     threshold = float(level * (1 + bound) if relative else level + bound)
     io = names.index(original)
     j = law.target_names_.index(target)
@@ -121,3 +104,29 @@ def critical_share(
         target,
         f"a share of {original!r} of at least {share:.6g} keeps {what}",
     )
+
+
+def _check_inputs(
+    law: MixingLaw, original: str, level: float, bound: float, target: str | None
+) -> str:
+    """Check a two-domain fitted law, the domain, the level and bound; returns the target."""
+    law._check_fitted()
+    names = law.domain_names_
+    if len(names) != 2:
+        raise InputError(f"critical_share needs a law over 2 domains, this one has {names}")
+    if original not in names:
+        raise InputError(f"original domain {original!r} is not one of the law's domains {names}")
+    if target is None:
+        if len(law.target_names_) != 1:
+            raise InputError(
+                f"law has targets {law.target_names_}; name the original domain's loss with target="
+            )
+        target = law.target_names_[0]
+    if target not in law.target_names_:
+        raise InputError(f"target {target!r} is not one of the law's targets {law.target_names_}")
+    for name, v in (("level", level), ("bound", bound)):
+        if not np.isfinite(v):
+            raise InputError(f"{name} must be a finite number, got {v!r}")
+    if bound < 0:
+        raise InputError(f"bound must be >= 0, got {bound!r}")
+    return target

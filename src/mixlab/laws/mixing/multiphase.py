@@ -141,6 +141,8 @@ class PhaseSchedule(Result):
         return {"kind": "curriculum", "stages": self.stages()}
 
 
+# Over 80 lines with its 14 keyword parameters and their docstring; the body (~75 lines) is one
+# recipe: optimise per fraction vector, compare with the best static mixture, flag, interval.
 def optimize_schedule(
     law: MixingLaw,
     constraints: MixtureConstraints | None = None,
@@ -190,12 +192,7 @@ def optimize_schedule(
     pinned = ~law.active_ if pin_unlearned else np.zeros(n_phases * d, bool)
     pin_value = law.domain_range_[:, 0]
     box = (law.domain_range_[:, 0], law.domain_range_[:, 1]) if within_range else None
-    if method == "auto":
-        method = "gradient" if law.has_gradient else "sample"
-    if method not in ("gradient", "sample"):
-        raise InputError(f"method must be 'auto', 'gradient' or 'sample', got {method!r}")
-    if method == "gradient" and not law.has_gradient:
-        raise InputError(f"{type(law).__name__} has no gradient; use method='sample'")
+    method = _check_method(law, method)
 
     def f(X: np.ndarray) -> np.ndarray:
         return law.predict_unchecked(np.atleast_2d(X)) @ vec
@@ -204,19 +201,10 @@ def optimize_schedule(
         return np.einsum("td,t->d", law.gradient_unchecked(x[None, :])[0], vec)
 
     rng = np.random.default_rng(seed)
-    best: tuple[float, np.ndarray, np.ndarray] | None = None
-    n_starts = 0
-    for frac in candidates:
-        x, starts = _optimise_for(
-            f, grad, method, frac, lb, ub, prior, pinned, pin_value,
-            n_restarts, n_candidates, top_k, concentration, rng, box,
-        )  # fmt: skip
-        n_starts += starts
-        v = float(f(x)[0])
-        if best is None or v < best[0] - 1e-12:
-            best = (v, x, frac)
-    assert best is not None
-    _, x, frac = best
+    x, frac, n_starts = _best_over_fractions(
+        f, grad, method, candidates, lb, ub, prior, pinned, pin_value,
+        n_restarts, n_candidates, top_k, concentration, rng, box,
+    )  # fmt: skip
     x = np.where(np.abs(x) < 1e-15, 0.0, x)
     blocks = x.reshape(n_phases, d)
     totals = blocks.sum(axis=0)
@@ -227,30 +215,11 @@ def optimize_schedule(
 
     static_w = _best_static(f, grad, method, frac, lb, ub, prior, pinned, pin_value, rng, box)
     static_pred = float(f(np.kron(frac, static_w))[0])
-    ref_w = None
-    if isinstance(reference, str):
-        if reference != "prior":
-            raise InputError(f"reference must be a mixture or 'prior', got {reference!r}")
-        ref_w = prior if cons.prior is not None else None
-    elif reference is not None:
-        ref_w = check_prior(reference, domains)[0]
+    ref_w = _reference_mixture(reference, cons, prior, domains)
     ref_pred = None if ref_w is None else float(f(np.kron(frac, ref_w))[0])
 
-    binding = []
-    for i, dom in enumerate(domains):
-        if totals[i] >= ub[i] - 1e-7 and ub[i] < 1:
-            binding.append(f"{dom} total at upper limit {ub[i]:.4g} ({reason[i]})")
-        elif totals[i] <= lb[i] + 1e-7 and lb[i] > 0:
-            binding.append(f"{dom} total at lower bound {lb[i]:.4g}")
-    lo, hi = law.domain_range_[:, 0], law.domain_range_[:, 1]
-    names = law.domain_names_
-    extrapolated = [names[j] for j in range(x.size) if x[j] < lo[j] - 1e-9 or x[j] > hi[j] + 1e-9]
-    if observed_fractions is not None:
-        seen = np.asarray(observed_fractions, float).reshape(-1, n_phases)
-        if not (
-            (frac >= seen.min(axis=0) - 1e-9).all() and (frac <= seen.max(axis=0) + 1e-9).all()
-        ):
-            extrapolated.append(f"fractions {list(map(float, frac))}")
+    binding = _binding(domains, totals, lb, ub, reason)
+    extrapolated = _extrapolated(law, x, frac, observed_fractions, n_phases)
     if extrapolated:
         warnings.warn(
             f"optimal schedule lies outside the fitted runs' range for {extrapolated}",
@@ -258,18 +227,8 @@ def optimize_schedule(
             stacklevel=2,
         )
 
-    interval = gain_interval = None
-    interval_kind = ""
     label = str(target_label)
-    if has_residuals(law) and np.count_nonzero(vec) == 1:
-        name = law.target_names_[int(np.flatnonzero(vec)[0])]
-        if name in law.cv_["residuals"]:
-            q = conformal_quantile(law.cv_["residuals"][name], level)
-            interval, interval_kind = (predicted - q, predicted + q), "conformal (CV residuals)"
-            qg = gain_halfwidth(law, name, level)
-            gain = static_pred - predicted
-            gain_interval = (gain - qg, gain + qg)
-
+    interval, interval_kind, gain_interval = _intervals(law, vec, level, predicted, static_pred)
     return PhaseSchedule(
         fractions=[float(v) for v in frac],
         mixtures=mixtures,
@@ -293,6 +252,105 @@ def optimize_schedule(
         seconds=time.perf_counter() - t0,
         interval_kind=interval_kind,
     )
+
+
+def _best_over_fractions(
+    f, grad, method, candidates, lb, ub, prior, pinned, pin_value,
+    n_restarts, n_candidates, top_k, concentration, rng, box,
+) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """The best schedule over the candidate fraction vectors, each optimised by
+    `_optimise_for`: (flat schedule, its fractions, starts tried in all)."""
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    n_starts = 0
+    for frac in candidates:
+        x, starts = _optimise_for(
+            f, grad, method, frac, lb, ub, prior, pinned, pin_value,
+            n_restarts, n_candidates, top_k, concentration, rng, box,
+        )  # fmt: skip
+        n_starts += starts
+        v = float(f(x)[0])
+        if best is None or v < best[0] - 1e-12:
+            best = (v, x, frac)
+    assert best is not None
+    return best[1], best[2], n_starts
+
+
+def _check_method(law: MixingLaw, method: str) -> str:
+    """The optimiser to use: "auto" takes the gradient where the law has one."""
+    if method == "auto":
+        method = "gradient" if law.has_gradient else "sample"
+    if method not in ("gradient", "sample"):
+        raise InputError(f"method must be 'auto', 'gradient' or 'sample', got {method!r}")
+    if method == "gradient" and not law.has_gradient:
+        raise InputError(f"{type(law).__name__} has no gradient; use method='sample'")
+    return method
+
+
+def _reference_mixture(
+    reference: Mapping[str, float] | str | None,
+    cons: MixtureConstraints,
+    prior: np.ndarray,
+    domains: list[str],
+) -> np.ndarray | None:
+    """The static mixture the schedule is compared with ("prior": the constraints' prior)."""
+    if isinstance(reference, str):
+        if reference != "prior":
+            raise InputError(f"reference must be a mixture or 'prior', got {reference!r}")
+        return prior if cons.prior is not None else None
+    if reference is not None:
+        return check_prior(reference, domains)[0]
+    return None
+
+
+def _binding(
+    domains: list[str], totals: np.ndarray, lb: np.ndarray, ub: np.ndarray, reason: list
+) -> list[str]:
+    """The domain totals that sit at their upper limit or lower bound, said in words."""
+    binding = []
+    for i, dom in enumerate(domains):
+        if totals[i] >= ub[i] - 1e-7 and ub[i] < 1:
+            binding.append(f"{dom} total at upper limit {ub[i]:.4g} ({reason[i]})")
+        elif totals[i] <= lb[i] + 1e-7 and lb[i] > 0:
+            binding.append(f"{dom} total at lower bound {lb[i]:.4g}")
+    return binding
+
+
+def _extrapolated(
+    law: MixingLaw,
+    x: np.ndarray,
+    frac: np.ndarray,
+    observed_fractions: Sequence[Sequence[float]] | None,
+    n_phases: int,
+) -> list[str]:
+    """The phase-domain shares (and the fractions) outside the range the fitted runs covered."""
+    lo, hi = law.domain_range_[:, 0], law.domain_range_[:, 1]
+    names = law.domain_names_
+    extrapolated = [names[j] for j in range(x.size) if x[j] < lo[j] - 1e-9 or x[j] > hi[j] + 1e-9]
+    if observed_fractions is not None:
+        seen = np.asarray(observed_fractions, float).reshape(-1, n_phases)
+        if not (
+            (frac >= seen.min(axis=0) - 1e-9).all() and (frac <= seen.max(axis=0) + 1e-9).all()
+        ):
+            extrapolated.append(f"fractions {list(map(float, frac))}")
+    return extrapolated
+
+
+def _intervals(
+    law: MixingLaw, vec: np.ndarray, level: float, predicted: float, static_pred: float
+) -> tuple[tuple[float, float] | None, str, tuple[float, float] | None]:
+    """Conformal intervals on the prediction and on the gain over static, where the law kept
+    its out-of-fold residuals of a single target: (interval, its kind, gain interval)."""
+    interval = gain_interval = None
+    interval_kind = ""
+    if has_residuals(law) and np.count_nonzero(vec) == 1:
+        name = law.target_names_[int(np.flatnonzero(vec)[0])]
+        if name in law.cv_["residuals"]:
+            q = conformal_quantile(law.cv_["residuals"][name], level)
+            interval, interval_kind = (predicted - q, predicted + q), "conformal (CV residuals)"
+            qg = gain_halfwidth(law, name, level)
+            gain = static_pred - predicted
+            gain_interval = (gain - qg, gain + qg)
+    return interval, interval_kind, gain_interval
 
 
 def _fraction_candidates(

@@ -5,7 +5,7 @@ almost all; the critical size N* is where the share learned crosses a threshold.
 afford few sizes (3-6), so the curve has two parameters only:
 acc(N) = sigmoid(k (ln N - m)), floor 0 and top 1 (a model large enough holds every fact,
 one too small none), and ln N* = m + logit(threshold) / k.  The status (bracketed or not)
-is read from the data, as for the ratio transitions in :mod:`mixlab.laws.phase.transition`.
+is read from the data, as for the ratio transitions in :mod:`mixlab.laws.phase.curve`.
 The same two-parameter curve serves a ratio transition measured at <= 4 ratios (x = r).
 """
 
@@ -20,7 +20,7 @@ from scipy.special import expit, logit
 from mixlab.errors import InputError
 from mixlab.laws.core.checks import as_finite_array
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator
-from mixlab.laws.phase.transition import MIN_ROWS_STRATIFIED, Transition, _Curve
+from mixlab.laws.phase.curve import MIN_ROWS_STRATIFIED, Transition, _Curve
 
 __all__ = ["SizeTransition"]
 
