@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -33,266 +32,24 @@ from mixlab.errors import InputError
 from mixlab.laws.core.bootstrap import (
     bootstrap_indices,
     bootstrap_replicates,
-    percentile_interval,
 )
-from mixlab.laws.core.estimator import DEFAULT_LEVEL, Estimator, jsonable
-from mixlab.laws.core.fitting import CurveModel, FitWarning, ParamSpec, fit_model, screen_starts
+from mixlab.laws.core.estimator import DEFAULT_LEVEL
+from mixlab.laws.core.fitting import FitWarning
 from mixlab.laws.mixing.base import MixingLaw
-from mixlab.laws.mixing.optimize import MixtureConstraints, OptimizationResult, optimize_mixture
+from mixlab.laws.mixing.optimize import MixtureConstraints, optimize_mixture
 from mixlab.laws.scaling.forms import (
-    EXPONENT_MAX,
-    TWO_TERM_EXPONENTS,
     SizeLaw,
     StepLaw,
 )
+from mixlab.laws.scaling.nested_backtest import stage_backtest
+from mixlab.laws.scaling.nested_result import NestedResult
 from mixlab.laws.scaling.proxy_selection import select_on_proxies
 from mixlab.laws.scaling.schedule import ScheduleStepLaw
+from mixlab.laws.scaling.shared_size import SharedExponentSizeLaw
 
 __all__ = ["NestedResult", "SharedExponentSizeLaw", "degenerate_law", "nested_predict"]
 
 EXPONENT_LIMIT = 600.0  # |t| beyond this: exp() of the law runs past float range
-
-NESTED_FORMAT = "mixlab.nested"
-
-
-class SharedExponentSizeLaw(Estimator):
-    """L_g(N) = E_g + A_g N^-b: one size law per group (mixture) with a common exponent b.
-
-    Fitted jointly by the shared engine (Huber on log residuals, L-BFGS); starts pick b on
-    a grid with E_g, A_g by least squares, then the best few are refined.
-    """
-
-    kind = "shared_size"
-    family = "nested"
-    label = "shared-exponent size law"
-    fitted_attr = "theta_"
-
-    def __init__(
-        self, loss: str = "huber", delta: float = 1e-3, n_refine: int = 4, maxiter: int = 5000
-    ) -> None:
-        self.loss = loss
-        self.delta = delta
-        self.n_refine = n_refine
-        self.maxiter = maxiter
-
-    def _model(self, G: int) -> CurveModel:
-        specs = [ParamSpec(f"E{g}", "log") for g in range(G)]
-        specs += [ParamSpec(f"A{g}", "log") for g in range(G)]
-        specs.append(ParamSpec("b", lower=0.0, upper=EXPONENT_MAX))
-
-        def predict(th: np.ndarray, Z: np.ndarray) -> np.ndarray:
-            g = Z[:, 1].astype(int)
-            return th[g] + th[G + g] * np.exp(-th[-1] * Z[:, 0])
-
-        def jacobian(th: np.ndarray, Z: np.ndarray) -> np.ndarray:
-            g = Z[:, 1].astype(int)
-            t = np.exp(-th[-1] * Z[:, 0])
-            J = np.zeros((len(g), 2 * G + 1))
-            rows = np.arange(len(g))
-            J[rows, g] = 1.0
-            J[rows, G + g] = t
-            J[:, -1] = -th[G + g] * Z[:, 0] * t
-            return J
-
-        return CurveModel(specs, predict, jacobian)
-
-    def _starts(self, Z: np.ndarray, y: np.ndarray, G: int) -> np.ndarray:
-        g = Z[:, 1].astype(int)
-        top = Z[:, 0].max()
-        starts = []
-        for b in TWO_TERM_EXPONENTS:
-            t = np.exp(-b * (Z[:, 0] - top))
-            E, A = np.empty(G), np.empty(G)
-            for k in range(G):
-                m = g == k
-                yk, tk = y[m], t[m]
-                ymin = float(yk.min())
-                icpt = np.polyfit(tk, yk, 1)[1] if np.ptp(tk) > 0 else 0.9 * ymin
-                E[k] = float(np.clip(icpt, 1e-3 * ymin, 0.999 * ymin))
-                A[k] = max(float(np.dot(yk - E[k], tk) / np.dot(tk, tk)), 1e-12) * np.exp(b * top)
-            starts.append(np.concatenate([E, A, [b]]))
-        return np.array(starts)
-
-    def fit(
-        self, N: np.ndarray, y: np.ndarray, groups: np.ndarray, init: np.ndarray | None = None
-    ) -> SharedExponentSizeLaw:
-        """Fit on sizes `N`, losses `y` and integer group labels 0..G-1."""
-        groups = np.asarray(groups, int)
-        G = int(groups.max()) + 1
-        Z = np.column_stack([np.log(np.asarray(N, float)), groups])
-        y = np.asarray(y, float)
-        model = self._model(G)
-        if init is None:
-            starts = screen_starts(
-                model, Z, y, self._starts(Z, y, G), self.n_refine, loss=self.loss, delta=self.delta
-            )
-        else:
-            starts = np.atleast_2d(init)
-        res = fit_model(
-            model,
-            Z,
-            y,
-            starts=starts,
-            loss=self.loss,
-            delta=self.delta,
-            residual="log",
-            method="lbfgs",
-            maxiter=self.maxiter,
-            label=self.label,
-        )
-        self.theta_ = res.params
-        self.n_groups_ = G
-        self.cost_ = float(res.cost)
-        return self
-
-    @property
-    def exponent_(self) -> float:
-        self._check_fitted()
-        return float(self.theta_[-1])
-
-    def to_dict(self) -> dict[str, Any]:
-        self._check_fitted()
-        return jsonable(
-            {
-                "format": self.format,
-                "version": 1,
-                "kind": self.kind,
-                "hyperparams": self.get_params(),
-                "theta": self.theta_,
-                "n_groups": self.n_groups_,
-                "cost": self.cost_,
-            }
-        )
-
-    @classmethod
-    def _rebuild(cls, data: Mapping[str, Any]) -> SharedExponentSizeLaw:
-        law = cls(**data["hyperparams"])
-        law.theta_ = np.asarray(data["theta"], dtype=float)
-        law.n_groups_ = int(data["n_groups"])
-        law.cost_ = float(data["cost"])
-        return law
-
-    def params(self, g: int) -> dict[str, float]:
-        G = self.n_groups_
-        return {"E": float(self.theta_[g]), "A": float(self.theta_[G + g]), "b": self.exponent_}
-
-    def predict(self, N: float) -> np.ndarray:
-        """Every group's predicted loss at size N, shape (G,)."""
-        G = self.n_groups_
-        return self.theta_[:G] + self.theta_[G : 2 * G] * float(N) ** -self.exponent_
-
-
-@dataclass
-class NestedResult:
-    """What each stage predicted, the mixing law fitted on it, and the optimum."""
-
-    target_steps: float
-    target_size: float
-    runs: pd.DataFrame  # index run id: mixture, n_params, n_points, last_step, E, B, a, predicted
-    mixtures: pd.DataFrame  # index mixture key: domain weights, n_sizes, E, A, b, predicted
-    domains: list[str]
-    law: MixingLaw
-    fit_mixtures: list[str]
-    size_exponent: str
-    optimum: OptimizationResult | None = None
-    level: float = DEFAULT_LEVEL
-    size_samples: np.ndarray | None = None  # (n_boot, n_mixtures)
-    boot_laws: list[MixingLaw] = field(default_factory=list)
-    optimum_samples: np.ndarray | None = None  # (n_boot,)
-    skipped: list[str] = field(default_factory=list)  # mixtures with runs at < 3 sizes
-    law_check: str | None = None  # why the mixing law looks degenerate, if it does
-    backtest: dict[str, Any] | None = None  # see :func:`_backtest`
-    law_selection: dict[str, Any] | None = None  # auto's choice on the proxy sizes
-    size_field: str = "n_params"  # what the sizes (and target_size) count
-
-    def predict(self, R: Any) -> np.ndarray:
-        """The mixing law's loss at the target steps and size for mixtures `R`, shape (n,)."""
-        return self.law.predict(R)[:, 0]
-
-    def predict_interval(self, R: Any, level: float | None = None) -> np.ndarray:
-        """Percentile interval over the bootstrap replicates, shape (2, n)."""
-        if not self.boot_laws:
-            raise InputError("nested prediction: no bootstrap replicates (n_bootstrap=0)")
-        P = np.stack([law.predict(R)[:, 0] for law in self.boot_laws])
-        return percentile_interval(P, self.level if level is None else level)
-
-    def corrected(self, R: Any) -> np.ndarray:
-        """The prediction less the bias the back-test measured (the plain one without it)."""
-        pred = self.predict(R)
-        if self.backtest is None:
-            return pred
-        return pred - self.backtest["bias_at_target"]
-
-    def backtest_interval(self, R: Any, level: float | None = None) -> np.ndarray:
-        """Back-tested interval, shape (2, n): the bias-corrected prediction +- a t quantile
-        of the back-test spread (sizes) and the mixing law's cross-validated error."""
-        if self.backtest is None:
-            raise InputError(
-                "nested prediction: no back-test (needs runs at >= 3 sizes and "
-                ">= 4 fitted mixtures)"
-            )
-        from scipy.stats import t as student_t
-
-        level = self.level if level is None else level
-        bt = self.backtest
-        q = float(student_t.ppf(0.5 + level / 2, max(bt["n"] - 1, 1)))
-        centre = self.corrected(R)
-        half = q * bt["sd_at_target"]
-        return np.vstack([centre - half, centre + half])
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary: per-run and per-mixture stage results, the law, the optimum."""
-        mix = self.mixtures.copy()
-        if self.backtest is not None:
-            keys = list(mix.index)
-            R = mix[self.domains].to_numpy(float)
-            lo_hi = self.backtest_interval(R)
-            mix["corrected"] = self.corrected(R)
-            mix["low"], mix["high"] = lo_hi[0], lo_hi[1]
-            mix.index = pd.Index(keys, name=mix.index.name)
-        elif self.size_samples is not None:
-            lo_hi = percentile_interval(self.size_samples, self.level)
-            mix["low"], mix["high"] = lo_hi[0], lo_hi[1]
-        out: dict[str, Any] = {
-            "format": NESTED_FORMAT,
-            "version": 1,
-            "target_steps": self.target_steps,
-            "target_size": self.target_size,
-            "domains": self.domains,
-            "size_exponent": self.size_exponent,
-            "size_field": self.size_field,
-            "level": self.level,
-            "n_bootstrap": 0 if self.size_samples is None else int(len(self.size_samples)),
-            "runs": _records(self.runs, "run_id"),
-            "mixtures": _records(mix, "mixture"),
-            "fit_mixtures": self.fit_mixtures,
-            "skipped": self.skipped,
-            "law_check": self.law_check,
-            "backtest": self.backtest,
-            "law_selection": self.law_selection,
-            "law": self.law.to_dict(),
-            "optimum": None,
-        }
-        if self.optimum is not None:
-            opt = self.optimum.to_dict()
-            if self.backtest is not None:
-                lo, hi = self.backtest_interval(self.optimum.weights[None, :])[:, 0]
-                opt["corrected"] = float(self.corrected(self.optimum.weights[None, :])[0])
-                opt["interval"], opt["level"] = [float(lo), float(hi)], self.level
-                opt["interval_kind"] = "back-test"
-            elif self.optimum_samples is not None:
-                lo, hi = percentile_interval(self.optimum_samples, self.level)
-                opt["interval"], opt["level"] = [float(lo), float(hi)], self.level
-            out["optimum"] = opt
-        return out
-
-
-def _records(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
-    rows = frame.reset_index().rename(columns={frame.index.name or "index": key})
-    return [
-        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-        for r in rows.to_dict(orient="records")
-    ]
 
 
 def _check_inputs(curves: pd.DataFrame, runs: pd.DataFrame, mixtures: pd.DataFrame) -> None:
@@ -422,7 +179,7 @@ def nested_predict(
         law_selection=selection,
     )
     if backtest:
-        result.backtest = _backtest(result, size_fit, gidx, N, keys, fit_idx, R_all, law, seed)
+        result.backtest = stage_backtest(result, size_fit, gidx, N, keys, fit_idx, R_all, law, seed)
     if n_bootstrap > 0:
         _bootstrap(
             result,
@@ -686,104 +443,3 @@ def degenerate_law(law: MixingLaw, R: np.ndarray, y: np.ndarray) -> str | None:
             f"{spread:.3g}: one value for every mixture"
         )
     return None
-
-
-def _backtest(
-    result: NestedResult,
-    size_fit: Any,
-    gidx: np.ndarray,
-    N: np.ndarray,
-    keys: list[str],
-    fit_idx: np.ndarray,
-    R_all: np.ndarray,
-    law: MixingLaw,
-    seed: int,
-) -> dict[str, Any] | None:
-    """Back-test of the stages on the runs themselves.
-
-    Sizes: hold out the largest proxy size and predict it (at the target steps) from the
-    smaller ones with the same size law; with only two smaller sizes the exponent is fixed
-    at the full fit's, so E and A are still determined.  The error of each mixture
-    (prediction - the held-out run's own stage-1 value) gives a bias and a spread, scaled
-    to the target by the ratio of log-size extrapolation distances.  Mixing law: 5-fold
-    cross-validated errors on the fitted mixtures.  Returns None when it cannot be run.
-    """
-    from mixlab.laws.mixing.crossval import kfold_splits
-
-    levels = np.unique(N)
-    if len(levels) < 3 or len(fit_idx) < 4:
-        return None
-    top, second = levels[-1], levels[-2]
-    pred = result.runs["predicted"].to_numpy()
-    small = N < top
-    held = {int(g): float(pred[i]) for i, g in enumerate(gidx) if N[i] == top}
-    smaller_levels = len(levels) - 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FitWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if result.size_exponent == "shared":
-            if smaller_levels >= 3:
-                fit = SharedExponentSizeLaw().fit(N[small], pred[small], gidx[small])
-            else:
-                fit = SharedExponentSizeLaw()
-                fit.theta_ = _fixed_exponent_fit(
-                    N[small], pred[small], gidx[small], len(keys), size_fit.exponent_
-                )
-                fit.n_groups_ = len(keys)
-            bt_pred = fit.predict(top)
-        else:
-            bt_pred = np.full(len(keys), np.nan)
-            for k in range(len(keys)):
-                m = small & (gidx == k)
-                b = size_fit[k].params_["b"]
-                if smaller_levels >= 3:
-                    bt_pred[k] = SizeLaw().fit(N[m], pred[m]).predict([top])[0]
-                else:
-                    th = _fixed_exponent_fit(N[m], pred[m], np.zeros(m.sum(), int), 1, b)
-                    bt_pred[k] = th[0] + th[1] * top**-b
-        size_err = np.array([bt_pred[g] - held[g] for g in sorted(held) if np.isfinite(bt_pred[g])])
-        # mixing law: cross-validated error on the size-stage predictions
-        y = result.mixtures["predicted"].to_numpy()[fit_idx]
-        R = R_all[fit_idx]
-        cv_err = np.empty(len(y))
-        for train, test in kfold_splits(len(y), min(5, len(y)), seed):
-            f = law.clone().fit(
-                R[train], y[train, None], domain_names=result.domains, target_names=["loss"]
-            )
-            cv_err[test] = f.predict(R[test])[:, 0] - y[test]
-    if size_err.size < 2:
-        return None
-    scale = float(np.log(result.target_size / top) / np.log(top / second))
-    scale = max(scale, 0.0)
-    bias, sd = float(size_err.mean()), float(size_err.std(ddof=1))
-    cv_rmse = float(np.sqrt(np.mean(cv_err**2)))
-    sd_target = float(
-        np.sqrt((scale * sd) ** 2 + (scale * bias / np.sqrt(size_err.size)) ** 2 + cv_rmse**2)
-    )
-    return {
-        "held_out_size": float(top),
-        "from_sizes": [float(v) for v in levels[:-1]],
-        "exponent_fixed": smaller_levels < 3,
-        "n": int(size_err.size),
-        "size_bias": bias,
-        "size_sd": sd,
-        "size_mae": float(np.mean(np.abs(size_err))),
-        "scale": scale,
-        "mixing_cv_rmse": cv_rmse,
-        "mixing_cv_baseline_rmse": float(np.sqrt(np.mean((y - y.mean()) ** 2))),
-        "bias_at_target": scale * bias,
-        "sd_at_target": sd_target,
-    }
-
-
-def _fixed_exponent_fit(
-    N: np.ndarray, y: np.ndarray, g: np.ndarray, G: int, b: float
-) -> np.ndarray:
-    """[E_0..E_G-1, A_0..A_G-1, b]: least squares in E and A for a fixed exponent b."""
-    E, A = np.full(G, np.nan), np.full(G, np.nan)
-    x = N**-b
-    for k in range(G):
-        m = g == k
-        if m.sum() >= 2 and np.ptp(x[m]) > 0:
-            A[k], E[k] = np.polyfit(x[m], y[m], 1)
-    return np.concatenate([E, A, [b]])
