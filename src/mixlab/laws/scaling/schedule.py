@@ -254,17 +254,7 @@ def fit_schedule_study(
     if len(laws) != len(curves) or len(laws) < 2:
         raise InputError("schedule study: give at least two runs, one curve per law")
     own = [n for n in names if n not in shared]
-    Zs, ys, singles = [], [], []
-    for k, (law, (S, y)) in enumerate(zip(laws, curves, strict=True)):
-        if law.C is not None:
-            raise InputError("schedule study: the laws must leave C free")
-        single = law.clone(n_bootstrap=0).fit(S, y)
-        X = single._check_X(S, len(np.atleast_1d(y)))
-        rows = single.rows_
-        Zs.append(np.column_stack([single._design(X[rows]), np.full(len(rows), k)]))
-        ys.append(np.asarray(y, float)[rows])
-        singles.append(single)
-    Z, y = np.vstack(Zs), np.concatenate(ys)
+    Z, y, singles = _single_fits(laws, curves)
     G = len(laws)
     specs = {"L0": ParamSpec("L0", "log"), "A": ParamSpec("A", "log")}
     specs["alpha"] = ParamSpec("alpha", lower=0.0, upper=EXPONENT_MAX)
@@ -293,24 +283,12 @@ def fit_schedule_study(
         ],
         predict,
     )
-    c_single = [s.params_["C"] for s in singles]
-    starts = []
-    for c0 in {float(np.max(c_single)), float(np.median(c_single))}:
-        row = []
-        for n, g in layout:
-            if n == "C":
-                row.append(c0)
-            elif g is None:
-                row.append(float(np.median([s.params_[n] for s in singles])))
-            else:
-                row.append(singles[g].params_[n])
-        starts.append(row)
     law0 = laws[0]
     res = fit_model(
         model,
         Z,
         y,
-        starts=np.array(starts),
+        starts=_study_starts(layout, singles),
         loss=law0.loss,
         delta=law0.delta,
         residual=law0.residual,
@@ -327,3 +305,37 @@ def fit_schedule_study(
         law.params_ = {n: float(p[n][0]) for n in ("L0", "A", "alpha")}
         fitted.append(law)
     return SharedScheduleFit(fitted, shared_values, float(res.cost), int(len(y)))
+
+
+def _single_fits(
+    laws: Sequence[ScheduleStepLaw], curves: Sequence[tuple[Any, Any]]
+) -> tuple[np.ndarray, np.ndarray, list[ScheduleStepLaw]]:
+    """Each run fitted alone, and the stacked design (areas, run index) and losses of all runs."""
+    Zs, ys, singles = [], [], []
+    for k, (law, (S, y)) in enumerate(zip(laws, curves, strict=True)):
+        if law.C is not None:
+            raise InputError("schedule study: the laws must leave C free")
+        single = law.clone(n_bootstrap=0).fit(S, y)
+        X = single._check_X(S, len(np.atleast_1d(y)))
+        rows = single.rows_
+        Zs.append(np.column_stack([single._design(X[rows]), np.full(len(rows), k)]))
+        ys.append(np.asarray(y, float)[rows])
+        singles.append(single)
+    return np.vstack(Zs), np.concatenate(ys), singles
+
+
+def _study_starts(layout: list[tuple[str, int | None]], singles: list[Any]) -> np.ndarray:
+    """Starts of the joint fit: C at the single fits' largest and median, the rest from them."""
+    c_single = [s.params_["C"] for s in singles]
+    starts = []
+    for c0 in {float(np.max(c_single)), float(np.median(c_single))}:
+        row = []
+        for n, g in layout:
+            if n == "C":
+                row.append(c0)
+            elif g is None:
+                row.append(float(np.median([s.params_[n] for s in singles])))
+            else:
+                row.append(singles[g].params_[n])
+        starts.append(row)
+    return np.array(starts)
