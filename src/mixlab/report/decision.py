@@ -18,6 +18,7 @@ import numpy as np
 
 from mixlab.errors import InputError
 from mixlab.io.files import read_json, write_text
+from mixlab.laws.core.noise import beyond_noise
 from mixlab.report import figures
 from mixlab.report.decision_evidence import DecisionEvidence, as_float, as_int, mean_or_none
 from mixlab.report.law_tables import law_html
@@ -119,7 +120,7 @@ class DecisionReport(DecisionEvidence):
         gain, gint = d.get("predicted_gain"), d.get("gain_interval")
         obs_gain, noise = self.ver.get("observed_gain"), self.ver.get("seed_noise")
         og, sn = as_float(obs_gain), as_float(noise)
-        confirmed = og > 0 and og > 2 * sn  # False when the seed noise is unknown (NaN)
+        confirmed = beyond_noise(og, sn)  # False when the seed noise is unknown (NaN)
         lines = [
             f"Recommended: train on the mixture below instead of <b>{html.escape(self.ref_name)}"
             f"</b>. Predicted gain in {html.escape(self.target)}: <b>{fmt_signed(gain)}</b> nats "

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mixlab import __version__
+from mixlab.laws.core.noise import paired_gain
 from mixlab.train.config import TrainConfig
 
 FORMAT = "mixlab.decision/1"
@@ -31,15 +32,13 @@ def verification_summary(
     rows = []
     for name, seed, r in runs:
         rows.append({"name": name, "seed": seed, "run_id": r.id, "observed": float(observed[r.id])})
-    ref = np.array([x["observed"] for x in rows if x["name"] == "reference"])
-    new = np.array([x["observed"] for x in rows if x["name"] == "recommended"])
-    gain = float(ref.mean() - new.mean())
-    unpaired = float(np.sqrt(ref.var(ddof=1) / ref.size + new.var(ddof=1) / new.size))
-    by_seed: dict[int, dict[str, float]] = {}
+    by_name: dict[str, dict[int, float]] = {"reference": {}, "recommended": {}}
     for x in rows:
-        by_seed.setdefault(x["seed"], {})[x["name"]] = x["observed"]
-    diffs = np.array([s["reference"] - s["recommended"] for s in by_seed.values() if len(s) == 2])
-    noise = float(diffs.std(ddof=1) / np.sqrt(diffs.size)) if diffs.size >= 2 else unpaired
+        by_name[x["name"]][x["seed"]] = x["observed"]
+    paired = paired_gain(by_name["reference"], by_name["recommended"])
+    gain, noise, unpaired = paired["gain"], paired["seed_noise"], paired["seed_noise_unpaired"]
+    new = np.array(list(by_name["recommended"].values()))
+    ref = np.array(list(by_name["reference"].values()))
     gi = rec.get("gain_interval")
     pi = rec["recommended"].get("interval")
     return {
@@ -47,9 +46,7 @@ def verification_summary(
         "observed_gain": gain,
         "seed_noise": noise,
         "seed_noise_unpaired": unpaired,
-        "per_seed_gain": {
-            str(k): v["reference"] - v["recommended"] for k, v in by_seed.items() if len(v) == 2
-        },
+        "per_seed_gain": {str(k): v for k, v in paired["per_seed"].items()},
         "inside_interval": None if not gi else bool(gi[0] <= gain <= gi[1]),
         "recommended_observed": float(new.mean()),
         "reference_observed": float(ref.mean()),

@@ -127,7 +127,9 @@ class Loop:
 
     def check_unchanged(self) -> None:
         """Refuse to resume with a project whose runs would differ from the saved plans'."""
-        settings = self.c.model_dump(mode="json", exclude={"production", "name", "level"})
+        settings = self.c.model_dump(
+            mode="json", exclude={"production", "name", "level", "strategies"}
+        )  # each strategy checks its own settings (studies/strategies.py): one can be added
         settings["proxy"].pop("workers", None)
         self.state.mkdir(parents=True, exist_ok=True)
         path = self.state / "settings.json"
@@ -392,28 +394,44 @@ class Loop:
         self._train(runs, "verify")
         return pairs
 
-    def exports(self, mixture: dict[str, float], rec: dict[str, Any]) -> dict[str, str]:
-        from mixlab.export.mixtures import write_mixture_export
+    def export_data(self, fmt: str):
+        """The data a `fmt` export points at: the shards (json) or their token export in
+        `fmt`, written once per loop run however many mixtures are exported."""
         from mixlab.export.tokens import export_tokens
 
+        cache = self.__dict__.setdefault("_token_exports", {})
+        if fmt not in cache:
+            shards = self.project.shards
+            cache[fmt] = shards if fmt == "json" else export_tokens(shards, fmt).directory
+        return cache[fmt]
+
+    def exports(
+        self,
+        mixture: dict[str, float],
+        rec: dict[str, Any],
+        stem: str = "recommended",
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """`mixture` in every format under mixture/STEM.*; the json one carries `extra`
+        (default: the recommendation's prediction)."""
+        from mixlab.export.mixtures import write_mixture_export
+
         names = {
-            "json": "recommended.json",
-            "megatron": "recommended.megatron.txt",
-            "olmo": "recommended.olmo.yaml",
-            "hf": "recommended.hf.json",
+            "json": f"{stem}.json",
+            "megatron": f"{stem}.megatron.txt",
+            "olmo": f"{stem}.olmo.yaml",
+            "hf": f"{stem}.hf.json",
         }
         (self.out / "mixture").mkdir(exist_ok=True)
-        shards = self.project.shards
         for fmt, name in names.items():
-            data = shards if fmt == "json" else export_tokens(shards, fmt).directory
             write_mixture_export(
                 self.out / "mixture" / name,
                 mixture,
                 fmt,
-                data=data,
+                data=self.export_data(fmt),
                 max_epochs={d: self.c.constraints.max_epochs for d in mixture},
                 requested_tokens=self.c.proxy.tokens,
-                extra={"predicted": rec["recommended"]} if fmt == "json" else None,
+                extra=(extra or {"predicted": rec["recommended"]}) if fmt == "json" else None,
             )
         return {fmt: f"mixture/{name}" for fmt, name in names.items()}
 
@@ -431,6 +449,7 @@ class Loop:
         self.available = load_prepared(self.project.shards).token_counts()
         rounds = [("design", self.round1())]
         natural_run = rounds[0][1][0]  # the plan puts the prior (natural shares) first
+        self.natural_run = natural_run
         ref = self.c.verify.reference
         if ref == "natural":
             self.reference = {d: float(natural_run.mixture.get(d, 0.0)) for d in self.domains}
@@ -454,6 +473,10 @@ class Loop:
         self.say("exports", "the recommended mixture for Megatron, OLMo-core, nanoGPT, HF")
         exports = self.exports(rec["recommended"]["mixture"], rec)
         doc = decision_document(self, rec, verification, rounds, exports)
+        if self.c.strategies is not None and self.c.strategies.asked():
+            from mixlab.studies.strategies import run_strategies
+
+            doc["strategies"] = run_strategies(self, pairs, ids)
         path = write_json(doc, self.out / "decision.json")
         self.say("report", "decision-first HTML report")
         from mixlab.report.decision import write_decision_report

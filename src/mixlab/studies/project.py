@@ -12,10 +12,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from mixlab.errors import InputError
 from mixlab.io.files import load_typed_yaml
+from mixlab.sweep.plan import MixtureDesign
+from mixlab.train.config import OnlineConfig
 from mixlab.train.presets import PRESETS
 
 TARGET_PREFIXES = ("val_loss/", "val_bpb/", "probe/", "train_loss")
@@ -146,6 +155,84 @@ class ProductionSection(BaseModel):
     tokens: int = Field(10_000_000_000, gt=0)
 
 
+def _options(name: str, doc: str, source: type[BaseModel], fields: tuple[str, ...]) -> Any:
+    """An option block made of `source`'s own fields (same types, defaults and limits), so
+    a strategy's defaults are the trainer's and the sweep's, never a second copy."""
+    model = create_model(  # type: ignore[call-overload]
+        name,
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=doc,
+        **{f: (source.model_fields[f].annotation, source.model_fields[f]) for f in fields},
+    )
+    return model
+
+
+ONLINE_FIELDS = ("every_steps", "step_size", "smoothing", "floor")
+DoReMiOptions = _options(
+    "DoReMiOptions",
+    "DoReMi (train/online_mixing.py): group DRO on the excess loss over the natural run.",
+    OnlineConfig,
+    ONLINE_FIELDS,
+)
+AioliOptions = _options(
+    "AioliOptions",
+    "Aioli-style online mixing: probe windows, least-squares A, exponentiated gradient.",
+    OnlineConfig,
+    (*ONLINE_FIELDS, "delta", "exploit_windows", "normalize"),
+)
+_TwoPhaseBase = _options(
+    "TwoPhaseOptions",
+    "A 2-phase schedule optimised by the phase law fitted on a 2-phase swarm.",
+    MixtureDesign,
+    ("n", "fractions"),
+)
+
+
+class TwoPhaseOptions(_TwoPhaseBase):  # type: ignore[valid-type,misc]
+    """A 2-phase schedule optimised by the phase law fitted on a 2-phase swarm: `n` swarm
+    runs, `fractions` the two phases' shares of the tokens (default equal)."""
+
+    @field_validator("fractions")
+    @classmethod
+    def _two(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (
+            len(value) != 2 or min(value) <= 0 or abs(sum(value) - 1) > 1e-6
+        ):
+            raise ValueError(f"{value}: two positive shares of the tokens summing to 1")
+        return value
+
+
+STRATEGIES = ("doremi", "aioli", "two_phase")
+
+
+class StrategiesSection(BaseModel):
+    """Mixtures that change during training, each trained after the verification with the
+    verify seeds and compared with the static recommendation (absent: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doremi: DoReMiOptions | None = None  # type: ignore[valid-type]
+    aioli: AioliOptions | None = None  # type: ignore[valid-type]
+    two_phase: TwoPhaseOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """A list of names, or a mapping whose empty values mean the defaults."""
+        if isinstance(value, list):
+            for item in value:
+                if not isinstance(item, str):
+                    raise ValueError(f"{item!r}: a strategy name ({', '.join(STRATEGIES)})")
+            value = dict.fromkeys(value)
+        if isinstance(value, dict):
+            return {k: {} if v is None else v for k, v in value.items()}
+        return value
+
+    def asked(self) -> dict[str, BaseModel]:
+        """The strategies asked for, in the order they run, with their options."""
+        return {k: getattr(self, k) for k in STRATEGIES if getattr(self, k) is not None}
+
+
 class ProjectConfig(BaseModel):
     """A whole `mixlab run` project (see `mixlab init` for a commented example)."""
 
@@ -160,6 +247,7 @@ class ProjectConfig(BaseModel):
     rounds: RoundsSection = Field(default_factory=RoundsSection)
     verify: VerifySection = Field(default_factory=VerifySection)
     production: ProductionSection | None = None
+    strategies: StrategiesSection | None = None
     level: float = Field(0.9, gt=0, lt=1, description="level of every interval")
     seed: int = Field(0, ge=0, description="seed of designs, fits and acquisition")
 
@@ -200,6 +288,14 @@ class Project:
                     raise InputError(
                         f"{path or 'project'}: constraints.{field}.{d}: {v} not in [0, 1]"
                     )
+
+        for name, opts in (config.strategies.asked() if config.strategies else {}).items():
+            floor = getattr(opts, "floor", 0.0)
+            if floor * len(domains) >= 1:
+                raise InputError(
+                    f"{path or 'project'}: strategies.{name}.floor: {floor} x "
+                    f"{len(domains)} domains must be < 1"
+                )
 
     def _abs(self, p: str | Path) -> Path:
         p = Path(p)
