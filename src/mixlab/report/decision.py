@@ -84,6 +84,7 @@ class DecisionReport(DecisionEvidence):
                 "per-domain",
             ),
             section("Repetitions per domain against available tokens", self._repetitions(), "reps"),
+            self._strategies(),
             section("Provenance", self._provenance(), "provenance"),
             "<div class='part' id='evidence'>Evidence: what the decision rests on</div>",
             section("Predicted against observed, every run", self._pred_vs_obs(), "pred-obs"),
@@ -100,6 +101,16 @@ class DecisionReport(DecisionEvidence):
         project = self.doc.get("project")
         title = f"mixlab decision: {project}" if project else "mixlab decision"
         return page(title, "".join(parts), footer)
+
+    def _strategies(self) -> str:
+        """DoReMi / Aioli / 2-phase against the static recommendation (when asked for)."""
+        block = self.doc.get("strategies")
+        if not isinstance(block, Mapping):
+            return ""
+        from mixlab.report.decision_strategies import strategies_html
+
+        body = strategies_html(block, self._path(self.doc.get("store")))
+        return section("Strategies: mixtures that change during training", body, "strategies")
 
     # ---- decision ----------------------------------------------------------------------
 
