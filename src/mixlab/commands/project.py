@@ -89,6 +89,26 @@ def show_decision(o: Output, doc: dict[str, Any]) -> None:
             f"{gi[0]:+.4f}..{gi[1]:+.4f}); observed gain {v['observed_gain']:+.4f} "
             f"± {v['seed_noise']:.4f} (seed noise), inside the interval: {v['inside_interval']}"
         )
+        strategies = doc.get("strategies") or {}
+        names = [k for k in ("doremi", "aioli", "two_phase") if k in strategies]
+        if names:
+            con.print(
+                table(
+                    "strategies against the static recommendation, paired by seed",
+                    ["strategy", "observed", "gain", "seed noise", "verdict"],
+                    [("static", strategies["static"]["observed"], None, None, "")]
+                    + [
+                        (
+                            k,
+                            strategies[k]["observed"],
+                            strategies[k]["gain_over_static"],
+                            strategies[k]["seed_noise"],
+                            strategies[k]["verdict"],
+                        )
+                        for k in names
+                    ],
+                )
+            )
         con.print(f"{doc.get('seconds', 0):.0f} s; report: {doc.get('report')}")
 
     o.result(doc, render)

@@ -129,7 +129,20 @@ class StrategyStage:
 
     # -- the stage ------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Two batches, each trained at once: what needs nothing new (the DoReMi proxy, the
+        Aioli runs, the 2-phase swarm), then what needs their results (DoReMi's static
+        runs, the optimised schedule's runs)."""
         asked = self.c.strategies.asked()
+        for name, options in asked.items():
+            self._check_unchanged(name, options.model_dump(mode="json"))
+        first = {name: getattr(self, f"{name}_first")(opts) for name, opts in asked.items()}
+        self._train_all(first, "strategies 1/2")
+        with self.loop.warnings_as_events():
+            second = {
+                name: getattr(self, f"{name}_second")(opts, first[name])
+                for name, opts in asked.items()
+            }
+        self._train_all(second, "strategies 2/2")
         static = self._observed(list(self.static.items()))
         block: dict[str, Any] = {
             "compared_with": "recommended",
@@ -138,10 +151,8 @@ class StrategyStage:
             "seeds": self.seeds,
             "static": {"mixture": dict(self.static[self.seeds[0]].mixture), **static},
         }
-        for name, options in asked.items():
-            self._check_unchanged(name, options.model_dump(mode="json"))
-            with self.loop.warnings_as_events():
-                result = getattr(self, name)(options)
+        for name in asked:
+            result = getattr(self, f"{name}_result")(first[name], second[name])
             result.update(self._compare(result.pop("by_seed"), static))
             result["exports"] = self._exports(name, result)
             block[name] = result
@@ -153,55 +164,67 @@ class StrategyStage:
             )
         return block
 
-    def doremi(self, options) -> dict[str, Any]:
+    def _train_all(self, plans: dict[str, list[TrainConfig]], label: str) -> None:
+        runs = list({r.id: r for plan in plans.values() for r in plan}.values())
+        if runs:
+            self.loop.say("strategies", f"{label}: {len(runs)} runs ({', '.join(plans)})")
+            self.loop._train(runs, label)
+
+    # DoReMi: the proxy, then its averaged weights as a static mixture with every seed
+    def doremi_first(self, options) -> list[TrainConfig]:
         seed = self.seeds[0]
-        reference = self.reference_runs.get(seed) or self._run(
-            self.natural, seed, "doremi-reference"
-        )
+        reference = self.reference_runs.get(seed)
+        if reference is None:  # the verification's reference is not natural: train one first
+            plan = self.loop._plan(
+                "strategy-doremi-reference",
+                lambda: [self._run(self.natural, seed, "doremi-reference")],
+            )
+            self.loop._train(plan, "doremi reference")
+            reference = plan[0]
         proxy = self._run(
             self.natural,
             seed,
             "doremi-proxy",
             online={"method": "doremi", "reference_run": reference.id, **options.model_dump()},
         )
-        plan = self.loop._plan(
-            "strategy-doremi-proxy", lambda: list({r.id: r for r in (reference, proxy)}.values())
-        )
-        self.loop.say(
-            "strategies", f"doremi: the proxy (seed {seed}) against the natural run {reference.id}"
-        )
-        self.loop._train(plan, "doremi proxy")
-        proxy = plan[-1]
-        averaged = self._averaged(proxy.id)
+        return self.loop._plan("strategy-doremi-proxy", lambda: [proxy])
+
+    def doremi_second(self, options, first: list[TrainConfig]) -> list[TrainConfig]:
+        averaged = self._averaged(first[0].id)
 
         def build() -> list[TrainConfig]:
             mixture = self._constrained(averaged)
             return [self._run(mixture, s, "doremi") for s in self.seeds]
 
-        runs = self.loop._plan("strategy-doremi", build)
-        self.loop.say("strategies", f"doremi: its averaged weights, seeds {self.seeds}")
-        self.loop._train(runs, "doremi")
+        return self.loop._plan("strategy-doremi", build)
+
+    def doremi_result(self, first: list[TrainConfig], second: list[TrainConfig]) -> dict:
+        proxy = first[0]
+        averaged = self._averaged(proxy.id)
         return {
             "kind": "doremi",
-            "mixture": dict(runs[0].mixture),
+            "mixture": dict(second[0].mixture),
             "averaged_weights": averaged,
             "outside_constraints": self._outside(averaged),
             "proxy_run_id": proxy.id,
-            "reference_run_id": reference.id,
+            "reference_run_id": proxy.online.reference_run,
             "online_run_ids": [proxy.id],
-            "by_seed": [(s, r) for s, r in zip(self.seeds, runs, strict=True)],
+            "by_seed": list(zip(self.seeds, second, strict=True)),
         }
 
-    def aioli(self, options) -> dict[str, Any]:
+    # Aioli: the online runs are the result
+    def aioli_first(self, options) -> list[TrainConfig]:
         online = {"method": "aioli", **options.model_dump()}
+        return self.loop._plan(
+            "strategy-aioli",
+            lambda: [self._run(self.natural, s, "aioli", online=online) for s in self.seeds],
+        )
 
-        def build() -> list[TrainConfig]:
-            return [self._run(self.natural, s, "aioli", online=online) for s in self.seeds]
+    def aioli_second(self, options, first: list[TrainConfig]) -> list[TrainConfig]:
+        return []
 
-        runs = self.loop._plan("strategy-aioli", build)
-        self.loop.say("strategies", f"aioli: online runs from the natural shares, {self.seeds}")
-        self.loop._train(runs, "aioli")
-        per_seed = {str(s): self._averaged(r.id) for s, r in zip(self.seeds, runs, strict=True)}
+    def aioli_result(self, first: list[TrainConfig], second: list[TrainConfig]) -> dict:
+        per_seed = {str(s): self._averaged(r.id) for s, r in zip(self.seeds, first, strict=True)}
         frame = pd.DataFrame(per_seed.values()).fillna(0.0)
         mean = (frame.mean() / frame.mean().sum()).to_dict()
         return {
@@ -209,42 +232,42 @@ class StrategyStage:
             "averaged_weights": {d: float(w) for d, w in mean.items()},
             "averaged_weights_per_seed": per_seed,
             "outside_constraints": self._outside(mean),
-            "online_run_ids": [r.id for r in runs],
-            "by_seed": [(s, r) for s, r in zip(self.seeds, runs, strict=True)],
+            "online_run_ids": [r.id for r in first],
+            "by_seed": list(zip(self.seeds, first, strict=True)),
         }
 
-    def two_phase(self, options) -> dict[str, Any]:
-        swarm = self.loop._plan("strategy-two_phase-swarm", lambda: self._swarm(options))
-        self.loop.say("strategies", f"two_phase: a swarm of {len(swarm)} 2-phase proxies")
-        self.loop._train(swarm, "two_phase swarm")
+    # two_phase: the swarm, then the optimised schedule with every seed
+    def two_phase_first(self, options) -> list[TrainConfig]:
+        return self.loop._plan("strategy-two_phase-swarm", lambda: self._swarm(options))
+
+    def two_phase_second(self, options, first: list[TrainConfig]) -> list[TrainConfig]:
         path = self.loop.state / "strategy-two_phase-schedule.json"
         if path.exists():
-            schedule = read_json(path)
+            self.schedule = read_json(path)
         else:
             self.loop.say("strategies", "two_phase: the auto law on phase features; optimise")
-            schedule = self._schedule(options, [r.id for r in swarm])
-            write_json(schedule, path)
-        for note in schedule["law"]["notes"]:
+            self.schedule = self._schedule(options, [r.id for r in first])
+            write_json(self.schedule, path)
+        for note in self.schedule["law"].get("notes", []):
             warnings.warn(f"two_phase: {note}", stacklevel=1)
-        for problem in schedule["law"]["problems"]:
+        for problem in self.schedule["law"]["problems"]:
             warnings.warn(
                 f"two_phase: the phase law fails ({problem}): its schedule is trained and "
                 "compared, but it is no recommendation",
                 stacklevel=1,
             )
+        curriculum = {"kind": "curriculum", "stages": self.schedule["stages"]}
+        return self.loop._plan(
+            "strategy-two_phase",
+            lambda: [self._run(curriculum, s, "two_phase") for s in self.seeds],
+        )
 
-        def build() -> list[TrainConfig]:
-            curriculum = {"kind": "curriculum", "stages": schedule["stages"]}
-            return [self._run(curriculum, s, "two_phase") for s in self.seeds]
-
-        runs = self.loop._plan("strategy-two_phase", build)
-        self.loop.say("strategies", f"two_phase: the schedule, seeds {self.seeds}")
-        self.loop._train(runs, "two_phase")
+    def two_phase_result(self, first: list[TrainConfig], second: list[TrainConfig]) -> dict:
         return {
             "kind": "two_phase",
-            **schedule,
-            "swarm_run_ids": [r.id for r in swarm],
-            "by_seed": [(s, r) for s, r in zip(self.seeds, runs, strict=True)],
+            **self.schedule,
+            "swarm_run_ids": [r.id for r in first],
+            "by_seed": list(zip(self.seeds, second, strict=True)),
         }
 
     def _swarm(self, options) -> list[TrainConfig]:
