@@ -32,6 +32,7 @@ def _strategy_project(root: Path, strategies=STRATEGIES) -> Path:
     path = _project(root)
     doc = yaml.safe_load(path.read_text())
     doc["rounds"] = {"count": 1, "first": 3, "per_round": 1}
+    doc["proxy"]["tokens"] = 8_000  # 31 steps: enough for a few online updates
     doc["strategies"] = strategies
     path.write_text(yaml.safe_dump(doc))
     return path
