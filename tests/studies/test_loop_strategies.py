@@ -150,3 +150,22 @@ def test_strategies_resume_after_kill_and_compare_paired_by_seed(tmp_path):
 
     with pytest.raises(InputError, match=r"strategies\.aioli: step_size changed"):
         Loop(load_project(path)).run()
+
+
+def test_init_documents_every_strategy_field_with_the_trainers_defaults(tmp_path):
+    from mixlab.studies.project_init import init_project
+
+    domains = {"alpha": "alpha.jsonl", "beta": "beta.jsonl"}
+    path = init_project(tmp_path / "p", domains)[0]
+    text = path.read_text()
+    block = text[text.index("# strategies:") :]
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") else "" for line in block.splitlines()
+    )
+    path.write_text(text[: text.index("# strategies:")] + uncommented)
+    asked = load_project(path).config.strategies.asked()
+    assert list(asked) == ["doremi", "aioli", "two_phase"]
+    defaults = load_project(path).config.strategies.model_validate(["doremi", "aioli", "two_phase"])
+    assert {k: v.model_dump() for k, v in asked.items()} == {
+        k: v.model_dump() for k, v in defaults.asked().items()
+    }

@@ -81,7 +81,47 @@ production:                  # the run the mixture is for (recorded in the decis
 
 level: 0.9                   # level of every interval
 seed: 0                      # seed of the designs, fits and acquisition
+
+{strategies}
 """
+
+STRATEGY_HELP = {
+    "doremi": "DoReMi: a proxy (first verify seed) with group DRO on\n"
+    "the excess loss over the natural run; its averaged\n"
+    "weights, a static mixture, are what is compared",
+    "aioli": "Aioli-style online mixing from the natural shares,\none run per verify seed",
+    "two_phase": "a swarm of 2-phase proxies, the auto law on phase\n"
+    "features, the best 2-phase schedule under the\n"
+    "constraints (epoch caps count both phases)",
+}
+FIELD_HELP = {"n": "2-phase proxies in the swarm", "fractions": "the phases' shares of the tokens (null: equal)"}
+
+
+def strategies_text() -> str:
+    """The commented `strategies:` block, its defaults and help read off the option models
+    (the trainer's and the sweep's own fields)."""
+    from mixlab.studies.project import StrategiesSection
+
+    intro = (
+        "optional (absent: none): mixtures that change during\n"
+        "training, each trained after the verification with its\n"
+        "seeds and compared with the recommendation, paired by\n"
+        "seed (decision.json `strategies`); uncomment to ask.\n"
+        "`strategies: [doremi, aioli, two_phase]`: the defaults"
+    ).split("\n")
+    lines = ["# strategies:".ljust(29) + f"# {intro[0]}"]
+    lines += ["#".ljust(29) + f"# {h}" for h in intro[1:]]
+    for name, field in StrategiesSection.model_fields.items():
+        help_lines = STRATEGY_HELP[name].split("\n")
+        lines.append(f"#   {name}:".ljust(29) + f"# {help_lines[0]}")
+        lines += ["#".ljust(29) + f"# {h}" for h in help_lines[1:]]
+        options = field.annotation.__args__[0]  # Options | None
+        for opt, info in options.model_fields.items():
+            default = yaml.safe_dump(info.default, default_flow_style=True).strip()
+            default = default.removesuffix("...").strip()
+            text = FIELD_HELP.get(opt, (info.description or "").removeprefix("aioli: "))
+            lines.append(f"#     {opt}: {default}".ljust(29) + f"# {text}")
+    return "\n".join(lines)
 
 
 def parse_domains(items: Sequence[str]) -> dict[str, str]:
@@ -113,7 +153,11 @@ def project_text(name: str, domains: Mapping[str, str], path: str = "project.yam
         f"    val_loss/{d}: {w:.4g}".ljust(29) + "# a domain's validation loss" for d in domains
     ]
     return TEMPLATE.format(
-        path=path, name=name, domains="\n".join(lines), weights="\n".join(weights)
+        path=path,
+        name=name,
+        domains="\n".join(lines),
+        weights="\n".join(weights),
+        strategies=strategies_text(),
     )
 
 
