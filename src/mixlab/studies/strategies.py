@@ -21,8 +21,10 @@ refused, naming the strategy (adding a strategy to a finished project is fine).
   phase law that loses to predicting the mean or raises a FitWarning is said to fail (an
   event and `law.usable: false`); its schedule is still trained, so the failure is measured.
 
-Each result is paired by seed with the recommended mixture's verification runs and judged by
-the verification's own noise rule (laws/core/noise.py).
+The runs train in two batches (fewer worker starts): first what needs nothing new (the DoReMi
+proxy, the Aioli runs, the 2-phase swarm), then what needs their results.  Each result is
+paired by seed with the recommended mixture's verification runs and judged by the
+verification's own noise rule (laws/core/noise.py).
 """
 
 from __future__ import annotations
@@ -167,27 +169,26 @@ class StrategyStage:
     def _train_all(self, plans: dict[str, list[TrainConfig]], label: str) -> None:
         runs = list({r.id: r for plan in plans.values() for r in plan}.values())
         if runs:
-            self.loop.say("strategies", f"{label}: {len(runs)} runs ({', '.join(plans)})")
+            self.loop.say(
+                "strategies", f"batch {label[-3:]}: {len(runs)} runs ({', '.join(plans)})"
+            )
             self.loop._train(runs, label)
 
     # DoReMi: the proxy, then its averaged weights as a static mixture with every seed
     def doremi_first(self, options) -> list[TrainConfig]:
+        """The proxy, and the natural run of its seed when the verification's reference is
+        not natural (the sweep trains a DoReMi run after its reference)."""
         seed = self.seeds[0]
         reference = self.reference_runs.get(seed)
-        if reference is None:  # the verification's reference is not natural: train one first
-            plan = self.loop._plan(
-                "strategy-doremi-reference",
-                lambda: [self._run(self.natural, seed, "doremi-reference")],
-            )
-            self.loop._train(plan, "doremi reference")
-            reference = plan[0]
+        extra = [] if reference is not None else [self._run(self.natural, seed, "doremi-ref")]
+        reference = reference or extra[0]
         proxy = self._run(
             self.natural,
             seed,
             "doremi-proxy",
             online={"method": "doremi", "reference_run": reference.id, **options.model_dump()},
         )
-        return self.loop._plan("strategy-doremi-proxy", lambda: [proxy])
+        return self.loop._plan("strategy-doremi-proxy", lambda: [proxy, *extra])
 
     def doremi_second(self, options, first: list[TrainConfig]) -> list[TrainConfig]:
         averaged = self._averaged(first[0].id)
