@@ -169,9 +169,8 @@ class StrategyStage:
     def _train_all(self, plans: dict[str, list[TrainConfig]], label: str) -> None:
         runs = list({r.id: r for plan in plans.values() for r in plan}.values())
         if runs:
-            self.loop.say(
-                "strategies", f"batch {label[-3:]}: {len(runs)} runs ({', '.join(plans)})"
-            )
+            names = ", ".join(k for k, plan in plans.items() if plan)
+            self.loop.say("strategies", f"batch {label[-3:]}: {len(runs)} runs ({names})")
             self.loop._train(runs, label)
 
     # DoReMi: the proxy, then its averaged weights as a static mixture with every seed
