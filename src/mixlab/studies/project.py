@@ -158,13 +158,12 @@ class ProductionSection(BaseModel):
 def _options(name: str, doc: str, source: type[BaseModel], fields: tuple[str, ...]) -> Any:
     """An option block made of `source`'s own fields (same types, defaults and limits), so
     a strategy's defaults are the trainer's and the sweep's, never a second copy."""
-    model = create_model(  # type: ignore[call-overload]
+    return create_model(  # type: ignore[call-overload]
         name,
         __config__=ConfigDict(extra="forbid"),
         __doc__=doc,
         **{f: (source.model_fields[f].annotation, source.model_fields[f]) for f in fields},
     )
-    return model
 
 
 ONLINE_FIELDS = ("every_steps", "step_size", "smoothing", "floor")
