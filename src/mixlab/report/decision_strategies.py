@@ -136,7 +136,13 @@ def _details(name: str, s: Mapping[str, Any]) -> str:
 def _trajectories(block: Mapping[str, Any], names: list[str], store: Path | None) -> str:
     from mixlab.runs import RunStore
 
-    ids = [i for k in names for i in block[k].get("online_run_ids") or []]
+    labels = {}
+    for k in names:
+        runs = {r.get("run_id"): r.get("seed") for r in block[k].get("runs") or []}
+        for i in block[k].get("online_run_ids") or []:
+            seed = runs.get(i)
+            labels[str(i)] = f"{NAMES[k]}, " + (f"seed {seed}" if seed is not None else "proxy")
+    ids = list(labels)
     if not ids:
         return ""
     if store is None or not store.is_file():
@@ -146,7 +152,8 @@ def _trajectories(block: Mapping[str, Any], names: list[str], store: Path | None
         curves = st.curves([i for i in ids if i in known])
     if curves.empty or not curves["metric"].str.startswith("mix_weight/").any():
         return "<p class='note'>No online weight trajectories in the store.</p>"
+    img = figures.mixture_trajectories(curves, titles=labels)
     return (
         "<h3>Online weight trajectories (the mixture in force from each update)</h3>"
-        f"<img alt='mixture trajectories' src='{figures.mixture_trajectories(curves)}'>"
+        f"<img alt='mixture trajectories' src='{img}'>"
     )

@@ -148,9 +148,11 @@ def mixture_comparison(mixtures: Mapping[str, Mapping[str, float]]) -> str:
     return _png(fig)
 
 
-def mixture_trajectories(curves: pd.DataFrame, max_runs: int = 6) -> str:
+def mixture_trajectories(
+    curves: pd.DataFrame, max_runs: int = 6, titles: dict[str, str] | None = None
+) -> str:
     """Online runs: the mixture in force against tokens (`mix_weight/<domain>`), stacked,
-    one panel per run (the first `max_runs`)."""
+    one panel per run (the first `max_runs`), titled by `titles` (run id -> name) or id."""
     part = curves[curves["metric"].str.startswith("mix_weight/")]
     runs = list(dict.fromkeys(part["run_id"]))[:max_runs]
     cols = min(3, len(runs))
@@ -169,7 +171,7 @@ def mixture_trajectories(curves: pd.DataFrame, max_runs: int = 6) -> str:
         ax.set_ylim(0, 1)
         ax.set_xlabel("training tokens")
         ax.set_ylabel("weight (share of tokens)")
-        ax.set_title(str(run_id)[:32], fontsize=9)
+        ax.set_title((titles or {}).get(run_id, str(run_id)[:32]), fontsize=9)
         ax.legend(fontsize=6, loc="upper right")
     for ax in list(axes.flat)[len(runs) :]:
         ax.axis("off")
