@@ -301,10 +301,13 @@ def nested(ref: Path, n_splits: int, seed: int) -> None:
 
 
 # -- 2b. Nested prediction, issue 15 pipeline ---------------------------------------------------
-def nested_v2(ref: Path, n_splits: int, seed: int, proxy_selection: bool = True) -> None:
+def nested_v2(
+    ref: Path, n_splits: int, seed: int, proxy_selection: bool = True, per_metric: bool = True
+) -> None:
     """Non-embedding sizes (the release's own counts), step laws on steps >= 10000 (Ye et
-    al.'s fit range), shared size exponent, exp law on linear+log features, back-test
-    correction and 90% back-tested intervals."""
+    al.'s fit range), shared size exponent, the auto mixing law, back-test correction and
+    90% back-tested intervals.  `per_metric`: stages and law per validation domain (22 Pile
+    domains, summed with the validation weights; issue 15 third pass), else on the sum."""
     folder = ref / "mixinglaws_5mix"
     weights = json.loads((folder / "valid_weight.json").read_text())
     with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "runs.db") as store:
@@ -320,7 +323,8 @@ def nested_v2(ref: Path, n_splits: int, seed: int, proxy_selection: bool = True)
         f"\n2b. Nested prediction (issue 15): sizes {runs.attrs.get('size_field')} "
         f"{sorted(runs['n_params'].unique())}; step law on steps >= 10000; 410M = {top:.0f} "
         f"non-embedding; {n_splits} random 20/6 splits (seed {seed}); auto law chosen on "
-        f"{'the proxy sizes' if proxy_selection else 'the extrapolated 410M losses'}"
+        f"{'the proxy sizes' if proxy_selection else 'the extrapolated 410M losses'}; "
+        f"{'per validation domain' if per_metric else 'on the weighted sum'}"
     )
     rng = np.random.default_rng(seed)
     rows = {"plain": ([], [], [], []), "back-test corrected": ([], [], [], [])}
@@ -343,6 +347,7 @@ def nested_v2(ref: Path, n_splits: int, seed: int, proxy_selection: bool = True)
                 optimize=False,
                 step_law=StepLaw(min_step=10000),
                 select_on_proxy_sizes=proxy_selection,
+                components=weights if per_metric else None,
             )
         obs = y410[test].to_numpy()
         for name, pred in (
@@ -551,6 +556,11 @@ def main() -> int:
         help="nested: let auto choose on the extrapolated target losses (the old way)",
     )
     parser.add_argument(
+        "--aggregate",
+        action="store_true",
+        help="nested: stages and mixing law on the weighted sum only (before the third pass)",
+    )
+    parser.add_argument(
         "--full-grid", action="store_true", help="also refine all 4500 grid starts (about a minute)"
     )
     args = parser.parse_args()
@@ -567,7 +577,7 @@ def main() -> int:
     if "nested-old" in args.only:
         nested(ref, args.splits, args.seed)
     if "nested" in args.only:
-        nested_v2(ref, args.splits, args.seed, not args.select_on_target)
+        nested_v2(ref, args.splits, args.seed, not args.select_on_target, not args.aggregate)
     if "overtrain" in args.only:
         overtraining(ref)
     if "constrained" in args.only:

@@ -65,7 +65,8 @@ def nested_inputs(
     `auto`: non-embedding parameters when every run records them (Kaplan et al.'s choice,
     and the count Ye et al. fitted), else `n_params`.  The `schedule` column holds each
     run's learning-rate schedule ({"steps", "lr"}: mixlab's own runs record it), else
-    `default_schedule` (for imported runs), else None.
+    `default_schedule` (for imported runs), else None.  With several metrics the curves
+    also carry one column per metric (for ``nested_predict(components=weights)``).
     """
     metrics = list(dict.fromkeys(metrics))
     if not metrics:
@@ -104,6 +105,9 @@ def nested_inputs(
             "value": value,
         }
     )
+    if len(metrics) > 1:
+        extra = [m for m in metrics if m not in curves.columns]
+        curves = pd.concat([curves, pd.DataFrame(wide[extra].to_numpy(), columns=extra)], axis=1)
     with_curves = [i for i in ids if i in set(curves["run_id"])]
     if not with_curves:
         raise InputError(f"{store.path}: no run has all of the metrics {metrics} at one step")
@@ -129,6 +133,14 @@ def nested_inputs(
     return curves, runs, mixtures
 
 
+def _components(metrics: Sequence[str], weights: Mapping[str, float] | None) -> dict[str, float]:
+    """The weight of each metric in the target (equal weights when none are given)."""
+    metrics = list(dict.fromkeys(metrics))
+    if weights is None:
+        return {m: 1.0 / len(metrics) for m in metrics}
+    return {m: float(weights[m]) for m in metrics}
+
+
 def _schedule_of(record: Any, default: Mapping[str, Any] | None) -> dict[str, Any] | None:
     sched = record.schedule or {}
     if isinstance(sched.get("lr"), Mapping) and sched.get("steps"):
@@ -147,9 +159,11 @@ def nested_from_store(
     tag: str | None = None,
     size_field: str = "auto",
     default_schedule: Mapping[str, Any] | None = None,
+    per_metric: bool = False,
     **kwargs: Any,
 ) -> NestedResult:
-    """Run :func:`~mixlab.laws.nested.nested_predict` on the runs of `store` (optionally tagged)."""
+    """Run :func:`~mixlab.laws.nested.nested_predict` on the runs of `store` (optionally
+    tagged); `per_metric`: the stages and the mixing law per metric, summed with the weights."""
     curves, runs, mixtures = nested_inputs(
         store,
         metrics,
@@ -165,6 +179,7 @@ def nested_from_store(
         target_steps=target_steps,
         target_size=target_size,
         law=law,
+        components=_components(metrics, weights) if per_metric and len(set(metrics)) > 1 else None,
         **kwargs,
     )
     result.size_field = runs.attrs.get("size_field", size_field)

@@ -42,6 +42,7 @@ from mixlab.laws.scaling.forms import (
     StepLaw,
 )
 from mixlab.laws.scaling.nested_backtest import stage_backtest
+from mixlab.laws.scaling.nested_components import check_components, component_stages
 from mixlab.laws.scaling.nested_result import NestedResult
 from mixlab.laws.scaling.proxy_selection import select_on_proxies
 from mixlab.laws.scaling.schedule import ScheduleStepLaw
@@ -97,6 +98,7 @@ def nested_predict(
     backtest: bool = True,
     schedule_aware: bool = True,
     select_on_proxy_sizes: bool = True,
+    components: Mapping[str, float] | None = None,
 ) -> NestedResult:
     """Predict every mixture's loss at `target_steps` and `target_size`; fit `law` on them.
 
@@ -121,8 +123,16 @@ def nested_predict(
     An `auto` law chooses its candidate on the proxies' own stage-1 losses at every proxy
     size (`select_on_proxy_sizes`, see :mod:`~mixlab.laws.scaling.proxy_selection`), not on
     the extrapolated target losses; the choice is in `law_selection`.
+
+    `components` (metric -> weight; `curves` then has one column per metric, the `value`
+    being their weighted sum): the step and size stages also run on every component metric,
+    and the mixing law is fitted on the components with these weights, so an exp law fits
+    one law per validation domain and sums them (Ye et al.'s multi-domain form; see
+    :mod:`~mixlab.laws.scaling.nested_components`).  The size back-test stays on `value`.
     """
     _check_inputs(curves, runs, mixtures)
+    if components is not None:
+        components = check_components(curves, components, n_bootstrap)
     _check_options(target_steps, target_size, mixture_resampling, size_exponent)
     step_law = step_law or StepLaw()
     rng = np.random.default_rng(seed)
@@ -150,6 +160,19 @@ def nested_predict(
     size_stage = partial(_size_stage, N, gidx, len(keys), size_exponent, target_size)
     size_pred, size_fit = size_stage(run_table["predicted"].to_numpy())
     mix_table = _mixture_table(mixtures, keys, sizes, size_fit, size_pred, size_exponent)
+    comp_runs = comp_pred = None
+    if components is not None:
+        step_stage = partial(
+            _step_stage,
+            step_law=step_law,
+            target_steps=target_steps,
+            schedule_aware=schedule_aware,
+            warn=False,
+        )
+        comp_runs, comp_pred = component_stages(
+            curves, runs.loc[run_table.index], components, step_stage, size_stage
+        )
+        mix_table["predicted_components"] = comp_pred @ np.array(list(components.values()))
 
     # stage 3: the mixing law on the predicted losses
     domains = [str(c) for c in mixtures.columns]
@@ -157,9 +180,16 @@ def nested_predict(
     R_all = mixtures.loc[keys, domains].to_numpy(float)
     selection = None
     if select_on_proxy_sizes:
-        law, selection = select_on_proxies(law, run_table, fit_keys, R_all[fit_idx], domains)
+        law, selection = select_on_proxies(
+            law, run_table, fit_keys, R_all[fit_idx], domains, comp_runs, components
+        )
     fitted_law, law_check = _fit_mixing_law(
-        law, R_all[fit_idx], size_pred[fit_idx], domains, fit_keys
+        law,
+        R_all[fit_idx],
+        size_pred[fit_idx] if comp_pred is None else comp_pred[fit_idx],
+        domains,
+        fit_keys,
+        components,
     )
     opt = optimize_mixture(fitted_law, constraints, seed=seed) if optimize else None
 
@@ -179,7 +209,9 @@ def nested_predict(
         law_selection=selection,
     )
     if backtest:
-        result.backtest = stage_backtest(result, size_fit, gidx, N, keys, fit_idx, R_all, law, seed)
+        result.backtest = stage_backtest(
+            result, size_fit, gidx, N, keys, fit_idx, R_all, law, seed, comp_pred, components
+        )
     if n_bootstrap > 0:
         _bootstrap(
             result,
@@ -216,6 +248,7 @@ def _step_stage(
     step_law: StepLaw,
     target_steps: float,
     schedule_aware: bool,
+    warn: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Stage 1: a step law per run, read at the target steps (the run table, fits, points)."""
     per_run = {rid: g.sort_values("step") for rid, g in curves.groupby("run_id", sort=False)}
@@ -225,7 +258,7 @@ def _step_stage(
     rows = []
     schedules = runs["schedule"] if "schedule" in runs.columns else pd.Series(dtype=object)
     no_schedule = [r for r in run_ids if not isinstance(schedules.get(r), Mapping)]
-    if schedule_aware and no_schedule:
+    if schedule_aware and no_schedule and warn:
         warnings.warn(
             f"nested prediction: {len(no_schedule)} of {len(run_ids)} runs have no "
             f"learning-rate schedule (e.g. {no_schedule[0]!r}): plain step law for "
@@ -344,12 +377,30 @@ def _mixture_table(
 
 
 def _fit_mixing_law(
-    law: MixingLaw, R: np.ndarray, y: np.ndarray, domains: list[str], fit_keys: list[str]
+    law: MixingLaw,
+    R: np.ndarray,
+    y: np.ndarray,
+    domains: list[str],
+    fit_keys: list[str],
+    components: Mapping[str, float] | None = None,
 ) -> tuple[MixingLaw, str | None]:
-    """Stage 3: a clone of `law` fitted on the predicted losses, with its degeneracy check."""
-    fitted_law = law.clone().fit(
-        R, y[:, None], domain_names=domains, target_names=["loss"], run_ids=list(fit_keys)
-    )
+    """Stage 3: a clone of `law` fitted on the predicted losses (a vector, or a mixtures x
+    components table with `components` as weights), with its degeneracy check."""
+    if components is None:
+        fitted_law = law.clone().fit(
+            R, y[:, None], domain_names=domains, target_names=["loss"], run_ids=list(fit_keys)
+        )
+    else:
+        fitted_law = law.clone().fit(
+            R,
+            y,
+            domain_names=domains,
+            target_names=list(components),
+            weights=dict(components),
+            target_name="loss",
+            run_ids=list(fit_keys),
+        )
+        y = y @ np.array(list(components.values()))
     law_check = degenerate_law(fitted_law, R, y)
     if law_check:
         warnings.warn(

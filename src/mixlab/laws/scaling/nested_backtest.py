@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ def stage_backtest(
     R_all: np.ndarray,
     law: MixingLaw,
     seed: int,
+    comp_pred: np.ndarray | None = None,
+    components: Mapping[str, float] | None = None,
 ) -> dict[str, Any] | None:
     """Back-test of the stages on the runs themselves.
 
@@ -33,7 +36,9 @@ def stage_backtest(
     at the full fit's, so E and A are still determined.  The error of each mixture
     (prediction - the held-out run's own stage-1 value) gives a bias and a spread, scaled
     to the target by the ratio of log-size extrapolation distances.  Mixing law: 5-fold
-    cross-validated errors on the fitted mixtures.  Returns None when it cannot be run.
+    cross-validated errors on the fitted mixtures (on the components `comp_pred`, mixtures
+    x metrics, with their `components` weights when given).  Returns None when it cannot be
+    run.
     """
     levels = np.unique(N)
     if len(levels) < 3 or len(fit_idx) < 4:
@@ -48,7 +53,7 @@ def stage_backtest(
         warnings.simplefilter("ignore", RuntimeWarning)
         bt_pred = _size_backtest(result, size_fit, gidx, N, keys, pred, small, top, smaller_levels)
         size_err = np.array([bt_pred[g] - held[g] for g in sorted(held) if np.isfinite(bt_pred[g])])
-        cv_err, y = _mixing_cv(result, fit_idx, R_all, law, seed)
+        cv_err, y = _mixing_cv(result, fit_idx, R_all, law, seed, comp_pred, components)
     if size_err.size < 2:
         return None
     scale = float(np.log(result.target_size / top) / np.log(top / second))
@@ -110,17 +115,28 @@ def _size_backtest(
 
 
 def _mixing_cv(
-    result: Any, fit_idx: np.ndarray, R_all: np.ndarray, law: MixingLaw, seed: int
+    result: Any,
+    fit_idx: np.ndarray,
+    R_all: np.ndarray,
+    law: MixingLaw,
+    seed: int,
+    comp_pred: np.ndarray | None = None,
+    components: Mapping[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The mixing law's 5-fold cross-validated errors on the size-stage predictions, and y."""
     from mixlab.laws.mixing.crossval import kfold_splits
 
-    y = result.mixtures["predicted"].to_numpy()[fit_idx]
     R = R_all[fit_idx]
+    if components is None or comp_pred is None:
+        Y = result.mixtures["predicted"].to_numpy()[fit_idx, None]
+        kw: dict[str, Any] = {"target_names": ["loss"]}
+        y = Y[:, 0]
+    else:
+        Y = comp_pred[fit_idx]
+        kw = {"target_names": list(components), "weights": dict(components)}
+        y = Y @ np.array(list(components.values()))
     cv_err = np.empty(len(y))
     for train, test in kfold_splits(len(y), min(5, len(y)), seed):
-        f = law.clone().fit(
-            R[train], y[train, None], domain_names=result.domains, target_names=["loss"]
-        )
+        f = law.clone().fit(R[train], Y[train], domain_names=result.domains, **kw)
         cv_err[test] = f.predict(R[test])[:, 0] - y[test]
     return cv_err, y

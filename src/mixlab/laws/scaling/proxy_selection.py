@@ -10,11 +10,16 @@ on each of them, the scores are averaged over sizes, and the single candidate th
 (guardrails at every size, then mean OOF Spearman rounded as `auto` rounds it, then mean
 OOF MAE relative to predict-the-mean) is the law fitted at the target size.  Only training
 mixtures and proxy sizes are used: nothing of the target size enters the choice.
+
+With component metrics (a weighted sum of validation losses), the candidates are scored at
+each size on the components with their weights, as the law is fitted at the target: an exp
+candidate fits one law per component, a `direct` one the weighted sum.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,12 +37,16 @@ def select_on_proxies(
     fit_keys: list[str],
     R_fit: np.ndarray,
     domains: list[str],
+    component_runs: pd.DataFrame | None = None,
+    components: Mapping[str, float] | None = None,
 ) -> tuple[MixingLaw, dict[str, Any] | None]:
     """(law to fit at the target, selection record) for an `auto` law; other laws unchanged.
 
     `run_table`: one row per proxy run with `mixture`, `n_params` and `predicted` (the
-    stage-1 loss at the target steps).  Sizes at which every fit mixture has a run are
-    used; with none, or fewer than 4 fit mixtures, `law` is returned as it is.
+    stage-1 loss at the target steps); `component_runs` the same with one column per
+    metric of `components` (metric -> weight) instead of `predicted`.  Sizes at which every
+    fit mixture has a run are used; with none, or fewer than 4 fit mixtures, `law` is
+    returned as it is.
     """
     if getattr(law, "kind", None) != "auto" or len(fit_keys) < 4:
         return law, None
@@ -51,11 +60,16 @@ def select_on_proxies(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        scored = law.clone().fit(
-            R_fit, wide.to_numpy(float), target_names=names, domain_names=domains
-        )
+        if components is None or component_runs is None:
+            selections = law.clone().fit(
+                R_fit, wide.to_numpy(float), target_names=names, domain_names=domains
+            ).selection_
+        else:
+            selections = _component_selections(
+                law, component_runs, fit_keys, R_fit, domains, components, sizes, names
+            )
     per_name: dict[str, list[dict[str, Any]]] = {}
-    for sel in scored.selection_:
+    for sel in selections:
         for row in sel["candidates"]:
             if len(row["members"]) == 1 and row["members"] != ["mean"]:
                 per_name.setdefault(row["name"], []).append(row)
@@ -78,3 +92,31 @@ def select_on_proxies(
     chosen = law.clone(candidates=[best["name"]], ensemble=False)
     record = {"sizes": sizes, "candidates": table, "chosen": best["name"]}
     return chosen, record
+
+
+def _component_selections(
+    law: MixingLaw,
+    component_runs: pd.DataFrame,
+    fit_keys: list[str],
+    R_fit: np.ndarray,
+    domains: list[str],
+    components: Mapping[str, float],
+    sizes: list[float],
+    names: list[str],
+) -> list[dict[str, Any]]:
+    """`auto`'s selection record at each proxy size, fitted on the components there."""
+    metrics = list(components)
+    out = []
+    for size, name in zip(sizes, names, strict=True):
+        at = component_runs[component_runs["n_params"] == size]
+        Y = at.groupby("mixture")[metrics].mean().reindex(fit_keys).to_numpy(float)
+        fitted = law.clone().fit(
+            R_fit,
+            Y,
+            target_names=metrics,
+            domain_names=domains,
+            weights=dict(components),
+            target_name=name,
+        )
+        out.extend(fitted.selection_)
+    return out
