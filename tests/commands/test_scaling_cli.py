@@ -278,6 +278,32 @@ def test_nested_command(tmp_path, capsys):
     r = np.array([data["mixtures"][0][d] for d in ("web", "code", "books")])
     want = 1.5 + 0.8 * np.exp(r @ [-1.5, 0.5, 1.0]) + 60 * 1e9**-0.25 + 9 * 20000**-0.4 + 0.15
     assert data["mixtures"][0]["predicted"] == pytest.approx(want, abs=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        code, _, err = run_cli(
+            capsys,
+            "--json",
+            "scaling",
+            "nested",
+            "--store",
+            tmp_path / "s.db",
+            "--weights",
+            tmp_path / "w.json",
+            "--target-steps",
+            "20000",
+            "--target-size",
+            "1e9",
+            "--law",
+            "exp",
+            "--per-metric",
+            "--no-optimize",
+            "--out",
+            out_path,
+        )
+    assert code == 0, err
+    per = json.loads(out_path.read_text())
+    assert per["law"]["fitted_names"] == ["a", "b"]  # one law per metric, summed
+    assert per["mixtures"][0]["predicted_components"] == pytest.approx(want, abs=0.01)
     code, _, err = run_cli(
         capsys,
         "scaling",

@@ -57,6 +57,13 @@ def scaling_nested(
     min_fraction: Annotated[
         float, typer.Option(help="Skip steps below this fraction of a curve's last step.")
     ] = 0.0,
+    per_metric: Annotated[
+        bool,
+        typer.Option(
+            help="Weighted target: step and size stages and the mixing law per metric, "
+            "summed with the weights (Ye et al.'s multi-domain law; one fit per metric)."
+        ),
+    ] = False,
     optimize: Annotated[bool, typer.Option(help="Optimise the mixture.")] = True,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates.")] = 0,
     mixture_resampling: Annotated[
@@ -97,6 +104,7 @@ def scaling_nested(
         level=level,
         seed=seed,
         skip_incomplete=skip_incomplete,
+        per_metric=per_metric,
     )
     data = result.to_dict()
     write_json(data, out)
