@@ -34,12 +34,15 @@ SIZE_FIELDS = ("n_params", "n_params_nonembed")
 
 def nested_law(kind: str = "auto", **params: Any) -> MixingLaw:
     """The mixing law of the nested pipeline.  `auto`: the mixing-law selection of
-    `make_law("auto")` where it exists, else the exp law on linear+log features (the plain
+    `make_law("auto")` where it exists (with `direct_sum`: fitted per metric, the law on
+    the weighted sum is a candidate too), else the exp law on linear+log features (the plain
     linear-feature exp law degenerates on the Data Mixing Laws runs: exponents > 600)."""
     from mixlab.laws import LAW_KINDS, make_law
 
     if kind == "auto" and "auto" not in LAW_KINDS:
         return make_law("exp", **{"features": "linear+log", **params})
+    if kind == "auto":  # per metric, the law on the sum competes too (see default_candidates)
+        params = {"direct_sum": True, **params}
     return make_law(kind, **params)
 
 

@@ -11,6 +11,7 @@ from mixlab.laws import make_law
 from mixlab.laws.core.fitting import FitWarning
 from mixlab.laws.mixing.selection import default_candidates
 from mixlab.laws.scaling.nested import nested_predict
+from mixlab.studies.nested import nested_law
 
 DOMAINS = ["web", "code", "books"]
 SIZES = (3e7, 1e8, 3e8)
@@ -105,10 +106,24 @@ def test_auto_chooses_between_components_and_the_sum_on_the_proxies(rng):
     assert res.law.selection_[0]["chosen"] == per_metric
 
 
-def test_default_candidates_add_the_direct_law_for_weighted_sums():
+def test_the_law_on_the_sum_is_a_candidate_only_with_direct_sum(rng):
     direct = "exp[linear+log],alpha=0.01,direct"
     assert direct not in default_candidates(20, 5)
     assert direct in default_candidates(20, 5, n_components=22)
+    R = rng.dirichlet(np.full(3, 1.5), 12)
+    Y = np.column_stack([component(m, R, 1e9, 2e4) for m in WEIGHTS])
+
+    def names(**kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            law = make_law("auto", n_splits=3, ensemble=False, **kw).fit(
+                R, Y, target_names=list(WEIGHTS), weights=WEIGHTS
+            )
+        return {r["name"] for r in law.selection_[0]["candidates"]}
+
+    assert direct not in names()  # plain auto: unchanged
+    assert direct in names(direct_sum=True)
+    assert nested_law().direct_sum
 
 
 def test_component_input_errors(rng):

@@ -83,8 +83,9 @@ IMPLICIT_RUNS_PER_PARAM = 4
 
 
 def default_candidates(n_runs: int, n_domains: int, n_components: int = 1) -> list[str]:
-    """The candidates `auto` tries on `n_runs` runs over `n_domains` varying domains, for a
-    target that is a weighted sum of `n_components` metrics (1: a plain metric).
+    """The candidates `auto` tries on `n_runs` runs over `n_domains` varying domains; with
+    `n_components` >= 2 (a weighted sum of metrics, for an auto law with `direct_sum`) the
+    ridge exp law fitted to the sum as well.
 
     linear, exp[linear], the ridge-regularised exp[linear+log] and lgbm always.  The plain
     exp[linear+log] is not a default: the ridge version matched or beat it on the reference
@@ -96,9 +97,11 @@ def default_candidates(n_runs: int, n_domains: int, n_components: int = 1) -> li
     Data Mixing Laws 20 runs: held-out MAE 0.022 against 0.0094) and it is the slowest fit.
 
     The exp candidates fit a weighted sum one component at a time (Ye et al.'s multi-domain
-    law); with 2 or more components the ridge exp law fitted to the sum itself
-    (`...,direct`) competes too, so the data decide between the two (on the Data Mixing
-    Laws proxies the per-component sum won: docs/benchmarks.md, issue 15 third pass).
+    law); the ridge exp law fitted to the sum itself (`...,direct`) lets the data decide
+    between the two.  Nested prediction per metric turns it on (its choice is on single
+    laws); plain `auto` does not: its ensembles of the two near-twins were worse on the Data
+    Mixing Laws 70M splits (median held-out MAE 0.0116 against 0.0102; docs/benchmarks.md,
+    issue 15 third pass).
     """
     names = ["linear", "exp[linear]", "exp[linear+log],alpha=0.01", "lgbm"]
     if n_components >= 2:
@@ -151,7 +154,8 @@ def _key(row: Mapping[str, Any], decimals: int) -> tuple[float, float, int]:
 class AutoLaw(MixingLaw):
     """The law cross-validation prefers among candidates, per target (see module docstring).
 
-    `candidates`: names from `CANDIDATES` (None: `default_candidates`).  Fitted attributes:
+    `candidates`: names from `CANDIDATES` (None: `default_candidates`); `direct_sum`: for a
+    weighted target of >= 2 metrics, also the ridge exp law on the sum.  Fitted attributes:
     `members_` (the refitted laws), `member_names_`, `member_weights_` (targets x members),
     `selection_` (per target: the candidate table and the choice), `bounds_` (targets x 2,
     the clip range), `report_` (the chosen law's CV, not saved), `cv_` (its summary with the
@@ -169,8 +173,10 @@ class AutoLaw(MixingLaw):
         max_members: int = 3,
         spearman_decimals: int = 2,
         weighted: str = "direct",
+        direct_sum: bool = False,
     ) -> None:
         self.candidates = None if candidates is None else list(candidates)
+        self.direct_sum = direct_sum
         self.n_splits = n_splits
         self.seed = seed
         self.ensemble = ensemble
@@ -222,7 +228,9 @@ class AutoLaw(MixingLaw):
         names = (
             self.candidates
             if self.candidates is not None
-            else default_candidates(n, int(self.active_.sum()), len(self.weights_ or {}))
+            else default_candidates(
+                n, int(self.active_.sum()), len(self.weights_ or {}) if self.direct_sum else 1
+            )
         )
         for name in names:
             make_candidate(name)  # unknown names fail before any fitting
