@@ -74,15 +74,34 @@ def _committed(path: Path) -> str:
     return line or "NOT COMMITTED"
 
 
-def predict_stage(cfg, out: Path, store: Path, prediction: Path, threshold: float) -> None:
+# The pre-registered lines: the theory as published (2 bits per parameter, range 1-2,
+# Allen-Zhu & Li) and, with --measured-bits, the same theory with its capacity constant set
+# to what an earlier study measured (known before this study's mixture runs).
+LINE_KEYS = ("bits_per_param", "bits_range", "web_law", "critical_ratio", "critical_size")
+
+
+def predict_stage(cfg, out: Path, store: Path, prediction: Path, args) -> None:
     from mixlab.laws.core.fitting import FitWarning
     from mixlab.studies.phase_theory import predict_from_study
 
+    tag = cfg.tags[-1] if cfg.tags else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        doc = predict_from_study(
-            study=out, store=store, tag=cfg.tags[-1] if cfg.tags else None, threshold=threshold
-        )
+        doc = predict_from_study(study=out, store=store, tag=tag, threshold=args.threshold)
+        if args.measured_bits:
+            bits, lo, hi = args.measured_bits
+            alt = predict_from_study(
+                study=out,
+                store=store,
+                tag=tag,
+                threshold=args.threshold,
+                bits_per_param=bits,
+                bits_range=(lo, hi),
+            )
+            doc["measured_capacity"] = {
+                **{k: alt[k] for k in (*LINE_KEYS, "exponent")},
+                "source": args.measured_bits_source,
+            }
     doc["made"] = f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
     doc["before"] = "the mixture runs (pre-registered)"
     prediction.write_text(json.dumps(doc, indent=2) + "\n")
@@ -92,13 +111,28 @@ def predict_stage(cfg, out: Path, store: Path, prediction: Path, threshold: floa
         + ", ".join(f"{s}: {v:.3f}" for s, v in doc["web_losses"].items())
         + ")"
     )
-    for s, v in doc["critical_ratio"].items():
-        print(f"  predicted r*(N={s}) = {_f(v['theory'])}  range {_rng(v['range'])}")
-    for r, v in doc["critical_size"].items():
-        print(f"  predicted N*(r={r}) = {_f(v['theory'])}  range {_rng(v['range'])}")
-    e = doc["exponent"]
-    print(f"  predicted exponent {_f(e['theory'])} range {_rng(e['range'])}")
+    for name, line in _lines(doc):
+        print(f"{name}:")
+        for s, v in line["critical_ratio"].items():
+            print(f"  predicted r*(N={s}) = {_f(v['theory'])}  range {_rng(v['range'])}")
+        for r, v in line["critical_size"].items():
+            print(f"  predicted N*(r={r}) = {_f(v['theory'])}  range {_rng(v['range'])}")
+        e = line["exponent"]
+        print(f"  predicted exponent {_f(e['theory'])} range {_rng(e['range'])}")
     print(f"-> {prediction}: commit it before `--stage mix`")
+
+
+def _lines(pred: dict) -> list[tuple[str, dict]]:
+    """(name, prediction) of each pre-registered line of a prediction file."""
+    def name(line: dict) -> str:
+        lo, hi = line.get("bits_range", (1, 2))
+        return f"theory at {line['bits_per_param']:g} bits/parameter (range {lo:g}-{hi:g})"
+
+    out = [(name(pred) + ", as published", pred)]
+    if "measured_capacity" in pred:
+        line = pred["measured_capacity"]
+        out.append((name(line) + f", measured: {line.get('source', '')}", line))
+    return out
 
 
 def _f(v) -> str:
@@ -175,25 +209,27 @@ def report_stage(cfg, out: Path, store: Path, prediction: Path, args) -> None:
             f"\npre-registered prediction {prediction.relative_to(ROOT)} "
             f"(made {pred.get('made', '?')}; last commit {_committed(prediction)}):"
         )
-        for size, t in phase["critical_ratio"].items():
-            p = pred["critical_ratio"].get(size, {})
+        for name, line in _lines(pred):
+            print(f" {name}:")
+            for size, t in phase["critical_ratio"].items():
+                p = line["critical_ratio"].get(size, {})
+                print(
+                    f"  r*(N={size}): predicted {_f(p.get('theory'))} {_rng(p.get('range'))}, "
+                    f"measured {_f(t['value'])} {_rng(t['ci'])}: {_verdict(p.get('theory'), t)}"
+                )
+            for r, t in phase["critical_size"].items():
+                p = line["critical_size"].get(r, {})
+                print(
+                    f"  N*(r={r}): predicted {_f(p.get('theory'))} {_rng(p.get('range'))}, "
+                    f"measured {_f(t['value'])} {_rng(t['ci'])}: {_verdict(p.get('theory'), t)}"
+                )
+            e = line["exponent"]
+            ci = (law.get("ci") or {}).get("exponent")
             print(
-                f"  r*(N={size}): predicted {_f(p.get('theory'))} {_rng(p.get('range'))}, "
-                f"measured {_f(t['value'])} {_rng(t['ci'])}: {_verdict(p.get('theory'), t)}"
+                f"  exponent: predicted {_f(e['theory'])} {_rng(e.get('range'))}, measured "
+                f"{_f(law.get('exponent'))} {_rng(ci)}: "
+                + _verdict(e["theory"], {"value": law.get("exponent"), "ci": ci})
             )
-        for r, t in phase["critical_size"].items():
-            p = pred["critical_size"].get(r, {})
-            print(
-                f"  N*(r={r}): predicted {_f(p.get('theory'))} {_rng(p.get('range'))}, "
-                f"measured {_f(t['value'])} {_rng(t['ci'])}: {_verdict(p.get('theory'), t)}"
-            )
-        e = pred["exponent"]
-        ci = (law.get("ci") or {}).get("exponent")
-        print(
-            f"  exponent: predicted {_f(e['theory'])} {_rng(e.get('range'))}, measured "
-            f"{_f(law.get('exponent'))} {_rng(ci)}: "
-            + _verdict(e["theory"], {"value": law.get("exponent"), "ci": ci})
-        )
 
 
 def remedies_report(out: Path, store: Path, remedies: list[Path]) -> None:
@@ -244,6 +280,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--n-bootstrap", type=int, default=1000)
+    parser.add_argument(
+        "--measured-bits",
+        type=float,
+        nargs=3,
+        metavar=("BITS", "LO", "HI"),
+        default=None,
+        help="predict: a second pre-registered line at this capacity (bits per parameter) "
+        "and range, measured before this study's mixture runs",
+    )
+    parser.add_argument(
+        "--measured-bits-source", default="", help="where --measured-bits was measured"
+    )
     args = parser.parse_args()
 
     import torch
@@ -263,7 +311,7 @@ def main() -> None:
         web = [r for r in runs if r.mixture.get(KNOWLEDGE, 0.0) == 0]
         _train(web, store, args.workers, "web-only runs")
     if "predict" in stages:
-        predict_stage(cfg, out, store, prediction, args.threshold)
+        predict_stage(cfg, out, store, prediction, args)
     if "mix" in stages:
         if not prediction.exists():
             raise SystemExit(f"no prediction file {prediction}: run --stage predict first")

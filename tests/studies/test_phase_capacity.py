@@ -95,3 +95,46 @@ def test_predict_gives_a_range_over_capacities_and_web_laws(tmp_path):
             assert lo <= entry["theory"] <= hi and lo < hi
         assert entry["variants"] == 2 * 5  # 1 and 2 bits x (all sizes + 4 leave-one-out)
     assert doc["exponent"]["range"][0] <= doc["exponent"]["theory"] <= doc["exponent"]["range"][1]
+
+
+def test_predict_takes_a_measured_capacity_and_its_range(tmp_path, capsys):
+    """`phase predict --bits-per-param B --bits-range LO,HI`: the theory at a capacity an earlier
+    study measured (issue 20: ~0.04 bits per parameter), its range spanning LO-HI only."""
+    sizes = [4e3, 1.6e4, 6.4e4, 2.5e5]
+    web = tmp_path / "web.csv"
+    web.write_text(
+        "model_size,web_loss\n"
+        + "".join(f"{n},{3.0 + 40.0 * (2 * n) ** -0.35:.6f}\n" for n in sizes)
+    )
+    args = ["phase", "predict", "--web", str(web), "--people", "200"]
+    args += ["--tokens-per-biography", "44", "--ratios", "0.4"]
+    assert cli.main([*args, "--out", str(tmp_path / "two.json")]) == 0
+    code = cli.main(
+        [*args, "--out", str(tmp_path / "low.json")]
+        + ["--bits-per-param", "0.04", "--bits-range", "0.035,0.046"]
+    )
+    assert code == 0
+    two = json.loads((tmp_path / "two.json").read_text())
+    low = json.loads((tmp_path / "low.json").read_text())
+    assert low["bits_per_param"] == 0.04 and low["bits_range"] == [0.035, 0.046]
+    n2, n004 = two["critical_size"]["0.4"], low["critical_size"]["0.4"]
+    # 50x less capacity per parameter: the critical size grows by more than 10x
+    assert n004["theory"] > 10 * n2["theory"]
+    assert n004["range"][0] <= n004["theory"] <= n004["range"][1]
+    assert n004["range"][1] < 10 * n004["theory"]  # the range spans 0.035-0.046, not 1-2 bits
+    capsys.readouterr()
+    assert cli.main([*args, "--bits-range", "2,1"]) == 2
+    assert "--bits-range" in capsys.readouterr().err
+
+
+def test_phase_size_takes_capacities(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text(json.dumps(CFG))
+    code = cli.main(
+        ["phase", "size", str(tmp_path / "c.yaml"), "--tokens-per-rendering", "40"]
+        + ["--bits-per-param", "0.04,2"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "capacity (0.04 and 2 bits per" in out
+    doc = capacity_plan(PhaseConfig(**CFG), 40.0, (0.04, 2.0))
+    tiny = {s["model"]: s for s in doc["sizes"]}["1x2x16"]
+    assert tiny["learnable"]["0.04"] == pytest.approx(0.04 * 4144 / doc["knowledge_bits"])

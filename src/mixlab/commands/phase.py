@@ -89,6 +89,9 @@ def phase_size(
     tokens_per_rendering: Annotated[
         float | None, typer.Option(help="Tokens of one biography (default: estimated).")
     ] = None,
+    bits_per_param: Annotated[
+        str, typer.Option(help="Capacities to size against, bits per parameter (comma list).")
+    ] = "1,2",
 ) -> None:
     """Before running: the knowledge set's bits against each size's capacity, and exposures."""
     from mixlab.studies.phase import load_phase_config
@@ -97,7 +100,9 @@ def phase_size(
     cfg, _ = load_phase_config(config)
     if tokens_per_rendering is not None and tokens_per_rendering <= 0:
         raise InputError(f"--tokens-per-rendering must be positive, not {tokens_per_rendering}")
-    doc = capacity_plan(cfg, tokens_per_rendering)
+    bits = _floats(bits_per_param, "--bits-per-param")
+    doc = capacity_plan(cfg, tokens_per_rendering, tuple(bits))
+    keys = [format(b, "g") for b in bits]
 
     def show(con) -> None:
         con.print(
@@ -107,16 +112,20 @@ def phase_size(
         )
         con.print(
             table(
-                "capacity (1 and 2 bits per non-embedding parameter) and the most it can learn",
-                ["model", "params", "kbit @1", "kbit @2", "learnable @1", "learnable @2"],
+                f"capacity ({' and '.join(keys)} bits per non-embedding parameter) and the "
+                "most it can learn",
+                [
+                    "model",
+                    "params",
+                    *(f"kbit @{k}" for k in keys),
+                    *(f"learnable @{k}" for k in keys),
+                ],
                 [
                     (
                         s["model"] + ("" if s["mixed"] else " (web only)"),
                         f"{s['params_nonembed']:,}",
-                        f"{s['capacity_bits']['1'] / 1e3:.1f}",
-                        f"{s['capacity_bits']['2'] / 1e3:.1f}",
-                        f"{s['learnable']['1']:.2f}",
-                        f"{s['learnable']['2']:.2f}",
+                        *(f"{s['capacity_bits'][k] / 1e3:.1f}" for k in keys),
+                        *(f"{s['learnable'][k]:.2f}" for k in keys),
                     )
                     for s in doc["sizes"]
                 ],
@@ -207,6 +216,9 @@ def phase_predict(
         float | None, typer.Option(help="Information per fact (default: the generator's mean).")
     ] = None,
     bits_per_param: Annotated[float, typer.Option(help="Capacity per parameter.")] = 2.0,
+    bits_range: Annotated[
+        str, typer.Option(help="Capacities (bits per parameter) the range spans: LO,HI.")
+    ] = "1,2",
     sizes: Annotated[
         str | None, typer.Option(help="Model sizes to predict r* for (comma list).")
     ] = None,
@@ -227,6 +239,11 @@ def phase_predict(
     input_file(phase, "--phase")
     input_file(web, "--web")
     output_file(out, "--out")
+    span = _floats(bits_range, "--bits-range")
+    if len(span) != 2 or span[0] > span[1]:
+        raise InputError(f"--bits-range: expected LO,HI with LO <= HI, got {bits_range!r}")
+    if bits_per_param <= 0:
+        raise InputError(f"--bits-per-param must be positive, not {bits_per_param}")
     doc = predict_from_study(
         study=study,
         store=store,
@@ -240,6 +257,7 @@ def phase_predict(
         ratios=_floats(ratios, "--ratios"),
         threshold=threshold,
         phase=phase,
+        bits_range=(span[0], span[1]),
     )
     out.write_text(json.dumps(doc, indent=2) + "\n")
 
