@@ -31,15 +31,26 @@ def test_known_critical_size_recovered_within_interval(seeds):
 
 @pytest.mark.slow
 def test_interval_coverage_near_nominal():
-    """Over 20 generated studies (6 sizes x 1 seed) the 90% interval holds N* most times
-    (measured: 33 of 40 with 100 replicates, so about 82%)."""
+    """Over 40 generated studies (6 sizes x 1 seed) the 90% interval holds N* about 90% of
+    the time.  Measured on 200 studies with 100 replicates (docs/benchmarks.md): 91.0% with
+    the expanded percentile level, 88.5% with the plain one (5 sizes x 2 seeds: 90.7%, 88.7%;
+    6 sizes x 5 seeds, stratified: 92.0%, 90.7% on 150)."""
     hits = [
         (lambda f: f.ci_ is not None and f.ci_[0] <= N_STAR <= f.ci_[1])(
             SizeTransition(n_bootstrap=60, seed=s).fit(*_data(100 + s, 1))
         )
-        for s in range(20)
+        for s in range(40)
     ]
-    assert np.mean(hits) >= 0.7
+    assert np.mean(hits) >= 0.8
+
+
+def test_expanded_level_widens_for_few_degrees_of_freedom():
+    from mixlab.laws.core.bootstrap import expanded_level
+
+    # Student's t on 4 dof at 90% (2.132) is the normal quantile of 96.7%
+    assert expanded_level(0.9, 4) == pytest.approx(0.9670, abs=1e-3)
+    assert 0.9 < expanded_level(0.9, 100) < expanded_level(0.9, 20) < expanded_level(0.9, 4)
+    assert expanded_level(0.9, 0) == 0.9 and expanded_level(0.9, 1e6) == pytest.approx(0.9)
 
 
 def test_threshold_moves_the_crossing():

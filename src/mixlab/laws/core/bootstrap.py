@@ -19,6 +19,7 @@ __all__ = [
     "bootstrap_fits",
     "bootstrap_indices",
     "bootstrap_replicates",
+    "expanded_level",
     "percentile_interval",
 ]
 
@@ -49,6 +50,25 @@ def percentile_interval(
         raise InputError(f"level must be in (0, 1), got {level}")
     q = [50 * (1 - level), 50 * (1 + level)]
     return np.percentile(np.asarray(samples, float), q, axis=axis)
+
+
+def expanded_level(level: float, dof: float) -> float:
+    """The percentile level that widens a bootstrap interval for a spread estimated from
+    `dof` residual degrees of freedom (Hesterberg 2015's expanded percentile interval).
+
+    A percentile interval treats the resampled spread as known, like a z interval, and
+    covers less than `level` in small samples; the expanded level is the one whose normal
+    quantile equals Student's t quantile on `dof` at `level`.  No change when dof <= 0.
+    """
+    from scipy.stats import norm
+    from scipy.stats import t as student_t
+
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1), got {level}")
+    if dof <= 0:
+        return float(level)
+    z = float(student_t.ppf(0.5 + level / 2.0, dof))
+    return float(2.0 * norm.cdf(z) - 1.0)
 
 
 def bootstrap_replicates(

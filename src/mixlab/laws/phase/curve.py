@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from mixlab.errors import InputError
-from mixlab.laws.core.bootstrap import bootstrap_indices, percentile_interval
+from mixlab.laws.core.bootstrap import bootstrap_indices, expanded_level, percentile_interval
 from mixlab.laws.core.checks import as_finite_array as _as_array
 from mixlab.laws.core.estimator import DEFAULT_LEVEL, Result
 from mixlab.laws.core.fitting import CurveModel, ParamSpec, fit_model
@@ -320,6 +320,7 @@ def _transition(
     if scheme == "stratified":
         centre = c.means(y)[c.inv]
         dev = (y - centre) * np.sqrt(c.counts / np.maximum(c.counts - 1.0, 1.0))[c.inv]
+        dof = y.size - c.ux.size
     else:
         centre = c.fitted(theta, y)
         n_par = 4 if np.all(np.isfinite(theta)) else c.ux.size
@@ -327,6 +328,7 @@ def _transition(
             return out  # no residual degrees of freedom: nothing to resample
         dev = (y - centre) / np.sqrt(1.0 - c.leverage(theta))
         dev -= dev.mean()
+        dof = y.size - n_par
     if n_bootstrap == 0:
         return out
     warm = theta[None, :] if np.all(np.isfinite(theta)) else None
@@ -339,6 +341,8 @@ def _transition(
     out.bootstrap, out.boot_values = scheme, boot
     out.boot_bracketed_share = float(ok.mean())
     if ok.sum() >= 2:
-        lo, hi = percentile_interval(boot[ok], level)
+        # Student's t on the residual degrees of freedom (the plain level held r* in 82% of
+        # 60 generated studies at 90%, 5 ratios x 2 seeds; see expanded_level)
+        lo, hi = percentile_interval(boot[ok], expanded_level(level, dof))
         out.ci = (float(lo), float(hi))
     return out
