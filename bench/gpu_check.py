@@ -5,14 +5,16 @@ Prints, as each is measured:
       the device's dense bf16 peak (by its name) and against a bf16 matrix product measured here;
   (b) a 1M-class proxy: one run alone, then populations of 8, 32 and 128 runs trained as one
       batched model (`mixlab.train.population`): aggregate tokens/s and the ratio to one run;
-  (c) the phase study's GPU presets (examples/phase/gpu.yaml: 5M/20M/45M, seq 512, batch 64,
-      vocabulary 8192) and the demo's setting (25k, seq 128, batch 16, vocabulary 1024), the
-      demo's 13 runs alone and as one population.
+  (c) the phase study's GPU models, read from examples/phase/gpu.yaml (--phase-config; now
+      400k, 1M, 5M and 20M at seq 512, batch 64, vocabulary 8192, 500M tokens a run): tokens/s,
+      minutes per run and the whole study's GPU-hours at those rates; then the demo's setting
+      (25k, seq 128, batch 16, vocabulary 1024), its 13 runs alone and as one population.
 Tokens/s are training steps only (no evaluation), after warm-up steps that include compiling.
 Corpora are synthetic text (byte tokens, the model's vocabulary set explicitly): nothing is
 downloaded. `--dry-run` does the same on CPU at tiny sizes in seconds (a CI test runs it).
 
 Usage: python bench/gpu_check.py [--dry-run] [--work DIR] [--budget-s 450] [--json PATH]
+                                [--phase-config examples/phase/gpu.yaml]
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ try:
     from mixlab.train.population import PopulationBatch
 except ImportError as error:  # e.g. a bare GPU image without the project's dependencies
     sys.exit(f"gpu_check: cannot import {error.name!r}: install mixlab (pip install -e .) first")
+
+ROOT = Path(__file__).resolve().parent.parent
+PHASE_CONFIG = ROOT / "examples" / "phase" / "gpu.yaml"
 
 # dense bf16 peak (no sparsity), FLOP/s, by device-name fragment; the first match wins
 PEAK_BF16 = [
@@ -71,7 +76,7 @@ class Check:
     big: dict
     proxy: dict
     populations: list[int]
-    phase: list[str]
+    phase: dict[str, dict]  # model label -> model fields (preset or shape)
     phase_run: dict
     demo: dict
     demo_runs: int
@@ -79,7 +84,36 @@ class Check:
     results: dict = field(default_factory=dict)
 
 
-def gpu_check() -> Check:
+def phase_settings(path: Path) -> tuple[dict[str, dict], dict]:
+    """The GPU phase study's models and run shape, read from its config (what it will train)."""
+    from mixlab.studies.phase import load_phase_config, model_label
+
+    cfg, _ = load_phase_config(path)
+
+    def fields(m) -> dict:
+        return {"preset": m} if isinstance(m, str) else m.model_dump(exclude_defaults=True)
+
+    models = {model_label(m): fields(m) for m in [*cfg.models, *cfg.web_only]}
+    runs = {label: 0.0 for label in models}  # tokens each model trains in the whole study
+    for m in cfg.models:
+        runs[model_label(m)] += len(cfg.ratios) * len(cfg.seeds) * sum(cfg.tokens)
+    for m in cfg.web_only:
+        runs[model_label(m)] += len(cfg.seeds) * (cfg.web_only_tokens or max(cfg.tokens))
+    n_runs = len(cfg.ratios) * len(cfg.models) * len(cfg.tokens) * len(cfg.seeds)
+    run = dict(
+        seq_len=int(cfg.train.get("seq_len", 512)),
+        batch_size=int(cfg.train.get("batch_size", 64)),
+        vocab=int(cfg.tokenizer.vocab_size),
+        tokens=max(cfg.tokens),
+        study_tokens=runs,
+        study_runs=n_runs + len(cfg.web_only) * len(cfg.seeds),
+        config=str(path),
+    )
+    return models, run
+
+
+def gpu_check(phase_config: Path = PHASE_CONFIG) -> Check:
+    phase, phase_run = phase_settings(phase_config)
     return Check(
         device="cuda",
         dtype="bfloat16",
@@ -91,8 +125,8 @@ def gpu_check() -> Check:
         ),
         proxy=dict(model={"preset": "1M", "vocab_size": 4096}, seq_len=1024, batch_size=4),
         populations=[8, 32, 128],
-        phase=["5M", "20M", "45M"],
-        phase_run=dict(seq_len=512, batch_size=64, vocab=8192, tokens=200_000_000),
+        phase=phase,
+        phase_run=phase_run,
         demo=dict(model={"preset": "25k", "vocab_size": 1024}, seq_len=128, batch_size=16),
         demo_runs=13,
         corpus_bytes=2_000_000,
@@ -111,8 +145,16 @@ def dry_run_check() -> Check:
         ),
         proxy=dict(model={"preset": "25k", "vocab_size": 320}, seq_len=32, batch_size=2),
         populations=[2, 3],
-        phase=["25k"],
-        phase_run=dict(seq_len=32, batch_size=2, vocab=320, tokens=1_000_000),
+        phase={"25k": {"preset": "25k"}},
+        phase_run=dict(
+            seq_len=32,
+            batch_size=2,
+            vocab=320,
+            tokens=1_000_000,
+            study_tokens={"25k": 5_000_000},
+            study_runs=5,
+            config="tiny dry-run stand-in",
+        ),
         demo=dict(model={"preset": "25k", "vocab_size": 320}, seq_len=32, batch_size=2),
         demo_runs=2,
         corpus_bytes=40_000,
@@ -227,9 +269,15 @@ def main(argv: list[str] | None = None) -> dict:
         help="skip what is left once this many seconds have passed",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--phase-config",
+        type=Path,
+        default=PHASE_CONFIG,
+        help="the phase study whose models (c) times (GPU only; the dry run uses a tiny one)",
+    )
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    check = dry_run_check() if args.dry_run else gpu_check()
+    check = dry_run_check() if args.dry_run else gpu_check(args.phase_config)
     cuda = check.device == "cuda"
     if cuda and not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device (use --dry-run for the CPU check)")
@@ -319,31 +367,43 @@ def main(argv: list[str] | None = None) -> dict:
                 flush=True,
             )
 
-    print(
-        "(c) phase-study GPU presets (seq 512, batch 64, vocabulary 8192) and the demo:", flush=True
-    )
     p = check.phase_run
+    print(
+        f"(c) phase study {p['config']} (seq {p['seq_len']}, batch {p['batch_size']}, "
+        f"vocabulary {p['vocab']}) and the demo:",
+        flush=True,
+    )
     results["c"] = {}
-    for preset in check.phase:
+    hours = 0.0
+    for label, model in check.phase.items():
         out = guarded(
-            preset,
-            lambda preset=preset: single(
+            label,
+            lambda model=model: single(
                 check,
                 timer,
                 data,
-                model={"preset": preset, "vocab_size": p["vocab"]},
+                model={**model, "vocab_size": p["vocab"]},
                 seq_len=p["seq_len"],
                 batch_size=p["batch_size"],
             ),
         )
         if out:
             rate, _ = out
-            results["c"][preset] = rate
+            results["c"][label] = rate
+            hours += p["study_tokens"][label] / rate / 3600
             print(
-                f"  {preset:>4}: {rate:>12,.0f} tokens/s; {p['tokens']:,} tokens in "
+                f"  {label:>8}: {rate:>12,.0f} tokens/s; {p['tokens']:,} tokens in "
                 f"{p['tokens'] / rate / 60:.1f} min",
                 flush=True,
             )
+    if all(label in results["c"] for label in check.phase):
+        results["c_study_hours"] = hours
+        print(
+            f"  the whole study ({p['study_runs']} runs, "
+            f"{sum(p['study_tokens'].values()):,.0f} tokens): {hours:.1f} GPU-hours at these "
+            "rates (training steps only; add evaluation and planning)",
+            flush=True,
+        )
     out = guarded("demo", lambda: single(check, timer, data, **check.demo))
     if out:
         rate = out[0]

@@ -24,3 +24,21 @@ def test_gpu_check_dry_run_measures_every_figure(tmp_path, monkeypatch):
     assert {"25k", "demo", "demo_population"} <= set(results["c"])
     assert all(math.isfinite(v) for v in results["c"].values())
     assert (tmp_path / "r.json").exists()
+
+
+def test_gpu_check_times_the_models_of_the_current_gpu_phase_config(monkeypatch):
+    """(c) reads examples/phase/gpu.yaml: the models it names, the run shape and study tokens."""
+    from mixlab.studies.phase import load_phase_config, model_label
+
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_check", module)
+    spec.loader.exec_module(module)
+    check = module.gpu_check()
+    cfg, _ = load_phase_config(module.PHASE_CONFIG)
+    assert list(check.phase) == [model_label(m) for m in cfg.models]
+    run = check.phase_run
+    assert (run["seq_len"], run["batch_size"]) == (cfg.train["seq_len"], cfg.train["batch_size"])
+    assert run["vocab"] == cfg.tokenizer.vocab_size and run["tokens"] == max(cfg.tokens)
+    per_model = len(cfg.ratios) * len(cfg.seeds) * max(cfg.tokens)
+    assert all(t >= per_model for t in run["study_tokens"].values())
