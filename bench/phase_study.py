@@ -9,12 +9,15 @@ Stages (each resumable: finished runs are skipped):
            the remedies against the study's runs at the same size and ratio
   all      web, predict, mix, report in order (no commit between: not pre-registered)
 
-Run (the capacity-bound CPU study of issue 20, about 60-90 min on a quiet 2-core machine):
+Run (the capacity-bound CPU study of issue 20, about 80 min on a shared 2-core machine):
   python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage web
-  python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage predict
+  python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage predict \
+      --measured-bits 0.04 0.035 0.046 --measured-bits-source "capacity-cpu-reduced.yaml ..."
   git add examples/phase/capacity-cpu.prediction.json && git commit -m "pre-register ..."
   python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage mix
   python bench/phase_study.py --config examples/phase/capacity-cpu.yaml --stage report
+--measured-bits adds a second pre-registered line: the theory with its capacity constant set
+to what an earlier study measured (bits per parameter, and a range), besides the published one.
 GPU: the same with --config examples/phase/gpu.yaml --out out/phase-gpu --workers 1.
 """
 
