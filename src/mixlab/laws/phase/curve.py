@@ -252,8 +252,11 @@ def fit_transition(
     degrees of freedom and the interval comes out too narrow (in simulation with 9 ratios x
     3 seeds, noise sd 0.03: about 80-87% coverage at nominal 95%, against about 92% for
     the pooled residuals).  Each replicate reruns the whole estimator, from the full fit's
-    optimum; CI = percentile interval over replicates whose data bracket a crossing.
-    Without residual degrees of freedom (2 distinct x, one row each) `ci` is None.
+    optimum; CI = percentile interval over replicates whose data bracket a crossing, its
+    level expanded to Student's t on the residual degrees of freedom (rows - 4, or rows -
+    distinct x when stratified; :func:`~mixlab.laws.core.bootstrap.expanded_level`): with
+    5 ratios x 2 seeds of binomial data, 90% intervals held r* in 54 of 60 generated
+    studies, 49 of 60 with the plain level.  Without residual degrees of freedom (2 distinct x, one row each) `ci` is None.
     """
     who = "fit_transition"
     _check_level(level, n_bootstrap, threshold, who)
