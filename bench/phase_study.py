@@ -127,6 +127,7 @@ def predict_stage(cfg, out: Path, store: Path, prediction: Path, args) -> None:
 
 def _lines(pred: dict) -> list[tuple[str, dict]]:
     """(name, prediction) of each pre-registered line of a prediction file."""
+
     def name(line: dict) -> str:
         lo, hi = line.get("bits_range", (1, 2))
         return f"theory at {line['bits_per_param']:g} bits/parameter (range {lo:g}-{hi:g})"
@@ -264,6 +265,60 @@ def remedies_report(out: Path, store: Path, remedies: list[Path]) -> None:
         print("\n".join(rows))
 
 
+def checks_report(out: Path, store: Path, checks: list[Path], args) -> None:
+    """Runs of check configs (trained like remedies, at points the study lacks): each against
+    the study's fitted sigmoid there, then r*, N* and the exponent refitted with them added."""
+    import numpy as np
+    import pandas as pd
+    from scipy.special import expit
+
+    from mixlab.laws.core.fitting import FitWarning
+    from mixlab.laws.phase.transition import PhaseAnalysis
+    from mixlab.runs import RunStore
+    from mixlab.studies.phase import phase_table
+
+    fitted = json.loads((out / "phase" / "phase.json").read_text())["critical_ratio"]
+    with RunStore(store) as db:
+        tables = [phase_table(db)]
+    for path in checks:
+        folder = out.parent / f"{out.name}-{path.stem}"
+        if not (folder / "runs.db").exists():
+            print(
+                f"\ncheck {path.stem}: no runs (train it with --stage remedies --remedies {path})"
+            )
+            continue
+        with RunStore(folder / "runs.db") as db:
+            table = phase_table(db)
+        tables.append(table)
+        print(f"\ncheck {path.stem}: facts learned against the study's fitted sigmoid there")
+        for r in table.sort_values(["model_size", "seed"]).itertuples():
+            p = fitted.get(str(int(r.model_size)), {}).get("params") or {}
+            if not p:
+                continue
+            curve = p["floor"] + (p["top"] - p["floor"]) * expit(
+                p["k"] * (np.log(r.ratio) - np.log(p["x0"]))
+            )
+            print(
+                f"  N = {r.model_size:>7} r = {r.ratio:g} seed {r.seed}: "
+                f"{r.accuracy:.3f} (fitted {curve:.3f})"
+            )
+    if len(tables) == 1:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        both = PhaseAnalysis(threshold=args.threshold, n_bootstrap=args.n_bootstrap).fit(
+            pd.concat(tables, ignore_index=True)
+        )
+    doc = both.to_dict()
+    print("refitted with the checks' runs added (post hoc):")
+    for size, t in doc["critical_ratio"].items():
+        print(f"  r*(N={size}): {t['status']:<13} {_f(t['value'])} {_rng(t['ci'])}")
+    for r, t in doc["critical_size"].items():
+        print(f"  N*(r={r}): {t['status']:<13} {_f(t['value'])} {_rng(t['ci'])}")
+    law = doc["power_law"]
+    print(f"  exponent {_f(law.get('exponent'))} {_rng((law.get('ci') or {}).get('exponent'))}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -278,6 +333,14 @@ def main() -> None:
         type=Path,
         nargs="*",
         default=sorted((ROOT / "examples" / "phase").glob("capacity-remedy-*.yaml")),
+    )
+    parser.add_argument(
+        "--checks",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="report: configs run after the study at points it lacks (trained by --stage "
+        "remedies --remedies CONFIG), set against the fitted curves and refitted with them",
     )
     parser.add_argument("--prediction", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
@@ -332,6 +395,7 @@ def main() -> None:
 
         report_stage(cfg, out, store, prediction, args)
         remedies_report(out, store, args.remedies)
+        checks_report(out, store, args.checks, args)
         print(f"\nreport: {write_report(store, out / 'report.html', artifacts=out)}")
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load "

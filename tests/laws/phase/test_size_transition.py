@@ -32,9 +32,9 @@ def test_known_critical_size_recovered_within_interval(seeds):
 @pytest.mark.slow
 def test_interval_coverage_near_nominal():
     """Over 40 generated studies (6 sizes x 1 seed) the 90% interval holds N* about 90% of
-    the time.  Measured on 200 studies with 100 replicates (docs/benchmarks.md): 91.0% with
-    the expanded percentile level, 88.5% with the plain one (5 sizes x 2 seeds: 90.7%, 88.7%;
-    6 sizes x 5 seeds, stratified: 92.0%, 90.7% on 150)."""
+    the time.  Measured on 200 studies with 100 replicates (bench/phase_interval_coverage.py):
+    91.0% with the expanded percentile level, 88.5% with the plain one (5 sizes x 2 seeds:
+    88.5%, 87.0%; 6 sizes x 5 seeds, stratified: 91.5%, 90.0%)."""
     hits = [
         (lambda f: f.ci_ is not None and f.ci_[0] <= N_STAR <= f.ci_[1])(
             SizeTransition(n_bootstrap=60, seed=s).fit(*_data(100 + s, 1))
