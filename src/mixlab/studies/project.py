@@ -194,9 +194,7 @@ class TwoPhaseOptions(_TwoPhaseBase):  # type: ignore[valid-type,misc]
     @field_validator("fractions")
     @classmethod
     def _two(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and (
-            len(value) != 2 or min(value) <= 0 or abs(sum(value) - 1) > 1e-6
-        ):
+        if value is not None and (len(value) != 2 or min(value) <= 0 or abs(sum(value) - 1) > 1e-6):
             raise ValueError(f"{value}: two positive shares of the tokens summing to 1")
         return value
 

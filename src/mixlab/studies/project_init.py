@@ -94,7 +94,10 @@ STRATEGY_HELP = {
     "features, the best 2-phase schedule under the\n"
     "constraints (epoch caps count both phases)",
 }
-FIELD_HELP = {"n": "2-phase proxies in the swarm", "fractions": "the phases' shares of the tokens (null: equal)"}
+FIELD_HELP = {
+    "n": "2-phase proxies in the swarm",
+    "fractions": "the phases' shares of the tokens (null: equal)",
+}
 
 
 def strategies_text() -> str:

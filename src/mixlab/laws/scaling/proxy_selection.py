@@ -61,9 +61,11 @@ def select_on_proxies(
         warnings.simplefilter("ignore", FitWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         if components is None or component_runs is None:
-            selections = law.clone().fit(
-                R_fit, wide.to_numpy(float), target_names=names, domain_names=domains
-            ).selection_
+            selections = (
+                law.clone()
+                .fit(R_fit, wide.to_numpy(float), target_names=names, domain_names=domains)
+                .selection_
+            )
         else:
             selections = _component_selections(
                 law, component_runs, fit_keys, R_fit, domains, components, sizes, names
