@@ -61,22 +61,17 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
             "eps_starts": (1e-2,),
         },
     ),
-    "exp[linear+log],alpha=0.01,direct": (
-        "exp",
-        {
-            "features": "linear+log",
-            "alpha": 0.01,
-            "maxiter": 200,
-            "c_offsets": (0.05, 0.3),
-            "eps_starts": (1e-2,),
-            "weighted": "direct",
-        },
-    ),
     "implicit[2]": ("implicit", {"n_hidden": 2, "n_starts": 2, "features": "linear+log"}),
     "implicit[3]": ("implicit", {"n_hidden": 3, "n_starts": 2, "features": "linear+log"}),
     "lgbm": ("lgbm", {}),
     "mean": ("mean", {}),
 }
+#: the ridge law fitted to a weighted target's sum itself (an `auto` candidate only with
+#: `direct_sum`, which nested prediction per metric turns on)
+CANDIDATES["exp[linear+log],alpha=0.01,direct"] = (
+    "exp",
+    {**CANDIDATES["exp[linear+log],alpha=0.01"][1], "weighted": "direct"},
+)
 
 #: runs per parameter an implicit law needs before `auto` tries it (see default_candidates)
 IMPLICIT_RUNS_PER_PARAM = 4
