@@ -4,7 +4,7 @@ Stages (each resumable: finished runs are skipped):
   web      plan the study and train its web-only runs
   predict  the capacity theory from the web-only runs -> the prediction file (commit it!)
   mix      train the mixture runs (refused without the prediction file)
-  remedies train the remedy configs (--remedies; default examples/phase/capacity-remedy-*.yaml)
+  remedies train the remedy configs (--remedies; default <config stem>-remedy-*.yaml beside the config)
   report   fit r* per size, N* per ratio and r* = c N^-gamma; set them against the prediction;
            the remedies against the study's runs at the same size and ratio
   all      web, predict, mix, report in order (no commit between: not pre-registered)
@@ -332,7 +332,8 @@ def main() -> None:
         "--remedies",
         type=Path,
         nargs="*",
-        default=sorted((ROOT / "examples" / "phase").glob("capacity-remedy-*.yaml")),
+        default=None,
+        help="default: the configs named <config stem>-remedy-*.yaml beside --config",
     )
     parser.add_argument(
         "--checks",
@@ -370,6 +371,8 @@ def main() -> None:
         args.prediction or args.config.with_name(f"{args.config.stem}.prediction.json")
     ).resolve()
     cfg, base = load_phase_config(args.config)
+    if args.remedies is None:
+        args.remedies = sorted(args.config.parent.glob(f"{args.config.stem}-remedy-*.yaml"))
     store = out / "runs.db"
     runs, info = _plan(cfg, base, out, args.workers)
     stages = ("web", "predict", "mix", "report") if args.stage == "all" else (args.stage,)
