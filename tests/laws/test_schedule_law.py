@@ -77,3 +77,44 @@ def test_wsd_cooldown_from_a_fitted_annealing_coefficient():
     )
     drop = clean_w[stable][-1] - clean_w[-1]
     assert drop > 0.1  # the cooldown is a real drop that the stable phase does not show
+
+
+def paper_areas(lr, warmup, lam=0.999):
+    """S1, S2 written out step by step from the paper's definition, the annealing momentum
+    counting the drops from the peak (the warm-up's rise is no annealing)."""
+    s1, s2, m = [0.0], [0.0], 0.0
+    for i, eta in enumerate(lr):
+        drop = lr[i - 1] - eta if i > warmup else 0.0
+        m = lam * m + drop
+        s1.append(s1[-1] + eta)
+        s2.append(s2[-1] + m)
+    return np.array(s1), np.array(s2)
+
+
+def test_warm_up_does_not_enter_the_annealing_area():
+    """A warm-up's rise counted as negative annealing keeps S2 below 0 for ~1/(1-lam) steps."""
+    lr = lr_schedule(1171, 1171, "cosine", 0.05, 0.1)
+    s1, s2 = annealing_areas(lr, 0.999, warmup_steps=59)
+    want1, want2 = paper_areas(lr, 59)
+    np.testing.assert_allclose(s1, want1)
+    np.testing.assert_allclose(s2, want2, atol=1e-9)
+    assert s2.min() >= 0 and s2[-1] > 300  # not -301 as with the rise counted
+
+
+def test_predicts_the_end_of_a_short_warmed_up_cosine_run():
+    """1,171 steps with a 5% warm-up (the real bench run's schedule), cut at 60%: the law
+    fitted on the cut curve predicts the final loss, and better than the plain step law."""
+    T, w = 1171, 59
+    s1, s2 = paper_areas(lr_schedule(T, T, "cosine", 0.05, 0.1), w)
+    steps = np.arange(10, T + 1, 10)
+    clean = 3.0 + 2.0 * s1[steps] ** -0.4 - 4e-4 * s2[steps]
+    y = clean * np.exp(np.random.default_rng(2).normal(0, 1e-3, len(steps)))
+    cut = steps <= 0.6 * T
+    law = ScheduleStepLaw(total_steps=T, lr_kind="cosine", warmup=0.05).fit(steps[cut], y[cut])
+    end = law.predict([T])[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        plain = StepLaw(min_step=w).fit(steps[cut], y[cut]).predict([T])[0]
+    assert abs(end - clean[-1]) < 0.02
+    assert abs(end - clean[-1]) < 0.5 * abs(plain - clean[-1])
+    assert law.params_["C"] == pytest.approx(4e-4, rel=0.3)

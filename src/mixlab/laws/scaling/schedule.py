@@ -6,6 +6,9 @@ L(s) = L0 + A * S1(s)^-alpha - C * S2(s), with the learning rate eta_i of optimi
 * S1(s) = sum_{i<s} eta_i, the forward area;
 * S2(s) = sum_{i<s} m_i, m_i = lam * m_{i-1} + (eta_{i-1} - eta_i), the annealing area:
   the loss drop that a decaying learning rate buys, with momentum `lam` (0.999 in the paper).
+  The warm-up's rise is not annealing and is left out of S2 (m starts at 0 when the warm-up
+  ends): counted, it leaves a negative momentum that outlasts the warm-up by ~1/(1-lam)
+  steps, and in a run of ~1,000 steps S2 stays negative to the end.
 
 The plain step law E + B S^-a cannot follow the drop at the end of a cosine or WSD schedule;
 this one can, and once fitted it predicts the same model under another schedule
@@ -66,11 +69,17 @@ def lr_schedule(
     return out
 
 
-def annealing_areas(lr: np.ndarray, lam: float = 0.999) -> tuple[np.ndarray, np.ndarray]:
-    """(S1, S2) after 0..len(lr) steps (arrays of len(lr) + 1) for learning rates `lr`."""
+def annealing_areas(
+    lr: np.ndarray, lam: float = 0.999, warmup_steps: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S1, S2) after 0..len(lr) steps (arrays of len(lr) + 1) for learning rates `lr`.
+
+    S1 counts every step; S2 only the learning-rate changes after the first `warmup_steps`
+    (the warm-up's rise is not an annealing: it would enter as a long negative momentum)."""
     lr = np.asarray(lr, float)
     s1 = np.concatenate([[0.0], np.cumsum(lr)])
     drop = np.diff(lr, prepend=lr[:1]) * -1.0  # eta_{i-1} - eta_i (0 at the first step)
+    drop[: max(0, int(warmup_steps))] = 0.0
     m = np.empty_like(lr)
     acc = 0.0
     for k, d in enumerate(drop):  # a linear recurrence: a loop is clear and fast enough
@@ -190,6 +199,7 @@ class ScheduleStepLaw(ScalingLaw):
                 n, self.total_steps, self.lr_kind, self.warmup, self.min_lr_ratio, self.decay
             ),
             self.lam,
+            warmup_steps=round(self.warmup * int(self.total_steps)),
         )
         return np.column_stack([np.log(np.maximum(s1[steps], 1e-12)), s2[steps]])
 
@@ -216,9 +226,12 @@ class ScheduleStepLaw(ScalingLaw):
             cols = [np.ones_like(t), t] + ([-Z[:, 1]] if self.C is None else [])
             target = y if self.C is None else y + float(self.C) * Z[:, 1]
             coef = np.linalg.lstsq(np.column_stack(cols), target, rcond=None)[0]
-            L0 = float(np.clip(coef[0], 1e-3 * y.min(), 0.999 * y.min()))
+            C = max(float(coef[2]), 0.0) if self.C is None else float(self.C)
+            # L0 lies below the loss without its annealing gain, not below the loss itself
+            floor = float(np.min(y + C * Z[:, 1]))
+            L0 = float(np.clip(coef[0], 1e-3 * floor, 0.999 * floor))
             A = max(float(coef[1]), 1e-9) * np.exp(a * top)
-            start = [L0, A, a] + ([max(float(coef[2]), 0.0)] if self.C is None else [])
+            start = [L0, A, a] + ([C] if self.C is None else [])
             starts.append(start)
         return np.array(starts)
 
