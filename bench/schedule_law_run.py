@@ -5,6 +5,9 @@ With `--study F1 F2 ...` it also trains shorter cosine runs of the same model (f
 the tokens, each decaying to its own end) and fits them with the cut curve together: one
 annealing coefficient C for all runs (`fit_schedule_study`), and one law for all.
 
+`--min-step F` starts every fit at F x the run's steps (default: where the warm-up ends).
+With `--out DIR`, runs already finished in DIR/runs.db are reused, not trained again (refit).
+
 Run: .venv/bin/python bench/schedule_law_run.py [--tokens 400000] [--study 0.4 0.7] [--out DIR]
 """
 
@@ -41,6 +44,7 @@ def main() -> int:
     parser.add_argument("--cut", type=float, default=0.6)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--study", type=float, nargs="*", default=[])
+    parser.add_argument("--min-step", type=float, default=None)
     args = parser.parse_args()
     print(
         f"schedule_law_run | {platform.node()} | {os.cpu_count()} CPUs | "
@@ -48,20 +52,25 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        corpora = write_demo_corpora(
-            root / "corpora", max_bytes_per_domain=250_000, vocab_size=1024, seed=0
-        )
-        prepare(corpora.config, workers=1)
-        shards = corpora.config.parent / "shards"
-        domains = sorted(p.name for p in (shards / "domains").iterdir())
         study = []
         with RunStore(root / "runs.db") as store:
-            record, pts, metric = _train_curve(shards, domains, args.tokens, "cosine", store)
-            for frac in args.study:
-                rec, p, _ = _train_curve(
-                    shards, domains, int(frac * args.tokens), f"cosine-{frac:g}", store
+            sizes = [args.tokens] + [int(frac * args.tokens) for frac in args.study]
+            ids = [f"cosine-{n}" for n in sizes]  # the token count names the run
+            if all(i in store and store.get(i).status == "done" for i in ids):
+                shards, domains = None, []  # every run is there: refit only
+                print(f"   reusing the finished runs in {root / 'runs.db'}")
+            else:
+                corpora = write_demo_corpora(
+                    root / "corpora", max_bytes_per_domain=250_000, vocab_size=1024, seed=0
                 )
+                prepare(corpora.config, workers=1)
+                shards = corpora.config.parent / "shards"
+                domains = sorted(p.name for p in (shards / "domains").iterdir())
+            record, pts, metric = _train_curve(shards, domains, sizes[0], ids[0], store)
+            for n, run_id in zip(sizes[1:], ids[1:], strict=True):
+                rec, p, _ = _train_curve(shards, domains, n, run_id, store)
                 study.append((rec, p))
         print(
             f"   trained {record.schedule['steps']} steps"
@@ -72,10 +81,13 @@ def main() -> int:
     total = int(record.schedule["steps"])
     cut = S <= args.cut * total
     final = y[S == S.max()][0]
-    law = ScheduleStepLaw.from_record(record.schedule).fit(S[cut], y[cut])
+    start = args.min_step  # a fraction of each run's steps, or the end of its warm-up
+    law = _law(record, start).fit(S[cut], y[cut])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        plain = StepLaw(min_step=law.warmup * total).fit(S[cut], y[cut])
+        plain = StepLaw(min_step=law.min_step or law.warmup * total).fit(S[cut], y[cut])
+    if start is not None:
+        print(f"   every fit starts at {start:g} x the run's steps")
     p_sched, p_plain = law.predict([S.max()])[0], plain.predict([S.max()])[0]
     print(
         f"   curve cut at {args.cut:.0%} ({int(cut.sum())} of {len(S)} evaluations); final "
@@ -91,7 +103,7 @@ def main() -> int:
         f"{100 * (p_plain / final - 1):+.2f}%)"
     )
     if study:
-        laws = [law.clone()] + [ScheduleStepLaw.from_record(r.schedule) for r, _ in study]
+        laws = [law.clone()] + [_law(r, start) for r, _ in study]
         curves = [(S[cut], y[cut])] + [tuple(np.array(p, float).T) for _, p in study]
         for shared in (("C",), ("L0", "A", "alpha", "C")):
             joint = fit_schedule_study(laws, curves, shared=shared)
@@ -104,8 +116,20 @@ def main() -> int:
     return 0
 
 
-def _train_curve(shards: Path, domains: list[str], tokens: int, run_id: str, store: RunStore):
-    """Train one cosine run: its record, (step, mean val loss) points and the metric name."""
+def _law(record, start: float | None) -> ScheduleStepLaw:
+    """The schedule-aware law of a run, its fit starting at `start` x its steps if given."""
+    law = ScheduleStepLaw.from_record(record.schedule)
+    return law if start is None else law.clone(min_step=start * law.total_steps)
+
+
+def _train_curve(
+    shards: Path | None, domains: list[str], tokens: int, run_id: str, store: RunStore
+):
+    """Train one cosine run (or take it from `store` when it finished there before): its
+    record, (step, mean val loss) points and the metric name."""
+    if run_id in store and store.get(run_id).status == "done":
+        return _curve(store.get(run_id))
+    assert shards is not None
     cfg = parse_train_config(
         {
             "data": str(shards),
@@ -122,7 +146,11 @@ def _train_curve(shards: Path, domains: list[str], tokens: int, run_id: str, sto
             "seed": 0,
         }
     )
-    record = train(cfg, store)
+    return _curve(train(cfg, store))
+
+
+def _curve(record):
+    """A run's record, its (step, mean of the val_loss metrics) points and the metric name."""
     metrics = sorted(
         {e.metric for e in record.evaluations if e.step and e.metric.startswith("val_loss/")}
     )
