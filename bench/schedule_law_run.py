@@ -73,7 +73,7 @@ def main() -> int:
                 rec, p, _ = _train_curve(shards, domains, n, run_id, store)
                 study.append((rec, p))
         print(
-            f"   trained {record.schedule['steps']} steps"
+            f"   runs of {record.schedule['steps']} steps"
             + "".join(f", {r.schedule['steps']}" for r, _ in study)
             + f" ({time.perf_counter() - t0:.0f} s with data); target: {metric}"
         )
