@@ -26,6 +26,7 @@ from mixlab.errors import InputError
 from mixlab.io.files import read_json, write_json, write_yaml
 from mixlab.laws.mixing.design import round_mixtures
 from mixlab.runs import RunStore
+from mixlab.studies.loop_exports import ProductionExports
 from mixlab.studies.project import Project
 from mixlab.sweep.plan import SweepConfig, expand_run, load_plan, make_plan, save_plan
 from mixlab.train.config import TrainConfig
@@ -37,7 +38,7 @@ def _quiet(event: dict[str, Any]) -> None:
     pass
 
 
-class Loop:
+class Loop(ProductionExports):
     """The stages of one project, each resumable; `run()` does them all in order."""
 
     def __init__(self, project: Project, emit: Emit = _quiet, commands: list[str] | None = None):
@@ -393,47 +394,6 @@ class Loop:
         self.say("verify", f"recommended and reference mixtures, seeds {self.c.verify.seeds}")
         self._train(runs, "verify")
         return pairs
-
-    def export_data(self, fmt: str):
-        """The data a `fmt` export points at: the shards (json) or their token export in
-        `fmt`, written once per loop run however many mixtures are exported."""
-        from mixlab.export.tokens import export_tokens
-
-        cache = self.__dict__.setdefault("_token_exports", {})
-        if fmt not in cache:
-            shards = self.project.shards
-            cache[fmt] = shards if fmt == "json" else export_tokens(shards, fmt).directory
-        return cache[fmt]
-
-    def exports(
-        self,
-        mixture: dict[str, float],
-        rec: dict[str, Any],
-        stem: str = "recommended",
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, str]:
-        """`mixture` in every format under mixture/STEM.*; the json one carries `extra`
-        (default: the recommendation's prediction)."""
-        from mixlab.export.mixtures import write_mixture_export
-
-        names = {
-            "json": f"{stem}.json",
-            "megatron": f"{stem}.megatron.txt",
-            "olmo": f"{stem}.olmo.yaml",
-            "hf": f"{stem}.hf.json",
-        }
-        (self.out / "mixture").mkdir(exist_ok=True)
-        for fmt, name in names.items():
-            write_mixture_export(
-                self.out / "mixture" / name,
-                mixture,
-                fmt,
-                data=self.export_data(fmt),
-                max_epochs={d: self.c.constraints.max_epochs for d in mixture},
-                requested_tokens=self.c.proxy.tokens,
-                extra=(extra or {"predicted": rec["recommended"]}) if fmt == "json" else None,
-            )
-        return {fmt: f"mixture/{name}" for fmt, name in names.items()}
 
     # -- the whole loop -------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
