@@ -6,6 +6,7 @@ verify seeds 0 and 1), adds DoReMi, Aioli-style online mixing and a 2-phase sche
 decision.json as markdown, with the machine and the date.
 
 Run: PYTHONPATH=src .venv/bin/python bench/strategies_run.py [--out bench-strategies]
+[--aioli-exploit N]
 """
 
 from __future__ import annotations
@@ -34,16 +35,25 @@ STRATEGIES = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("bench-strategies"))
+    p.add_argument(
+        "--aioli-exploit",
+        type=int,
+        default=None,
+        help="strategies.aioli.exploit_windows (default: the trainer's, 0: every window a probe)",
+    )
     args = p.parse_args()
+    strategies = {**STRATEGIES}
+    if args.aioli_exploit is not None:
+        strategies["aioli"] = {"exploit_windows": args.aioli_exploit}
     from mixlab.studies.demo import DemoSettings, demo_project
 
     out = args.out.resolve()
     path = demo_project(out, DemoSettings.quick())
     doc = yaml.safe_load(path.read_text())
-    doc["strategies"] = STRATEGIES
+    doc["strategies"] = strategies
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     command = [sys.executable, "-m", "mixlab", "run", str(path)]
-    print("$ mixlab run", path, "  # the quick demo's project +", json.dumps(STRATEGIES))
+    print("$ mixlab run", path, "  # the quick demo's project +", json.dumps(strategies))
     t0 = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0

@@ -132,6 +132,11 @@ def test_strategies_resume_after_kill_and_compare_paired_by_seed(tmp_path):
     assert sum(doremi["mixture"].values()) == pytest.approx(1)
     assert all(doremi["mixture"][k] >= 0.25 * natural[k] - 1e-3 for k in natural)  # the floors
     assert abs(sum(block["aioli"]["averaged_weights"].values()) - 1) < 1e-9
+    # Aioli lowers the project's target (its val_loss weights), not the average of every domain
+    target = d["target"]["weights"]
+    aioli_plan = json.loads((out / "loop" / "strategy-aioli.json").read_text())["runs"]
+    objective = {f"val_loss/{k}": v for k, v in aioli_plan[0]["online"]["objective"].items()}
+    assert objective == pytest.approx(target)
     two = block["two_phase"]
     assert [st["fraction"] for st in two["stages"]] == [0.5, 0.5]
     assert all(two["totals"][k] >= 0.25 * natural[k] - 1e-3 for k in natural)

@@ -172,3 +172,30 @@ def test_cap_weights_clips_and_renormalises():
         mixer.update(step, {"a": 1.0, "b": 0.0})  # all excess on a: DoReMi wants a -> 1
     assert mixer.weights()["a"] == pytest.approx(0.6)
     assert all(m.weights["a"] <= 0.6 + 1e-12 for m in mixer.trajectory)
+
+
+def test_aioli_objective_weights_the_domains_it_lowers():
+    """With the objective on domain c alone, Aioli moves weight to what lowers c's loss (b,
+    which transfers to c), not to a, which lowers the average most but does nothing for c."""
+    A = np.array([[0.05, 0.0, 0.0], [0.0, 0.01, 0.0], [0.0, 0.01, 0.002]])
+    names = ["a", "b", "c"]
+
+    def run(objective):
+        mixer = Aioli(
+            dict.fromkeys(names, 1 / 3), step_size=2.0, smoothing=0.0, objective=objective
+        )
+        loss = np.array([4.0, 4.0, 4.0])
+        mixer.update(0, dict(zip(names, loss, strict=True)))
+        for step in range(1, 31):
+            p = np.array([mixer.weights()[n] for n in names])
+            loss = loss - A @ p
+            mixer.update(step, dict(zip(names, loss, strict=True)))
+        return mixer.averaged_weights()
+
+    average, target = run(None), run({"c": 1.0})
+    assert average["a"] > average["b"]
+    assert target["b"] > target["a"] and target["b"] > 0.5
+    # equal weights are the paper's rule exactly
+    assert run(dict.fromkeys(names, 2.0)) == pytest.approx(average)
+    with pytest.raises(InputError, match="online.objective: unknown domain"):
+        Aioli(dict.fromkeys(names, 1 / 3), objective={"z": 1.0})

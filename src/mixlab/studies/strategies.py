@@ -214,11 +214,20 @@ class StrategyStage:
 
     # Aioli: the online runs are the result
     def aioli_first(self, options) -> list[TrainConfig]:
-        online = {"method": "aioli", **options.model_dump()}
+        online = {"method": "aioli", **options.model_dump(), "objective": self.aioli_objective()}
         return self.loop._plan(
             "strategy-aioli",
             lambda: [self._run(self.natural, s, "aioli", online=online) for s in self.seeds],
         )
+
+    def aioli_objective(self) -> dict[str, float] | None:
+        """The target's weights on the domains' validation losses, so Aioli lowers the target
+        rather than the average of every domain; None (the paper's average) when the target
+        has other metrics."""
+        prefix = "val_loss/"
+        if not all(m.startswith(prefix) for m in self.loop.target):
+            return None
+        return {m[len(prefix) :]: w for m, w in self.loop.target.items()}
 
     def aioli_second(self, options, first: list[TrainConfig]) -> list[TrainConfig]:
         return []

@@ -140,6 +140,11 @@ class OnlineConfig(BaseModel):
         description="aioli: windows at the current mixture after each round's probe windows",
     )
     normalize: bool = Field(default=True, description="aioli: rescale A to sum 1 before a step")
+    objective: dict[str, float] | None = Field(
+        default=None,
+        description="aioli: weight of each domain's validation loss in the objective it "
+        "lowers (default: every domain equally, the paper's average loss)",
+    )
     reference_run: str | None = Field(default=None, description="doremi: a finished run's id")
     reference_losses: dict[str, float] | None = Field(
         default=None, description="doremi: reference loss per domain, instead of a run"
@@ -157,6 +162,8 @@ class OnlineConfig(BaseModel):
             raise ValueError("doremi needs exactly one of reference_run, reference_losses")
         if self.method == "aioli" and given:
             raise ValueError("aioli takes no reference_run / reference_losses")
+        if self.method == "doremi" and self.objective is not None:
+            raise ValueError("objective is an aioli setting (doremi lowers the worst excess loss)")
         if self.reference_curves is not None and self.reference_run is None:
             raise ValueError("reference_curves come with a reference_run")
         return self

@@ -208,8 +208,10 @@ class Aioli(_Base):
     -dL = P A^T over the round's probe windows (`A_`, the raw estimate); with `normalize`
     (as the reference implementation's `aioli_normalize_A`) it is shifted to be >= 0 and
     scaled to sum 1, so eta does not depend on the loss units or window length; then
-    p_j <- p_j exp(eta * sum_i A_ij). Differences from the paper's code: probes are centred
-    on p (it uses f on j and (1 - f)/(k - 1) elsewhere) and visited in a fixed order.
+    p_j <- p_j exp(eta * sum_i w_i A_ij), w the `objective` weights (default 1: the paper's
+    average loss; a project's target puts its own weights there). Differences from the
+    paper's code: probes are centred on p (it uses f on j and (1 - f)/(k - 1) elsewhere) and
+    visited in a fixed order.
     """
 
     def __init__(
@@ -222,6 +224,7 @@ class Aioli(_Base):
         delta: float = 0.5,
         exploit_windows: int = 0,
         normalize: bool = True,
+        objective: Mapping[str, float] | None = None,
         start_step: int = 0,
     ):
         super().__init__(
@@ -232,11 +235,28 @@ class Aioli(_Base):
         if exploit_windows < 0:
             raise InputError(f"online.exploit_windows: {exploit_windows} must be >= 0")
         self.delta, self.exploit_windows, self.normalize = delta, exploit_windows, normalize
+        self.objective = self._objective(objective)
         self._window = 0  # index of the current window in its round
         self.A_: np.ndarray | None = None
         self._last: np.ndarray | None = None  # losses at the start of the current window
         self._probes: list[np.ndarray] = []
         self._drops: list[np.ndarray] = []
+
+    def _objective(self, objective: Mapping[str, float] | None) -> np.ndarray:
+        """Weights of the domains' losses in the objective, scaled to sum to the number of
+        domains (so equal weights are the paper's sum over domains and eta keeps its scale)."""
+        k = len(self.domains)
+        if objective is None:
+            return np.ones(k)
+        unknown = sorted(set(objective) - set(self.domains))
+        if unknown:
+            raise InputError(f"online.objective: unknown domain(s) {unknown}")
+        w = np.array([float(objective.get(d, 0.0)) for d in self.domains])
+        if (w < 0).any() or w.sum() <= 0:
+            raise InputError(
+                f"online.objective: weights must be >= 0 and not all 0, got {objective}"
+            )
+        return w * k / w.sum()
 
     def probe(self, j: int) -> np.ndarray:
         e = np.zeros(len(self.domains))
@@ -264,7 +284,7 @@ class Aioli(_Base):
                 self.A_ = estimate_mixing_matrix(np.array(self._probes), np.array(self._drops))
                 self._probes, self._drops = [], []
                 A = normalized(self.A_) if self.normalize else self.A_
-                self._set(step, self.p * np.exp(self.step_size * A.sum(axis=0)))
+                self._set(step, self.p * np.exp(self.step_size * (self.objective @ A)))
             if self._window >= k + self.exploit_windows:
                 self._window = 0
         self._last = loss
@@ -395,6 +415,7 @@ def build_mixer(
         delta=online.delta,
         exploit_windows=online.exploit_windows,
         normalize=online.normalize,
+        objective=online.objective,
         **common,
     )
 
