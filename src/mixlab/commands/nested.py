@@ -57,6 +57,13 @@ def scaling_nested(
     min_fraction: Annotated[
         float, typer.Option(help="Skip steps below this fraction of a curve's last step.")
     ] = 0.0,
+    measured_at_target: Annotated[
+        bool,
+        typer.Option(
+            help="A run evaluated at --target-steps (its schedule ending there, or none on "
+            "record) gives its measured loss; off: the step law's reading for every run."
+        ),
+    ] = True,
     per_metric: Annotated[
         bool,
         typer.Option(
@@ -105,6 +112,7 @@ def scaling_nested(
         seed=seed,
         skip_incomplete=skip_incomplete,
         per_metric=per_metric,
+        measured_at_target=measured_at_target,
     )
     data = result.to_dict()
     write_json(data, out)

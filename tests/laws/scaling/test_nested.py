@@ -257,3 +257,40 @@ def test_auto_law_is_chosen_on_the_proxy_sizes(rng):
     assert old.law_selection is None and old.law.candidates == ["linear", "exp[linear]"]
     want = truth(mixtures.to_numpy()[10:], 1e9, 20000)
     np.testing.assert_allclose(res.predict(mixtures.iloc[10:]), want, atol=0.02)
+
+
+def test_a_loss_measured_at_the_target_steps_is_used_as_measured(rng):
+    """Cosine proxies of 8000 steps with no schedule on record, read at 8000 steps: the plain
+    step law cannot follow the end of the decay and over-predicts; the measured loss stands."""
+    from mixlab.laws.scaling.schedule import ScheduleStepLaw
+
+    sched = {"steps": 8000, "lr": {"kind": "cosine", "warmup": 0.02, "min_lr_ratio": 0.1}}
+    keys = [f"m{i}" for i in range(5)]
+    R = rng.dirichlet(np.full(3, 2.0), len(keys))
+    mixtures = pd.DataFrame(R, index=pd.Index(keys, name="mixture"), columns=DOMAINS)
+    curves, runs, want = [], [], {}
+    steps = np.arange(200, 8001, 200)
+    for k, r in zip(keys, R, strict=True):
+        for N in SIZES:
+            law = ScheduleStepLaw.from_record(sched)
+            law.params_ = {"L0": float(1.5 + 60.0 * N**-0.25), "A": 3.0, "alpha": 0.5, "C": 4e-4}
+            rid = f"{k}_{N:g}"
+            y = law.predict(steps) + 0.8 * np.exp(r @ T) + rng.normal(0, 5e-4, len(steps))
+            curves.append(pd.DataFrame({"run_id": rid, "step": steps, "value": y}))
+            runs.append({"run_id": rid, "mixture": k, "n_params": N})
+            want[rid] = y[-1]
+    curves, runs = pd.concat(curves), pd.DataFrame(runs).set_index("run_id")
+    kw = dict(target_steps=8000, target_size=1e9, law=make_law("linear"), optimize=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        measured = nested_predict(curves, runs, mixtures, **kw).runs
+        fitted = nested_predict(curves, runs, mixtures, measured_at_target=False, **kw).runs
+        later = runs.assign(schedule=[{**sched, "steps": 20000}] * len(runs))
+        other = nested_predict(curves, later, mixtures, backtest=False, **kw).runs
+    truth_ = np.array([want[r] for r in measured.index])
+    assert (measured["source"] == "measured").all()
+    np.testing.assert_allclose(measured["predicted"], truth_, atol=1e-9)
+    assert (fitted["source"] == "step law").all()
+    assert np.mean(fitted["predicted"].to_numpy() - truth_) > 0.01  # the bias it removes
+    assert (other["source"] == "step law").all()  # its schedule ends at 20000, not here
