@@ -137,7 +137,8 @@ class DataConstrainedLaw(ChinchillaLaw):
         log_nopt = (np.log(alpha * A) - np.log(beta * B) + beta * np.log(ud)) / alpha
         log_un = np.minimum(Z[:, 0], log_nopt)
         n_eff = np.exp(log_un) * (1.0 + r_n * -np.expm1(-np.expm1(Z[:, 0] - log_un) / r_n))
-        return E + A * n_eff**-alpha + B * d_eff**-beta
+        with np.errstate(divide="ignore"):  # a trial step's N' or D' of 0: an infinite loss
+            return E + A * n_eff**-alpha + B * d_eff**-beta
 
     def _model(self) -> CurveModel:
         return CurveModel(self._specs(), self._f, None)  # finite differences: U_N has a kink
