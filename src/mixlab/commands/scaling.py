@@ -55,7 +55,7 @@ def scaling_fit(
         typer.Option("--u-column", help="Unique tokens column: data-constrained Chinchilla."),
     ] = None,
     r_star: Annotated[
-        str, typer.Option("--r-star", help="With --u-column: 'fit' or a fixed R* (R*_D for --form constrained).")
+        str, typer.Option("--r-star", help="With --u-column: 'fit' or a fixed R* (e.g. 15.4).")
     ] = "fit",
     form: Annotated[str, typer.Option("--form", help="chinchilla, size, step or overtrain.")] = (
         "chinchilla"
