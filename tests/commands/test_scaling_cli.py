@@ -358,6 +358,14 @@ def test_data_constrained_fit_and_predict(tmp_path, capsys):
     )
     assert code == 0, err
     assert json.loads(fit.read_text())["params"]["r_star"] == pytest.approx(5.0, rel=0.3)
+    held = tmp_path / "held.json"
+    code, _, err = run_cli(
+        capsys, "scaling", "fit", "--runs", path, "--form", "constrained", "--n-column", "n",
+        "--d-column", "d", "--u-column", "u", "--loss-column", "loss", "--r-star", "5",
+        "--bootstrap", "0", "--out", held,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "r_star" not in json.loads(held.read_text())["params"]  # held at 5, not fitted
     losses = []
     for extra in ([], ["--unique-tokens", "1e9"]):
         code, out, err = run_cli(

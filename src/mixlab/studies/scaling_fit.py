@@ -163,8 +163,7 @@ def _law_and_columns(
         if form not in ("chinchilla", "constrained"):
             raise InputError("--u-column (repeated data) needs --form chinchilla or constrained")
         cols["--u-column"] = given["--u-column"]
-        if form == "chinchilla":
-            extra["r_star"] = parse_r_star(r_star)
+        extra["r_star"] = parse_r_star(r_star)  # constrained: a number holds R*_D
     elif form == "constrained":
         raise InputError("--form constrained needs --u-column (unique tokens)")
     return make_scaling_law(form, **extra, **common), cols

@@ -43,9 +43,26 @@ def test_two_stage_fit_recovers_both_decay_constants():
     )
 
 
+def test_held_r_star_and_its_profile_point_at_the_true_decay():
+    X, y = generated(np.random.default_rng(2), noise=5e-3)
+    held = DataConstrainedLaw(chinchilla=BASE, r_star=TRUE["r_star"]).fit(X, y)
+    assert held.param_names == ["r_star_n"]
+    assert held.params_with_base()["r_star"] == TRUE["r_star"]
+    assert held.params_["r_star_n"] == pytest.approx(TRUE["r_star_n"], rel=0.1)
+    grid = [3.0, 8.0, 15.4, 30.0, 60.0]
+    prof = DataConstrainedLaw(chinchilla=BASE).profile(X, y, grid)
+    assert prof.best == 15.4 and prof.n_points == len(y)
+    assert prof.cost[2] == pytest.approx(held.cost_)
+    assert prof.rise()[0] > 0.5 and prof.rise()[-1] > 0.05  # sharp where the law holds
+    assert prof.span(0.01) == (15.4, 15.4)
+
+
 def test_checks_its_hyperparameters():
     X, y = generated(np.random.default_rng(1))
     with pytest.raises(InputError, match="lack"):
         DataConstrainedLaw(chinchilla={"E": 1.0}).fit(X, y)
-    with pytest.raises(InputError, match="r_star"):
-        DataConstrainedLaw(r_star=5.0).fit(X, y)
+    for bad in (None, -1.0, "often"):
+        with pytest.raises(InputError, match="r_star"):
+            DataConstrainedLaw(r_star=bad).fit(X, y)
+    with pytest.raises(InputError, match="positive"):
+        DataConstrainedLaw(chinchilla=BASE).profile(X, y, [0.0, 5.0])
