@@ -10,8 +10,10 @@
    (several random splits); MAE and Spearman against the observed 410M losses, next to a
    mixing law fitted on the 305M step-30000 losses directly.
 
-2b. The same with the issue-15 pipeline (non-embedding sizes, Ye et al.'s step range, the
-   auto mixing law, back-test correction): MAE, bias, pooled Spearman, 90% interval coverage.
+2b. The same with the issue-15 pipeline (non-embedding sizes, each proxy's loss measured at
+   step 30000 (`--step-law-at-target`: read through a step law on steps >= 10000, Ye et al.'s
+   range, the old way), the auto mixing law, back-test correction): MAE, bias, pooled
+   Spearman, 90% interval coverage.
 3. Over-training runs (Gadre et al.): fit below 1B parameters, predict the 1.4B and 6.9B
    runs; relative errors and back-tested 90% intervals (the 411M runs held out).
 4. Data-constrained runs (Muennighoff et al.): the paper's own fit reproduced (its base from
@@ -24,6 +26,7 @@ with a message when it is absent.
 
 Run: .venv/bin/python bench/scaling_reference.py [--splits K] [--bootstrap B] [--full-grid]
      [--only chinchilla nested nested-old overtrain constrained] [--per-metric]
+     [--step-law-at-target]
 """
 
 from __future__ import annotations
@@ -308,7 +311,12 @@ def nested(ref: Path, n_splits: int, seed: int) -> None:
 
 # -- 2b. Nested prediction, issue 15 pipeline ---------------------------------------------------
 def nested_v2(
-    ref: Path, n_splits: int, seed: int, proxy_selection: bool = True, per_metric: bool = False
+    ref: Path,
+    n_splits: int,
+    seed: int,
+    proxy_selection: bool = True,
+    per_metric: bool = False,
+    measured: bool = True,
 ) -> None:
     """Non-embedding sizes (the release's own counts), step laws on steps >= 10000 (Ye et
     al.'s fit range), shared size exponent, the auto mixing law, back-test correction and
@@ -327,7 +335,9 @@ def nested_v2(
     proxies = runs[runs["n_params"] < top]
     print(
         f"\n2b. Nested prediction (issue 15): sizes {runs.attrs.get('size_field')} "
-        f"{sorted(runs['n_params'].unique())}; step law on steps >= 10000; 410M = {top:.0f} "
+        f"{sorted(runs['n_params'].unique())}; "
+        f"{'loss measured at step 30000' if measured else 'step law on steps >= 10000'}; "
+        f"410M = {top:.0f} "
         f"non-embedding; {n_splits} random 20/6 splits (seed {seed}); auto law chosen on "
         f"{'the proxy sizes' if proxy_selection else 'the extrapolated 410M losses'}; "
         f"{'per validation domain' if per_metric else 'on the weighted sum'}"
@@ -354,6 +364,7 @@ def nested_v2(
                 step_law=StepLaw(min_step=10000),
                 select_on_proxy_sizes=proxy_selection,
                 components=weights if per_metric else None,
+                measured_at_target=measured,
             )
         obs = y410[test].to_numpy()
         for name, pred in (
@@ -688,6 +699,11 @@ def main() -> int:
         help="nested: stages and mixing law per validation domain, summed (~10x slower)",
     )
     parser.add_argument(
+        "--step-law-at-target",
+        action="store_true",
+        help="nested: read every proxy at step 30000 through its step law (the old way)",
+    )
+    parser.add_argument(
         "--full-grid", action="store_true", help="also refine all 4500 grid starts (about a minute)"
     )
     args = parser.parse_args()
@@ -704,7 +720,14 @@ def main() -> int:
     if "nested-old" in args.only:
         nested(ref, args.splits, args.seed)
     if "nested" in args.only:
-        nested_v2(ref, args.splits, args.seed, not args.select_on_target, args.per_metric)
+        nested_v2(
+            ref,
+            args.splits,
+            args.seed,
+            not args.select_on_target,
+            args.per_metric,
+            not args.step_law_at_target,
+        )
     if "overtrain" in args.only:
         overtraining(ref)
     if "constrained" in args.only:

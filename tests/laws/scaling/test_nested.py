@@ -288,8 +288,12 @@ def test_a_loss_measured_at_the_target_steps_is_used_as_measured(rng):
         fitted = nested_predict(curves, runs, mixtures, measured_at_target=False, **kw).runs
         later = runs.assign(schedule=[{**sched, "steps": 20000}] * len(runs))
         other = nested_predict(curves, later, mixtures, backtest=False, **kw).runs
+        boot = nested_predict(curves, runs, mixtures, n_bootstrap=8, backtest=False, **kw)
+    centre = np.median(boot.size_samples, axis=0) - boot.mixtures["predicted"].to_numpy()
+    assert np.all(np.ptp(boot.size_samples, axis=0) > 0) and np.all(np.abs(centre) < 0.04)
+    assert np.isfinite(boot.runs["E"]).all()  # measured runs are fitted for the bootstrap
     truth_ = np.array([want[r] for r in measured.index])
-    assert (measured["source"] == "measured").all()
+    assert (measured["source"] == "measured").all() and "E" not in measured  # no step fit
     np.testing.assert_allclose(measured["predicted"], truth_, atol=1e-9)
     assert (fitted["source"] == "step law").all()
     assert np.mean(fitted["predicted"].to_numpy() - truth_) > 0.01  # the bias it removes

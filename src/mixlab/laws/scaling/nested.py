@@ -154,7 +154,13 @@ def nested_predict(
 
     # stage 1: steps
     run_table, step_fits, arrays = _step_stage(
-        curves, runs, step_law, target_steps, schedule_aware, measured=measured_at_target
+        curves,
+        runs,
+        step_law,
+        target_steps,
+        schedule_aware,
+        measured=measured_at_target,
+        fit_measured=n_bootstrap > 0,
     )
 
     # stage 2: sizes
@@ -164,8 +170,8 @@ def nested_predict(
         keys = [k for k in keys if k not in skipped]
         fit_keys = [k for k in fit_keys if k not in skipped]
         run_table = run_table[run_table["mixture"].isin(keys)]
-        step_fits = {r: step_fits[r] for r in run_table.index}
-        arrays = {r: arrays[r] for r in run_table.index}
+        step_fits = {r: step_fits[r] for r in run_table.index if r in step_fits}
+        arrays = {r: arrays[r] for r in run_table.index if r in arrays}
         sizes = sizes[keys]
     gidx = np.array([keys.index(k) for k in run_table["mixture"]])
     N = run_table["n_params"].to_numpy()
@@ -181,6 +187,7 @@ def nested_predict(
             schedule_aware=schedule_aware,
             warn=False,
             measured=measured_at_target,
+            fit_measured=n_bootstrap > 0,
         )
         comp_runs, comp_pred = component_stages(
             curves, runs.loc[run_table.index], components, step_stage, size_stage
@@ -263,9 +270,11 @@ def _step_stage(
     schedule_aware: bool,
     warn: bool = True,
     measured: bool = True,
+    fit_measured: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Stage 1: a step law per run, read at the target steps, or the loss measured there
-    (`measured`, see :func:`nested_predict`); the run table, fits, points."""
+    (`measured`, see :func:`nested_predict`); the run table, fits, points.  A measured run
+    gets a step fit only with `fit_measured` (the bootstrap resamples its curve)."""
     per_run = {rid: g.sort_values("step") for rid, g in curves.groupby("run_id", sort=False)}
     run_ids = list(runs.index)
     step_fits: dict[str, Any] = {}
@@ -297,6 +306,17 @@ def _step_stage(
     for rid in run_ids:
         g = per_run[rid]
         S, v = g["step"].to_numpy(float), g["value"].to_numpy(float)
+        at = at_target[rid]
+        row = {
+            "run_id": rid,
+            "mixture": runs.at[rid, "mixture"],
+            "n_params": float(runs.at[rid, "n_params"]),
+            "n_points": len(v),
+            "last_step": float(S.max()),
+        }
+        if at is not None and not fit_measured:  # nothing to read through a law
+            rows.append({**row, "predicted": at, "source": "measured"})
+            continue
         this: Any = step_law
         if schedule_aware and rid not in no_schedule:
             this = ScheduleStepLaw.from_record(schedules[rid], min_step=step_law.warmup_end(S))
@@ -307,14 +327,10 @@ def _step_stage(
         step_fits[rid] = fitted
         keep = fitted.rows_
         arrays[rid] = (S[keep], v[keep])
-        at = at_target[rid]
         rows.append(
             {
-                "run_id": rid,
-                "mixture": runs.at[rid, "mixture"],
-                "n_params": float(runs.at[rid, "n_params"]),
+                **row,
                 "n_points": fitted.n_points_,
-                "last_step": float(S.max()),
                 **fitted.params_,
                 "predicted": _at_target(fitted, target_steps) if at is None else at,
                 "source": "step law" if at is None else "measured",
