@@ -44,12 +44,14 @@ from mixlab.laws.mixing.optimize import (
     optimize_mixture,
     project_to_box_simplex,
 )
+from mixlab.laws.mixing.power_sum import PowerSumLaw
 from mixlab.laws.mixing.regression import LGBMLaw, LinearLaw
 from mixlab.laws.mixing.selection import AutoLaw, MeanLaw
 
 
 def make_law(kind: str, **params: object) -> MixingLaw:
-    """A law by its kind name ('auto', 'exp', 'implicit', 'linear', 'lgbm') and hyperparameters."""
+    """A law by its kind name ('auto', 'exp', 'implicit', 'linear', 'lgbm', 'power') and
+    hyperparameters."""
     return make(kind, "mixing", **params)
 
 
@@ -76,6 +78,7 @@ __all__ = [
     "MixtureConstraints",
     "OptimizationResult",
     "ParamSpec",
+    "PowerSumLaw",
     "Squared",
     "bootstrap_fits",
     "bootstrap_indices",

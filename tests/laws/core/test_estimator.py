@@ -26,7 +26,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def test_registry_lists_every_law_by_family():
-    assert kinds("mixing") == ["auto", "exp", "implicit", "lgbm", "linear", "mean"]
+    assert kinds("mixing") == ["auto", "exp", "implicit", "lgbm", "linear", "mean", "power"]
     assert kinds("scaling") == [
         "chinchilla",
         "constrained",

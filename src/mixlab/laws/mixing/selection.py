@@ -65,6 +65,7 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
     "implicit[3]": ("implicit", {"n_hidden": 3, "n_starts": 2, "features": "linear+log"}),
     "lgbm": ("lgbm", {}),
     "mean": ("mean", {}),
+    "power": ("power", {"maxiter": 200}),
 }
 #: the ridge law fitted to a weighted target's sum itself (an `auto` candidate only with
 #: `direct_sum`, which nested prediction per metric turns on)
@@ -149,7 +150,8 @@ def _key(row: Mapping[str, Any], decimals: int) -> tuple[float, float, int]:
 class AutoLaw(MixingLaw):
     """The law cross-validation prefers among candidates, per target (see module docstring).
 
-    `candidates`: names from `CANDIDATES` (None: `default_candidates`); `direct_sum`: for a
+    `candidates`: names from `CANDIDATES` (None: `default_candidates`); `extra_candidates`:
+    names tried as well (nested prediction adds the additive power law); `direct_sum`: for a
     weighted target of >= 2 metrics, also the ridge exp law on the sum.  Fitted attributes:
     `members_` (the refitted laws), `member_names_`, `member_weights_` (targets x members),
     `selection_` (per target: the candidate table and the choice), `bounds_` (targets x 2,
@@ -169,8 +171,10 @@ class AutoLaw(MixingLaw):
         spearman_decimals: int = 2,
         weighted: str = "direct",
         direct_sum: bool = False,
+        extra_candidates: Sequence[str] = (),
     ) -> None:
         self.candidates = None if candidates is None else list(candidates)
+        self.extra_candidates = list(extra_candidates)
         self.direct_sum = direct_sum
         self.n_splits = n_splits
         self.seed = seed
@@ -227,6 +231,7 @@ class AutoLaw(MixingLaw):
                 n, int(self.active_.sum()), len(self.weights_ or {}) if self.direct_sum else 1
             )
         )
+        names = [*names, *(e for e in self.extra_candidates if e not in names)]
         for name in names:
             make_candidate(name)  # unknown names fail before any fitting
         if not (isinstance(self.n_splits, int | np.integer) and self.n_splits >= 2):
