@@ -111,7 +111,7 @@ def law_fit(
         Path | None, typer.Option(help="JSON metric -> weight: one weighted target.")
     ] = None,
     law: Annotated[
-        str, typer.Option(help="auto (choose by CV), exp, implicit, linear or lgbm.")
+        str, typer.Option(help="auto (choose by CV), exp, implicit, linear, lgbm or power.")
     ] = "auto",
     features: Annotated[
         str | None,

@@ -32,7 +32,7 @@ def scaling_nested(
         Path | None, typer.Option("--weights", help="JSON {metric: weight}: a weighted target.")
     ] = None,
     law: Annotated[
-        str, typer.Option("--law", help="Mixing law kind (auto, exp, implicit, ...).")
+        str, typer.Option("--law", help="Mixing law kind (auto, exp, implicit, power, ...).")
     ] = "auto",
     law_param: Annotated[
         list[str] | None, typer.Option("--law-param", help="Mixing law KEY=VALUE (repeatable).")
