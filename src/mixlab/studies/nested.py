@@ -42,7 +42,7 @@ def nested_law(kind: str = "auto", **params: Any) -> MixingLaw:
     if kind == "auto" and "auto" not in LAW_KINDS:
         return make_law("exp", **{"features": "linear+log", **params})
     if kind == "auto":  # per metric, the law on the sum competes too (see default_candidates)
-        params = {"direct_sum": True, "extra_candidates": ["power"], **params}
+        params = {"direct_sum": True, **params}
     return make_law(kind, **params)
 
 

@@ -3,10 +3,10 @@ diminishing returns.
 
 L_i(r) = c_i + sum_j k_ij (r_j + eps_i)^-a_ij, over the domains whose share varied.  The
 exp law couples the domains inside one exponential; here each domain's term is a separate,
-monotone function of its own share, bounded at a zero share by k_ij eps_i^-a_ij.  On the
-Data Mixing Laws proxies (20/6 splits, at each proxy size) it beat the ridge exp law in
-held-out MAE and rank (docs/benchmarks.md, issue 15 fourth pass); `auto` in nested
-prediction weighs it on the proxies.
+monotone function of its own share, bounded at a zero share by k_ij eps_i^-a_ij.  Not an
+`auto` default: on the Data Mixing Laws proxies it beat the ridge exp law (20/6 splits, at
+each proxy size), but as nested prediction's candidate it did worse at 410M and took 5x the
+time (docs/benchmarks.md, issue 15 fourth pass).  Add it with `extra_candidates=["power"]`.
 """
 
 from __future__ import annotations

@@ -174,7 +174,8 @@ class AutoLaw(MixingLaw):
         extra_candidates: Sequence[str] = (),
     ) -> None:
         self.candidates = None if candidates is None else list(candidates)
-        self.extra_candidates = list(extra_candidates)
+        extra = [extra_candidates] if isinstance(extra_candidates, str) else extra_candidates
+        self.extra_candidates = list(extra)
         self.direct_sum = direct_sum
         self.n_splits = n_splits
         self.seed = seed
