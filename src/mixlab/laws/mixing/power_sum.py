@@ -20,6 +20,7 @@ from scipy.optimize import lsq_linear
 from mixlab.errors import InputError
 from mixlab.laws.core.fitting import CurveModel, ParamSpec, fit_model
 from mixlab.laws.mixing.base import MixingLaw
+from mixlab.laws.mixing.sum_of_exps import c_lower_bound, eps_lower_bound, fit_record
 
 __all__ = ["PowerSumLaw"]
 
@@ -63,13 +64,13 @@ class PowerSumLaw(MixingLaw):
         if not (np.isfinite(self.a_max) and self.a_max > 0):
             raise InputError(f"a_max must be a positive number, got {self.a_max!r}")
         X = R[:, self.active_]
-        eps_lower = self._eps_lower(X)
+        eps_lower = eps_lower_bound(self.eps_min, X)
         m, d = Y.shape[1], R.shape[1]
         self.c_, self.eps_ = np.zeros(m), np.zeros(m)
         self.k_, self.a_ = np.zeros((m, d)), np.zeros((m, d))
         for j in range(m):
             y = Y[:, j]
-            c_lower = self._c_lower(y)
+            c_lower = c_lower_bound(self.c_min, y)
             model = _model(X.shape[1], c_lower, eps_lower, self.a_max)
             res = fit_model(
                 model,
@@ -88,41 +89,7 @@ class PowerSumLaw(MixingLaw):
             self.k_[j, self.active_] = res.params[1 : 1 + A]
             self.a_[j, self.active_] = res.params[1 + A : 1 + 2 * A]
             self.eps_[j] = res.params[-1]
-            self.fit_info_.append(
-                {
-                    "target": self.fitted_names_[j],
-                    "cost": res.cost,
-                    "r2": res.r2,
-                    "success": res.success,
-                    "n_starts": res.n_starts,
-                    "n_at_best": res.n_at_best,
-                    "at_bounds": list(res.at_bounds),
-                }
-            )
-
-    def _c_lower(self, y: np.ndarray) -> float:
-        if self.c_min is None:
-            return -np.inf
-        if self.c_min == "auto":
-            return 0.0 if float(np.min(y)) > 0 else -np.inf
-        try:
-            return float(self.c_min)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"c_min must be 'auto', None or a number, got {self.c_min!r}"
-            ) from None
-
-    def _eps_lower(self, X: np.ndarray) -> float:
-        if self.eps_min == "auto":
-            positive = X[X > 0]
-            return float(max(0.1 * positive.min(), 1e-6)) if positive.size else 1e-6
-        try:
-            value = float(self.eps_min)
-        except (TypeError, ValueError):
-            raise InputError(f"eps_min must be 'auto' or a number, got {self.eps_min!r}") from None
-        if not 0 < value < 1:
-            raise InputError(f"eps_min must be in (0, 1), got {value!r}")
-        return value
+            self.fit_info_.append(fit_record(self.fitted_names_[j], res))
 
     def _predict(self, R: np.ndarray) -> np.ndarray:
         out = np.empty((R.shape[0], len(self.c_)))

@@ -19,6 +19,46 @@ FEATURES = ("linear", "log", "linear+log")
 EPS_MAX = 1.0
 
 
+def c_lower_bound(c_min: float | str | None, y: np.ndarray) -> float:
+    """Lower bound on c: "auto" is 0 for positive targets (a loss never goes below 0)."""
+    if c_min is None:
+        return -np.inf
+    if c_min == "auto":
+        return 0.0 if float(np.min(y)) > 0 else -np.inf
+    try:
+        return float(c_min)
+    except (TypeError, ValueError):
+        raise InputError(f"c_min must be 'auto', None or a number, got {c_min!r}") from None
+
+
+def eps_lower_bound(eps_min: float | str, X: np.ndarray) -> float:
+    """Lower bound on a fitted eps: "auto" is a tenth of the smallest positive weight in the
+    runs, since shares finer than the design's resolution are not identified."""
+    if eps_min == "auto":
+        positive = X[X > 0]
+        return float(max(0.1 * positive.min(), 1e-6)) if positive.size else 1e-6
+    try:
+        value = float(eps_min)
+    except (TypeError, ValueError):
+        raise InputError(f"eps_min must be 'auto' or a number, got {eps_min!r}") from None
+    if not 0 < value < EPS_MAX:
+        raise InputError(f"eps_min must be in (0, {EPS_MAX}), got {value!r}")
+    return value
+
+
+def fit_record(target: str, res: FitResult) -> dict[str, Any]:
+    """What a law keeps in `fit_info_` of one target's fit."""
+    return {
+        "target": target,
+        "cost": res.cost,
+        "r2": res.r2,
+        "success": res.success,
+        "n_starts": res.n_starts,
+        "n_at_best": res.n_at_best,
+        "at_bounds": list(res.at_bounds),
+    }
+
+
 class _Layout:
     """Where each parameter of a sum-of-exponentials law sits in the flat vector."""
 
@@ -166,31 +206,10 @@ class _SumOfExpsLaw(MixingLaw):
     seed: int
 
     def _c_lower(self, y: np.ndarray) -> float:
-        """Lower bound on c: "auto" is 0 for positive targets (a loss never goes below 0)."""
-        if self.c_min is None:
-            return -np.inf
-        if self.c_min == "auto":
-            return 0.0 if float(np.min(y)) > 0 else -np.inf
-        try:
-            return float(self.c_min)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"c_min must be 'auto', None or a number, got {self.c_min!r}"
-            ) from None
+        return c_lower_bound(self.c_min, y)
 
     def _eps_lower(self, X: np.ndarray) -> float:
-        """Lower bound on a fitted eps: "auto" is a tenth of the smallest positive weight in
-        the runs, since shares finer than the design's resolution are not identified."""
-        if self.eps_min == "auto":
-            positive = X[X > 0]
-            return float(max(0.1 * positive.min(), 1e-6)) if positive.size else 1e-6
-        try:
-            value = float(self.eps_min)
-        except (TypeError, ValueError):
-            raise InputError(f"eps_min must be 'auto' or a number, got {self.eps_min!r}") from None
-        if not 0 < value < EPS_MAX:
-            raise InputError(f"eps_min must be in (0, {EPS_MAX}), got {value!r}")
-        return value
+        return eps_lower_bound(self.eps_min, X)
 
     def _layout(self, A: int, y: np.ndarray, K: int | None = None) -> _Layout:
         K = self.n_components if K is None else K
@@ -214,17 +233,7 @@ class _SumOfExpsLaw(MixingLaw):
             lay = self._layout(X.shape[1], Y[:, j])
             res = self._fit_one(lay, X, Y[:, j], rng, label)
             self._store(j, lay, res.params)
-            self.fit_info_.append(
-                {
-                    "target": self.fitted_names_[j],
-                    "cost": res.cost,
-                    "r2": res.r2,
-                    "success": res.success,
-                    "n_starts": res.n_starts,
-                    "n_at_best": res.n_at_best,
-                    "at_bounds": list(res.at_bounds),
-                }
-            )
+            self.fit_info_.append(fit_record(self.fitted_names_[j], res))
 
     def _fit_one(
         self, lay: _Layout, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, label: str
