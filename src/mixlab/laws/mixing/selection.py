@@ -151,7 +151,7 @@ class AutoLaw(MixingLaw):
     """The law cross-validation prefers among candidates, per target (see module docstring).
 
     `candidates`: names from `CANDIDATES` (None: `default_candidates`); `extra_candidates`:
-    names tried as well (nested prediction adds the additive power law); `direct_sum`: for a
+    names tried as well (e.g. `["power"]`, not a default); `direct_sum`: for a
     weighted target of >= 2 metrics, also the ridge exp law on the sum.  Fitted attributes:
     `members_` (the refitted laws), `member_names_`, `member_weights_` (targets x members),
     `selection_` (per target: the candidate table and the choice), `bounds_` (targets x 2,

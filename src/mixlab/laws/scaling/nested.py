@@ -282,31 +282,13 @@ def _step_stage(
     rows = []
     schedules = runs["schedule"] if "schedule" in runs.columns else pd.Series(dtype=object)
     no_schedule = [r for r in run_ids if not isinstance(schedules.get(r), Mapping)]
-    at_target = {
-        rid: _measured_at(
-            per_run[rid]["step"].to_numpy(float),
-            per_run[rid]["value"].to_numpy(float),
-            target_steps,
-            schedules.get(rid),
-        )
-        if measured
-        else None
-        for rid in run_ids
-    }
-    read = [r for r in no_schedule if at_target[r] is None]
-    if schedule_aware and read and warn:
-        warnings.warn(
-            f"nested prediction: {len(read)} of {len(run_ids)} runs have no "
-            f"learning-rate schedule and no loss measured at the target steps (e.g. "
-            f"{read[0]!r}): plain step law for them, which cannot follow the drop at the "
-            "end of a decaying schedule",
-            FitWarning,
-            stacklevel=3,
-        )
+    read: list[str] = []  # runs read through the plain law for want of a schedule
     for rid in run_ids:
         g = per_run[rid]
         S, v = g["step"].to_numpy(float), g["value"].to_numpy(float)
-        at = at_target[rid]
+        at = _measured_at(S, v, target_steps, schedules.get(rid)) if measured else None
+        if at is None and rid in no_schedule:
+            read.append(rid)
         row = {
             "run_id": rid,
             "mixture": runs.at[rid, "mixture"],
@@ -335,6 +317,15 @@ def _step_stage(
                 "predicted": _at_target(fitted, target_steps) if at is None else at,
                 "source": "step law" if at is None else "measured",
             }
+        )
+    if schedule_aware and read and warn:
+        warnings.warn(
+            f"nested prediction: {len(read)} of {len(run_ids)} runs have no "
+            f"learning-rate schedule and no loss measured at the target steps (e.g. "
+            f"{read[0]!r}): plain step law for them, which cannot follow the drop at the "
+            "end of a decaying schedule",
+            FitWarning,
+            stacklevel=3,
         )
     return pd.DataFrame(rows).set_index("run_id"), step_fits, arrays
 
